@@ -1,0 +1,107 @@
+"""The Flask application factory: thin HTTP around ``run_hook`` and the feedback store."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, request
+from werkzeug.exceptions import HTTPException
+
+from cds_hooks.errors import ApiError, operation_outcome, outcome_for
+from cds_hooks.feedback import parse_feedback
+from cds_hooks.feedback_store import FeedbackStore
+from cds_hooks.invoke import run_hook
+from cds_hooks.services import SERVICES, ServiceDefinition, discovery_document
+from cds_hooks.settings import Settings
+
+log = logging.getLogger("needlecheck")
+routes = Blueprint("cds_hooks", __name__)
+
+
+def _json(body: dict[str, Any], status: int = 200) -> Response:
+    content_type = "application/fhir+json" if body.get("resourceType") == "OperationOutcome" else "application/json"
+    return Response(json.dumps(body, separators=(",", ":"), ensure_ascii=False), status=status, mimetype=content_type)
+
+
+def _service(service_id: str) -> ServiceDefinition:
+    service = SERVICES.get(service_id)
+    if service is None:
+        raise ApiError(404, f"no CDS service with id '{service_id}'", code="not-found")
+    return service
+
+
+def _body() -> Any:
+    try:
+        return json.loads(request.get_data(cache=False) or b"")
+    except (ValueError, RecursionError) as error:
+        raise ApiError(400, "the request body is not valid JSON", code="structure") from error
+
+
+@routes.get("/cds-services")
+def discovery() -> Response:
+    """CDS Hooks discovery."""
+    return _json(discovery_document())
+
+
+@routes.post("/cds-services/<service_id>")
+def invoke(service_id: str) -> Response:
+    """Call one CDS service."""
+    service = _service(service_id)
+    started = time.perf_counter()
+    settings: Settings = current_app.config["NEEDLECHECK_SETTINGS"]
+    result = run_hook(service, _body(), settings.fhir, current_app.extensions["needlecheck.pool"])
+    # Identifiers and rule ids only: no PHI, no tokens.
+    log.info("hook service=%s rules=%s cards=%d ms=%.1f", service.service_id,
+             ",".join(sorted({f.rule_id for f in result.findings})) or "-", len(result.body["cards"]),
+             (time.perf_counter() - started) * 1000)
+    return _json(result.body)
+
+
+@routes.post("/cds-services/<service_id>/feedback")
+def feedback(service_id: str) -> Response:
+    """Store feedback on cards of one service; a repeat of stored feedback is accepted and not stored twice."""
+    service = _service(service_id)
+    items = parse_feedback(_body())
+    store: FeedbackStore = current_app.extensions["needlecheck.feedback"]
+    stored = store.save(service.service_id, items)
+    return _json({"received": len(items), "stored": stored})
+
+
+@routes.get("/healthz")
+def health() -> Response:
+    """Liveness: the process answers and its database can be read."""
+    store: FeedbackStore = current_app.extensions["needlecheck.feedback"]
+    store.count()
+    return _json({"status": "ok"})
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the service with ``settings`` (embedded defaults when None)."""
+    settings = settings or Settings()
+    app = Flask("needlecheck")
+    app.config["NEEDLECHECK_SETTINGS"] = settings
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.extensions["needlecheck.feedback"] = FeedbackStore(settings.feedback_database)
+    app.extensions["needlecheck.pool"] = ThreadPoolExecutor(max_workers=16, thread_name_prefix="fhir")
+    app.register_blueprint(routes)
+
+    @app.errorhandler(ApiError)
+    def api_error(error: ApiError) -> Response:
+        return _json(outcome_for(error), error.status)
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException) -> Response:
+        code = {404: "not-found", 405: "not-supported", 413: "too-long"}.get(error.code or 400, "invalid")
+        return _json(operation_outcome(error.description or error.name, code), error.code or 400)
+
+    @app.errorhandler(Exception)
+    def unexpected(error: Exception) -> Response:
+        # The type only: exception messages may quote request content (PHI).
+        log.error("unexpected error %s", type(error).__name__, exc_info=error)
+        return _json(operation_outcome("internal error", "exception"), 500)
+
+    return app

@@ -1,0 +1,141 @@
+"""Rendering findings as CDS Hooks 2.0.1 cards.
+
+The card layer knows findings, not rules: a finding's fix becomes a suggestion with one ``update`` of
+the whole draft resource; its sources become the card's source and links. Card and suggestion uuids
+are derived from (hookInstance, rule, line) so the same problem keeps its identity for feedback.
+"""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from typing import Any
+
+from mappings.cpt import CPT_SYSTEM, cpt_codes
+from plugin.findings import CodeChange, Finding, Severity, Topic
+
+CARD_TYPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/cdshooks-card-type"
+OVERRIDE_REASON_SYSTEM = "urn:needlecheck:override-reason"
+SOURCE_LABEL = "Needlecheck dry-needling billing rules"
+RULE_EXTENSION = "org.needlecheck.rule-id"
+MAX_SUMMARY = 139
+_CARD_NAMESPACE = uuid.UUID("3f0c8f9e-5a53-4f4e-9b6c-6f2d0e1c7a11")
+
+OVERRIDE_REASONS = (
+    ("documented-elsewhere", "Documentation elsewhere in the record supports the entry as it is"),
+    ("payer-instruction", "The payer has instructed otherwise for this patient or contract"),
+    ("clinical-judgement", "Clinical judgement: the entry is correct as written"),
+)
+_TOPIC_DISPLAY = {Topic.CLAIM: "Claim", Topic.COVERAGE: "Coverage Information", Topic.LIMITS: "Limits"}
+
+
+def card_uuid(hook_instance: str, *parts: str) -> str:
+    """A uuid that is the same for the same problem in the same hook call."""
+    return str(uuid.uuid5(_CARD_NAMESPACE, "|".join((hook_instance, *parts))))
+
+
+def shorten(text: str, limit: int = MAX_SUMMARY) -> str:
+    """``text`` cut to ``limit`` characters at a word boundary, marked with an ellipsis when cut."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1].rsplit(" ", 1)[0]
+    return cut + "…"
+
+
+def apply_code_change(resource: dict[str, Any], change: CodeChange) -> dict[str, Any]:
+    """A copy of the draft resource with the CPT code replaced (in the claim line, or the order's code)."""
+    updated = copy.deepcopy(resource)
+    if change.item_sequence is not None:
+        targets = [item.get("productOrService") for item in updated.get("item") or []
+                   if item.get("sequence") == change.item_sequence]
+    else:
+        targets = [updated.get("code")]
+    meaning = cpt_codes().get(change.to_code)
+    for concept in targets:
+        for coding in (concept or {}).get("coding") or []:
+            if coding.get("system") == CPT_SYSTEM and coding.get("code") == change.from_code:
+                coding["code"] = change.to_code
+                if meaning:
+                    coding["display"] = meaning.meaning
+                else:
+                    coding.pop("display", None)
+        if concept and "text" in concept:
+            # The old text would contradict the new code.
+            concept.pop("text")
+    return updated
+
+
+def _source(finding: Finding) -> dict[str, Any]:
+    source: dict[str, Any] = {
+        "label": SOURCE_LABEL,
+        "topic": {"system": CARD_TYPE_SYSTEM, "code": str(finding.topic), "display": _TOPIC_DISPLAY[finding.topic]},
+    }
+    if finding.sources:
+        source["url"] = finding.sources[0].url
+    return source
+
+
+def _detail(finding: Finding) -> str:
+    cited = "; ".join(f"[{source.title}]({source.url})" for source in finding.sources)
+    return f"{finding.detail}\n\nRule **{finding.rule_id}**. Source: {cited}." if cited else finding.detail
+
+
+def finding_card(finding: Finding, hook_instance: str, drafts: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The card for one finding; ``drafts`` holds the draft resources a fix may update, by reference."""
+    identity = (finding.rule_id, finding.line_key)
+    card: dict[str, Any] = {
+        "uuid": card_uuid(hook_instance, *identity),
+        "summary": shorten(finding.summary),
+        "detail": _detail(finding),
+        "indicator": str(finding.severity),
+        "source": _source(finding),
+        "extension": {RULE_EXTENSION: finding.rule_id},
+    }
+    if finding.sources:
+        card["links"] = [{"label": shorten(source.title, 100), "url": source.url, "type": "absolute"}
+                         for source in finding.sources]
+    draft = drafts.get(finding.fix.resource_ref) if finding.fix else None
+    if finding.fix is not None and draft is not None:
+        card["suggestions"] = [{
+            "label": finding.fix.label,
+            "uuid": card_uuid(hook_instance, *identity, "fix"),
+            "isRecommended": True,
+            "actions": [{
+                "type": "update",
+                "description": f"{finding.fix.label} in {finding.line_label}",
+                "resource": apply_code_change(draft, finding.fix),
+            }],
+        }]
+        card["selectionBehavior"] = "at-most-one"
+    if finding.severity is Severity.WARNING:
+        card["overrideReasons"] = [{"system": OVERRIDE_REASON_SYSTEM, "code": code, "display": display}
+                                   for code, display in OVERRIDE_REASONS]
+    return card
+
+
+def unchecked_card(hook_instance: str, problems: tuple[str, ...]) -> dict[str, Any]:
+    """One ``info`` card naming the checks that could not run, each with the reason its data is missing."""
+    listing = "\n".join(f"- {problem}" for problem in problems)
+    summary = (f"Not checked: {problems[0]}" if len(problems) == 1
+               else f"{len(problems)} checks could not run: their data was unavailable")
+    return {
+        "uuid": card_uuid(hook_instance, "unchecked"),
+        "summary": shorten(summary),
+        "detail": f"These checks were skipped because their data could not be obtained:\n\n{listing}\n\n"
+                  "Every other check ran on the data that was available.",
+        "indicator": "info",
+        "source": {"label": SOURCE_LABEL, "topic": {"system": CARD_TYPE_SYSTEM, "code": "claim", "display": "Claim"}},
+    }
+
+
+def cards_for(findings: list[Finding], hook_instance: str, drafts: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """One card per (rule, line): a second finding of a rule about the same line adds no card."""
+    cards: list[dict[str, Any]] = []
+    seen: set[tuple[str, str]] = set()
+    for finding in findings:
+        identity = (finding.rule_id, finding.line_key)
+        if identity in seen:
+            continue
+        seen.add(identity)
+        cards.append(finding_card(finding, hook_instance, drafts))
+    return cards

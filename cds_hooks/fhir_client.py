@@ -1,0 +1,133 @@
+"""A small FHIR REST client for the EHR's server: reads and searches with the EHR's bearer token.
+
+Every call is bounded: by a deadline shared by all queries of one hook call, a page cap and a response
+size cap. Paging only follows ``next`` links on the server's own origin, and redirects are not
+followed, so the service cannot be steered to another host. The access token is never logged.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import requests
+
+FHIR_JSON = "application/fhir+json"
+
+
+class FhirUnavailable(Exception):
+    """The server could not give us the data; the message is safe to show and to log."""
+
+
+@dataclass(frozen=True)
+class FhirLimits:
+    """Bounds on the work one hook call may do against the EHR's FHIR server."""
+
+    time_budget_seconds: float = 3.0
+    connect_timeout_seconds: float = 1.0
+    max_pages: int = 10
+    max_response_bytes: int = 5_000_000
+
+
+class FhirClient:
+    """Reads and searches on one FHIR server until ``deadline`` (a ``time.monotonic()`` value)."""
+
+    def __init__(self, base_url: str, access_token: str | None, limits: FhirLimits,
+                 session: requests.Session | None = None, deadline: float | None = None) -> None:
+        self.base_url = base_url.rstrip("/") + "/"
+        self.limits = limits
+        self.deadline = deadline if deadline is not None else time.monotonic() + limits.time_budget_seconds
+        self._origin = _origin(self.base_url)
+        self._session = session or requests.Session()
+        self._headers = {"Accept": FHIR_JSON}
+        if access_token:
+            self._headers["Authorization"] = f"Bearer {access_token}"
+
+    def get(self, query: str) -> dict[str, Any]:
+        """GET a relative query (``Patient/1``, ``Condition?patient=1``) or a same-origin absolute URL."""
+        url = urljoin(self.base_url, query)
+        if _origin(url) != self._origin:
+            raise FhirUnavailable("link points outside the FHIR server")
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise FhirUnavailable("time budget exhausted")
+        timeout = (min(self.limits.connect_timeout_seconds, remaining), remaining)
+        try:
+            with self._session.get(url, headers=self._headers, timeout=timeout, allow_redirects=False,
+                                   stream=True) as response:
+                if response.status_code != 200:
+                    raise FhirUnavailable(f"HTTP {response.status_code}")
+                body = _read_capped(response, self.limits.max_response_bytes)
+        except requests.Timeout as error:
+            raise FhirUnavailable("timed out") from error
+        except requests.RequestException as error:
+            raise FhirUnavailable(f"unreachable ({type(error).__name__})") from error
+        try:
+            document = json.loads(body)
+        except ValueError as error:
+            raise FhirUnavailable("answer is not JSON") from error
+        if not isinstance(document, dict) or not isinstance(document.get("resourceType"), str):
+            raise FhirUnavailable("answer is not a FHIR resource")
+        return document
+
+    def search(self, query: str) -> list[dict[str, Any]]:
+        """The resources matched by a search, following ``next`` links up to the page cap."""
+        page = self.get(query)
+        return self.collect(page)
+
+    def collect(self, bundle: dict[str, Any]) -> list[dict[str, Any]]:
+        """The match entries of a searchset Bundle and of its following pages."""
+        if bundle.get("resourceType") != "Bundle":
+            return [bundle]
+        resources: list[dict[str, Any]] = []
+        for _ in range(self.limits.max_pages):
+            resources.extend(matches(bundle))
+            next_url = next_link(bundle)
+            if next_url is None:
+                return resources
+            bundle = self.get(next_url)
+            if bundle.get("resourceType") != "Bundle":
+                raise FhirUnavailable("a page of results is not a Bundle")
+        raise FhirUnavailable(f"more than {self.limits.max_pages} pages of results")
+
+
+def matches(bundle: dict[str, Any]) -> list[dict[str, Any]]:
+    """The resources of a Bundle, without the OperationOutcomes a server adds as search outcomes."""
+    found = []
+    for entry in bundle.get("entry") or []:
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if not isinstance(resource, dict):
+            continue
+        mode = (entry.get("search") or {}).get("mode") if isinstance(entry.get("search"), dict) else None
+        if mode == "outcome" or resource.get("resourceType") == "OperationOutcome":
+            continue
+        found.append(resource)
+    return found
+
+
+def next_link(bundle: dict[str, Any]) -> str | None:
+    """The URL of the next page, if any."""
+    for link in bundle.get("link") or []:
+        if isinstance(link, dict) and link.get("relation") == "next" and isinstance(link.get("url"), str):
+            return link["url"]
+    return None
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    return parts.scheme, (parts.hostname or ""), port
+
+
+def _read_capped(response: requests.Response, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in response.iter_content(chunk_size=65536):
+        size += len(chunk)
+        if size > limit:
+            raise FhirUnavailable(f"answer larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -1,0 +1,136 @@
+"""One hook call from request to response: validate, resolve prefetch, fetch what is missing, decide.
+
+This is the path every request takes, for the HTTP service and for ``needlecheck check`` alike.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+from fhir.resources.R4B import get_fhir_model_class
+from fhir.resources.R4B.condition import Condition
+from fhir.resources.R4B.procedure import Procedure
+from fhir.resources.R4B.resource import Resource
+from pydantic import ValidationError
+
+from cds_hooks.cards import cards_for, unchecked_card
+from cds_hooks.errors import ApiError
+from cds_hooks.fhir_client import FhirClient, FhirLimits, FhirUnavailable
+from cds_hooks.hook_request import HookRequest, parse_hook_request
+from cds_hooks.prefetch import KeyOutcome, KeyStatus, resolve_prefetch
+from cds_hooks.services import ServiceDefinition
+from plugin.engine import evaluate
+from plugin.fhir_input import (
+    PatientRecord,
+    claim_create_context,
+    claim_procedure_references,
+    order_sign_context,
+)
+from plugin.findings import Finding
+
+
+@dataclass
+class HookResult:
+    """The response body and what the audit log and tests want to know about the call."""
+
+    body: dict[str, Any]
+    findings: list[Finding] = field(default_factory=list)
+    prefetch: dict[str, KeyOutcome] = field(default_factory=dict)
+
+
+def _parse(resource: dict[str, Any]) -> Resource | None:
+    try:
+        return get_fhir_model_class(resource["resourceType"]).model_validate(resource)
+    except (KeyError, ValueError, ValidationError, TypeError):
+        return None
+
+
+def _record_from(outcomes: dict[str, KeyOutcome], request: HookRequest) -> PatientRecord:
+    record = PatientRecord()
+    for outcome in outcomes.values():
+        rejected = 0
+        for raw in outcome.resources:
+            resource = _parse(raw)
+            if resource is None:
+                rejected += 1
+                continue
+            record.add(resource)
+            if isinstance(resource, Procedure):
+                record.prior_procedures.append(resource)
+            elif isinstance(resource, Condition):
+                record.conditions.append(resource)
+        if outcome.status is KeyStatus.FAILED and outcome.key.checks:
+            record.missing.append(f"{outcome.key.checks} ({outcome.problem})")
+        elif rejected and outcome.key.checks:
+            record.missing.append(f"{outcome.key.checks} ({rejected} invalid resources ignored)")
+    for entry in (request.draft_orders.entry or []) if request.draft_orders else []:
+        if entry.resource is not None:
+            record.add(entry.resource)
+    return record
+
+
+def _fetch_claim_procedures(request: HookRequest, record: PatientRecord, client: FhirClient | None,
+                            pool: ThreadPoolExecutor) -> None:
+    """Fetch the Procedures the claim bills that neither the claim nor prefetch holds; 412 if impossible."""
+    claim = request.claim
+    assert claim is not None
+    wanted = [ref.reference for ref in claim_procedure_references(claim)
+              if ref.reference and not ref.reference.startswith("#") and record.resolve(ref, claim) is None]
+    if not wanted:
+        return
+    if client is None:
+        raise ApiError(412, f"the claim references {', '.join(wanted)}, which is neither contained, in prefetch, "
+                            "nor obtainable without a FHIR server",
+                       code="not-found", expression="context.claim.procedure")
+    futures = {reference: pool.submit(client.get, reference) for reference in wanted}
+    for reference, future in futures.items():
+        try:
+            resource = _parse(future.result())
+        except FhirUnavailable as error:
+            raise ApiError(412, f"the claim references {reference}, which the FHIR server did not return ({error})",
+                           code="not-found", expression="context.claim.procedure") from error
+        if not isinstance(resource, Procedure):
+            raise ApiError(412, f"the claim references {reference}, which the FHIR server did not return as a "
+                                "valid Procedure", code="not-found", expression="context.claim.procedure")
+        record.add(resource)
+
+
+def run_hook(service: ServiceDefinition, body: Any, limits: FhirLimits, pool: ThreadPoolExecutor,
+             session: requests.Session | None = None, today: dt.date | None = None) -> HookResult:
+    """Answer one call of ``service``; raises ApiError for 400 (bad request) and 412 (required data)."""
+    request = parse_hook_request(body, service)
+    client = None
+    if request.fhir_server:
+        client = FhirClient(request.fhir_server, request.access_token, limits, session,
+                            deadline=time.monotonic() + limits.time_budget_seconds)
+    outcomes = resolve_prefetch(service.prefetch, request.prefetch, request.context, client, pool)
+    record = _record_from(outcomes, request)
+    evaluated_on = today or dt.date.today()
+    if request.claim is not None:
+        _fetch_claim_procedures(request, record, client, pool)
+        context = claim_create_context(request.patient_id, request.claim, record, evaluated_on)
+        drafts = {f"Claim/{request.claim.id}" if request.claim.id else "Claim": body["context"]["claim"]}
+    else:
+        assert request.draft_orders is not None
+        context = order_sign_context(request.patient_id, request.draft_orders, record, evaluated_on)
+        drafts = _draft_orders_by_reference(body["context"]["draftOrders"])
+    findings = evaluate(context)
+    cards = cards_for(findings, request.hook_instance, drafts)
+    if context.missing_data and context.dry_needling_lines:
+        cards.append(unchecked_card(request.hook_instance, context.missing_data))
+    return HookResult({"cards": cards}, findings, outcomes)
+
+
+def _draft_orders_by_reference(bundle: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    drafts: dict[str, dict[str, Any]] = {}
+    for index, entry in enumerate(bundle.get("entry") or [], start=1):
+        resource = entry.get("resource") or {}
+        kind = resource.get("resourceType", "")
+        reference = f"{kind}/{resource['id']}" if resource.get("id") else f"{kind} in draftOrders entry {index}"
+        drafts[reference] = resource
+    return drafts

@@ -1,0 +1,50 @@
+"""Serving the app with gunicorn, the production WSGI server, configured from Settings."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask
+from gunicorn.app.base import BaseApplication
+
+from cds_hooks.app import create_app
+from cds_hooks.settings import Settings
+
+log = logging.getLogger("needlecheck")
+
+
+class NeedlecheckServer(BaseApplication):  # type: ignore[misc]
+    """gunicorn with the options Settings gives, and a fresh app in each worker."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        super().__init__()
+
+    def load_config(self) -> None:
+        options: dict[str, Any] = {
+            "bind": f"[{self.settings.host}]:{self.settings.port}" if ":" in self.settings.host
+            else f"{self.settings.host}:{self.settings.port}",
+            "workers": self.settings.workers,
+            "worker_class": "gthread",
+            "threads": 8,
+            "timeout": 30,
+            "graceful_timeout": 10,
+            "accesslog": None,
+            "loglevel": "info",
+        }
+        for key, value in options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Flask:
+        return create_app(self.settings)
+
+
+def serve(settings: Settings) -> None:
+    """Run until stopped. Without trusted clients the service accepts unauthenticated calls, which is only
+    acceptable because it listens on loopback; the start-up log says so."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log.warning("no trusted CDS clients are configured: accepting unauthenticated calls, "
+                "acceptable only because the service is bound to loopback (%s)", settings.host)
+    log.info("feedback is stored in %s", settings.feedback_database)
+    NeedlecheckServer(settings).run()

@@ -1,0 +1,103 @@
+"""Service settings: embedded defaults, overridden by a TOML file (``--config``) and the command line."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from cds_hooks.fhir_client import FhirLimits
+
+
+def default_data_dir() -> Path:
+    """``$NEEDLECHECK_DATA_DIR``, else the XDG data directory."""
+    if os.environ.get("NEEDLECHECK_DATA_DIR"):
+        return Path(os.environ["NEEDLECHECK_DATA_DIR"])
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "needlecheck"
+
+
+class SettingsError(ValueError):
+    """A configuration file or option is invalid; the message names the setting."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the service can be configured with."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 2
+    data_dir: Path = field(default_factory=default_data_dir)
+    max_body_bytes: int = 2_000_000
+    fhir: FhirLimits = field(default_factory=FhirLimits)
+
+    @property
+    def feedback_database(self) -> Path:
+        """The SQLite file feedback is stored in."""
+        return self.data_dir / "needlecheck.sqlite3"
+
+    @property
+    def bound_to_loopback(self) -> bool:
+        """Whether the listening address is reachable from this machine only."""
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
+
+def _typed(name: str, value: Any, expected: type) -> Any:
+    if expected is Path:
+        if not isinstance(value, str):
+            raise SettingsError(f"setting '{name}' must be a path string")
+        return Path(value).expanduser()
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, expected) or isinstance(value, bool) != (expected is bool):
+        raise SettingsError(f"setting '{name}' must be of type {expected.__name__}")
+    return value
+
+
+def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
+    """Defaults, then the TOML file's values, then ``overrides`` (those that are not None)."""
+    settings = Settings()
+    if path is not None:
+        try:
+            document = tomllib.loads(path.read_text(encoding="utf-8"))
+        except OSError as error:
+            raise SettingsError(f"cannot read config file {path}: {error.strerror}") from error
+        except tomllib.TOMLDecodeError as error:
+            raise SettingsError(f"config file {path} is not valid TOML: {error}") from error
+        settings = _apply(settings, document)
+    given = {name: value for name, value in overrides.items() if value is not None}
+    return _apply(settings, given) if given else settings
+
+
+def _apply(settings: Settings, values: dict[str, Any]) -> Settings:
+    types = {"host": str, "port": int, "workers": int, "data_dir": Path, "max_body_bytes": int}
+    changes: dict[str, Any] = {}
+    for name, value in values.items():
+        if name == "fhir":
+            if not isinstance(value, dict):
+                raise SettingsError("setting 'fhir' must be a table")
+            limit_types = {f.name: type(getattr(settings.fhir, f.name)) for f in fields(FhirLimits)}
+            unknown = set(value) - set(limit_types)
+            if unknown:
+                raise SettingsError(f"unknown setting 'fhir.{sorted(unknown)[0]}'")
+            changes["fhir"] = replace(settings.fhir, **{
+                key: _typed(f"fhir.{key}", item, limit_types[key]) for key, item in value.items()})
+        elif name in types:
+            changes[name] = _typed(name, value, types[name])
+        else:
+            raise SettingsError(f"unknown setting '{name}'")
+    result = replace(settings, **changes)
+    if not 0 < result.port < 65536:
+        raise SettingsError("setting 'port' must be between 1 and 65535")
+    if result.workers < 1:
+        raise SettingsError("setting 'workers' must be at least 1")
+    return result

@@ -1,0 +1,63 @@
+"""Policy and coding sources that findings cite, keyed by the ids of the billing rule catalog."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import yaml
+
+from mappings.errors import MappingError
+from mappings.tables import DATA_DIR
+
+SOURCES_FILE = DATA_DIR / "policy_sources.yaml"
+
+
+@dataclass(frozen=True)
+class PolicySource:
+    """A document a rule rests on."""
+
+    source_id: str
+    title: str
+    url: str
+    statement: str
+    confidence: str
+
+
+def load_policy_sources(path: Path = SOURCES_FILE) -> dict[str, PolicySource]:
+    """Read and validate the sources file: every entry needs a title, an https URL and a statement."""
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as error:
+        raise MappingError(path.name, None, None, f"not valid YAML: {error}") from error
+    if not isinstance(document, dict):
+        raise MappingError(path.name, None, None, "must be a mapping of source id to source")
+    sources: dict[str, PolicySource] = {}
+    for source_id, entry in document.items():
+        if not isinstance(entry, dict):
+            raise MappingError(path.name, None, str(source_id), "must be a mapping")
+        for field in ("title", "url", "statement", "confidence"):
+            if not str(entry.get(field) or "").strip():
+                raise MappingError(path.name, None, f"{source_id}.{field}", "must not be empty")
+        if not str(entry["url"]).startswith("https://"):
+            raise MappingError(path.name, None, f"{source_id}.url", "must be an https URL")
+        sources[str(source_id)] = PolicySource(
+            source_id=str(source_id),
+            title=str(entry["title"]),
+            url=str(entry["url"]),
+            statement=str(entry["statement"]),
+            confidence=str(entry["confidence"]),
+        )
+    return sources
+
+
+@cache
+def policy_sources() -> dict[str, PolicySource]:
+    """The sources shipped in ``mappings/``, loaded once per process."""
+    return load_policy_sources()
+
+
+def policy_source(source_id: str) -> PolicySource:
+    """One source by id; a rule naming an unknown id is a programming error caught by the tests."""
+    return policy_sources()[source_id]

@@ -1,0 +1,48 @@
+"""Reading the CSV tables of ``mappings/`` with the checks every table needs."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+from mappings.errors import MappingError
+
+DATA_DIR = Path(__file__).resolve().parent
+
+
+def read_table(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:
+    """Yield ``(row_number, row)`` for each data row; the header is row 1, as a spreadsheet shows it.
+
+    Raises MappingError when a required column is missing from the header or empty in a row.
+    """
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        header = reader.fieldnames or []
+        for column in required:
+            if column not in header:
+                raise MappingError(path.name, 1, column, "column is missing from the header")
+        for row_number, row in enumerate(reader, start=2):
+            for column in required:
+                if not (row.get(column) or "").strip():
+                    raise MappingError(path.name, row_number, column, "must not be empty")
+            yield row_number, {key: (value or "").strip() for key, value in row.items() if key}
+
+
+def parse_date(path: Path, row_number: int, field: str, value: str) -> dt.date | None:
+    """An ISO date, or None for an empty cell (an open-ended effective period)."""
+    if not value:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError as error:
+        raise MappingError(path.name, row_number, field, f"'{value}' is not an ISO date") from error
+
+
+def parse_choice(path: Path, row_number: int, field: str, value: str, choices: frozenset[str]) -> str:
+    """The cell's value if it is one of ``choices``."""
+    if value not in choices:
+        allowed = ", ".join(sorted(choices))
+        raise MappingError(path.name, row_number, field, f"'{value}' is not one of: {allowed}")
+    return value

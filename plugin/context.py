@@ -1,0 +1,72 @@
+"""The normalized billing context every rule reads: the services being checked and what came before.
+
+Rules never see FHIR: ``plugin.fhir_input`` builds this from the resources an EHR sends or lets us
+fetch, so a rule is a plain function of dates, codes, units and body sites.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from mappings.cpt import DRY_NEEDLING, cpt_codes
+from plugin.terms import BodySite, Coding
+
+
+@dataclass(frozen=True)
+class ServiceLine:
+    """One ordered or billed service: a draft ServiceRequest, or one line of a draft Claim.
+
+    ``resource_ref`` names the draft resource a fix would update and ``item_sequence`` the claim line
+    inside it; ``label`` is how a person would name the line ("order ServiceRequest/sr-1").
+    """
+
+    key: str
+    label: str
+    resource_ref: str
+    code: str
+    date_of_service: dt.date | None
+    units: Decimal = Decimal(1)
+    item_sequence: int | None = None
+    modifiers: tuple[str, ...] = ()
+    body_sites: tuple[BodySite, ...] = ()
+    indications: tuple[Coding, ...] = ()
+    injected_substances: tuple[str, ...] = ()
+
+    @property
+    def is_dry_needling(self) -> bool:
+        """Whether the line carries CPT 20560 or 20561."""
+        row = cpt_codes().get(self.code)
+        return row is not None and row.family == DRY_NEEDLING
+
+
+@dataclass(frozen=True)
+class PriorService:
+    """A service the record shows as already performed (an earlier Procedure)."""
+
+    reference: str
+    code: str
+    date_of_service: dt.date | None
+    body_sites: tuple[BodySite, ...] = ()
+
+
+@dataclass(frozen=True)
+class BillingContext:
+    """Everything the rules may look at for one hook call."""
+
+    hook: str
+    patient_id: str
+    lines: tuple[ServiceLine, ...]
+    evaluated_on: dt.date
+    history: tuple[PriorService, ...] = ()
+    missing_data: tuple[str, ...] = field(default=())
+
+    def date_of(self, line: ServiceLine) -> dt.date:
+        """The line's date of service; an order without one is taken to be for the day it is signed."""
+        return line.date_of_service or self.evaluated_on
+
+    @property
+    def dry_needling_lines(self) -> tuple[ServiceLine, ...]:
+        """The lines the dry-needling rules check."""
+        return tuple(line for line in self.lines if line.is_dry_needling)

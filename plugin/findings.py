@@ -1,0 +1,57 @@
+"""What a rule reports: findings, with an optional fix, and nothing about how a card looks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from mappings.sources import PolicySource
+
+
+class Severity(StrEnum):
+    """How much a finding matters to the person signing: billing problems are warnings."""
+
+    WARNING = "warning"
+    INFO = "info"
+
+
+class Topic(StrEnum):
+    """Da Vinci CRD card types (``cdshooks-card-type``) that our findings fall under."""
+
+    CLAIM = "claim"
+    COVERAGE = "coverage-info"
+    LIMITS = "limits"
+
+
+@dataclass(frozen=True)
+class CodeChange:
+    """A one-click fix: replace ``from_code`` by ``to_code`` in the draft resource (or one claim line)."""
+
+    resource_ref: str
+    from_code: str
+    to_code: str
+    item_sequence: int | None = None
+
+    @property
+    def label(self) -> str:
+        """The suggestion's label as a person reads it."""
+        return f"Change {self.from_code} to {self.to_code}"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem with one order or claim line.
+
+    ``summary`` is a sentence under 140 characters; ``detail`` is Markdown that names the line;
+    ``line_key`` ties findings about the same line together so each problem yields one card.
+    """
+
+    rule_id: str
+    severity: Severity
+    topic: Topic
+    summary: str
+    detail: str
+    line_key: str
+    line_label: str
+    sources: tuple[PolicySource, ...]
+    fix: CodeChange | None = None

@@ -1,0 +1,146 @@
+"""Reducing body sites to muscles and counting the distinct muscles treated.
+
+CPT 20560/20561 count muscles, not needles: left and right of one muscle are two muscles, several
+points in one muscle count once, and group or region concepts ("erector spinae", "muscle of back")
+never count because payers need every muscle named.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from mappings.muscles import MuscleCatalog, MuscleConcept, Side, muscle_catalog
+from plugin.terms import BodySite
+
+LATERALITY_ATTRIBUTE = "272741003"
+
+
+class SiteProblem(StrEnum):
+    """Why a body site could not be counted as a muscle."""
+
+    GROUP = "group"
+    UNMAPPED = "unmapped"
+    TEXT_ONLY = "text-only"
+
+
+@dataclass(frozen=True)
+class TreatedSite:
+    """A body site reduced to (muscle, side, kind); ``problem`` is set when it names no single muscle."""
+
+    body_site: BodySite
+    muscle: str | None
+    side: Side
+    concept: MuscleConcept | None
+    problem: SiteProblem | None = None
+
+
+@dataclass(frozen=True)
+class MuscleCount:
+    """The distinct (muscle, side) pairs treated, and the sites that could not be counted."""
+
+    muscles: tuple[tuple[str, Side], ...]
+    uncountable: tuple[TreatedSite, ...]
+    unsided: tuple[TreatedSite, ...]
+
+    @property
+    def count(self) -> int:
+        """How many muscles the named sites prove were treated."""
+        return len(self.muscles)
+
+    @property
+    def established(self) -> bool:
+        """True when every site named a muscle, so ``count`` is the whole count."""
+        return not self.uncountable
+
+
+_TERM = re.compile(r"\|[^|]*\|")
+
+
+def parse_expression(code: str) -> tuple[str, str | None]:
+    """Split a SNOMED CT expression into its focus concept and the value of its laterality refinement.
+
+    Accepts a plain concept id and compositional-grammar forms such as
+    ``31764008:272741003=7771000`` or ``31764008 |Trapezius| : { 272741003 |Laterality| = 7771000 |Left| }``.
+    """
+    plain = _TERM.sub("", code).replace(" ", "").replace("{", "").replace("}", "")
+    plain = plain.removeprefix("===").removeprefix("<<<")
+    focus, _, refinement = plain.partition(":")
+    focus = focus.split("+")[0]
+    side_code = None
+    for attribute_value in refinement.split(","):
+        attribute, _, value = attribute_value.partition("=")
+        if attribute == LATERALITY_ATTRIBUTE and value:
+            side_code = value
+    return focus, side_code
+
+
+def _combine(sides: Iterable[Side]) -> Side:
+    found = {side for side in sides if side is not Side.UNSPECIFIED}
+    if Side.BOTH in found or {Side.LEFT, Side.RIGHT} <= found:
+        return Side.BOTH
+    return next(iter(sorted(found)), Side.UNSPECIFIED)
+
+
+def reduce_body_site(site: BodySite, catalog: MuscleCatalog | None = None) -> TreatedSite:
+    """Reduce one body site to (muscle, side, kind).
+
+    The side comes from a pre-coordinated left/right concept, a laterality refinement in a
+    post-coordinated expression, or laterality qualifiers carried beside the site, in that order.
+    """
+    catalog = catalog or muscle_catalog()
+    carried = _combine(catalog.side_of_qualifier(code) or Side.UNSPECIFIED for code in site.laterality)
+    group: MuscleConcept | None = None
+    for code in site.snomed_codes:
+        focus, side_code = parse_expression(code)
+        concept = catalog.concept(focus)
+        if concept is None:
+            continue
+        if not concept.names_one_muscle:
+            group = group or concept
+            continue
+        side = concept.side
+        if side is Side.UNSPECIFIED and side_code:
+            side = catalog.side_of_qualifier(side_code) or Side.UNSPECIFIED
+        if side is Side.UNSPECIFIED:
+            side = carried
+        return TreatedSite(site, concept.canonical_muscle, side, concept)
+    if group is not None:
+        return TreatedSite(site, None, carried, group, SiteProblem.GROUP)
+    problem = SiteProblem.UNMAPPED if site.codings else SiteProblem.TEXT_ONLY
+    return TreatedSite(site, None, carried, None, problem)
+
+
+def count_muscles(sites: Iterable[BodySite], catalog: MuscleCatalog | None = None) -> MuscleCount:
+    """Count the distinct muscles treated, keeping side in the key.
+
+    A site without a side adds its muscle only when no sided site names the same muscle: "trapezius"
+    next to "left trapezius" proves one muscle, not two.
+    """
+    catalog = catalog or muscle_catalog()
+    sides_by_muscle: dict[str, set[Side]] = {}
+    unsided_sites: dict[str, list[TreatedSite]] = {}
+    uncountable: list[TreatedSite] = []
+    for site in sites:
+        treated = reduce_body_site(site, catalog)
+        if treated.muscle is None:
+            uncountable.append(treated)
+            continue
+        sides = sides_by_muscle.setdefault(treated.muscle, set())
+        if treated.side is Side.BOTH:
+            sides.update((Side.LEFT, Side.RIGHT))
+        elif treated.side is Side.UNSPECIFIED:
+            unsided_sites.setdefault(treated.muscle, []).append(treated)
+        else:
+            sides.add(treated.side)
+    pairs: list[tuple[str, Side]] = []
+    unsided: list[TreatedSite] = []
+    for muscle, sides in sides_by_muscle.items():
+        if sides:
+            pairs.extend((muscle, side) for side in sides)
+        else:
+            pairs.append((muscle, Side.UNSPECIFIED))
+            unsided.append(unsided_sites[muscle][0])
+    return MuscleCount(muscles=tuple(sorted(pairs)), uncountable=tuple(uncountable), unsided=tuple(unsided))

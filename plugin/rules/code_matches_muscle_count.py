@@ -1,0 +1,63 @@
+"""DN-CODE-001: the dry-needling code must match the number of muscles treated.
+
+## What it does
+Counts the distinct muscles named in the body sites of an order or claim line (left and right of one
+muscle are two muscles; several points in one muscle count once) and compares the count with the code:
+20560 covers 1 or 2 muscles, 20561 covers 3 or more.
+
+## Why is this bad?
+The muscle count, not the number of needles, decides the code. A line whose code does not match the
+documented muscles is denied or recouped on review.
+
+## Example
+20560 billed for left trapezius, right trapezius and left levator scapulae (3 muscles).
+
+## Use instead
+20561, which the card offers as a one-click change of the draft order or claim.
+"""
+
+from __future__ import annotations
+
+from mappings.cpt import dry_needling_code_for
+from plugin.context import BillingContext
+from plugin.findings import CodeChange, Finding, Severity, Topic
+from plugin.muscles import count_muscles
+from plugin.rule import Rule
+from plugin.wording import muscle_list, upper_first
+
+
+def check_code_matches_muscle_count(context: BillingContext) -> list[Finding]:
+    """A finding with a code change for each line whose code does not fit its muscle count."""
+    findings: list[Finding] = []
+    for line in context.dry_needling_lines:
+        muscles = count_muscles(line.body_sites)
+        # Unnamed sites hide muscles, so only a count of 3 or more named muscles is certain enough
+        # to correct the code; below that the documentation card asks for the muscles instead.
+        if muscles.count == 0 or (not muscles.established and muscles.count < 3):
+            continue
+        expected = dry_needling_code_for(muscles.count, context.date_of(line))
+        if expected is None or expected == line.code:
+            continue
+        noun = "muscle" if muscles.count == 1 else "muscles"
+        summary = f"{upper_first(line.label)}: {muscles.count} {noun} treated, so bill {expected}, not {line.code}"
+        detail = (
+            f"**{upper_first(line.label)}** is coded **{line.code}**, but the body sites name "
+            f"**{muscles.count} {noun}**: {muscle_list(muscles.muscles)}. "
+            f"{expected} is the code for this many muscles; the number of needles does not matter, "
+            "and left and right of one muscle are two muscles."
+        )
+        fix = CodeChange(line.resource_ref, line.code, expected, line.item_sequence)
+        findings.append(RULE.finding(line, summary, detail, fix))
+    return findings
+
+
+RULE = Rule(
+    rule_id="DN-CODE-001",
+    title="Code does not match the muscle count",
+    severity=Severity.WARNING,
+    topic=Topic.CLAIM,
+    checks="20560 is billed for 1-2 distinct muscles and 20561 for 3 or more, counted from SNOMED CT body sites.",
+    source_ids=("CS-01", "CS-04"),
+    can_fix=True,
+    check=check_code_matches_muscle_count,
+)

@@ -1,0 +1,61 @@
+"""DN-CODE-002: 20560 and 20561 are never reported for one patient on one date of service.
+
+## What it does
+Groups the dry-needling services of the order or claim, together with the patient's earlier
+dry-needling Procedures, by date of service and reports a date that carries both 20560 and 20561.
+
+## Why is this bad?
+The two codes split one per-session muscle count. Four muscles are 20561 once, never 20560 twice or
+20560 plus 20561; payers' edits deny the second code.
+
+## Example
+Claim line 1 is 20560 (2 muscles) and claim line 2 is 20561 (3 muscles), both on 2026-03-02.
+
+## Use instead
+One line with the code for all muscles treated that day (here 20561, 5 muscles).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+
+from plugin.context import BillingContext, ServiceLine
+from plugin.findings import Finding, Severity, Topic
+from plugin.rule import Rule
+from plugin.wording import join_words
+
+
+def check_one_code_per_date(context: BillingContext) -> list[Finding]:
+    """One finding per date of service on which both dry-needling codes appear."""
+    lines_by_date: dict[dt.date, list[ServiceLine]] = defaultdict(list)
+    for line in context.dry_needling_lines:
+        lines_by_date[context.date_of(line)].append(line)
+    findings: list[Finding] = []
+    for day, lines in sorted(lines_by_date.items()):
+        earlier = [prior for prior in context.history if prior.date_of_service == day]
+        codes = {line.code for line in lines} | {prior.code for prior in earlier if prior.code in ("20560", "20561")}
+        if len(codes) < 2:
+            continue
+        where = [f"{line.label} ({line.code})" for line in lines]
+        where += [f"{prior.reference} ({prior.code}, already recorded)" for prior in earlier]
+        summary = f"20560 and 20561 both on {day.isoformat()}: report one code for all muscles that day"
+        detail = (
+            f"On **{day.isoformat()}** the patient has {join_words(where)}. 20560 and 20561 split one "
+            "per-session muscle count, so a date of service carries one of them, once: add up the "
+            "distinct muscles of the session and report the single code that fits."
+        )
+        findings.append(RULE.finding(lines[0], summary, detail))
+    return findings
+
+
+RULE = Rule(
+    rule_id="DN-CODE-002",
+    title="20560 and 20561 on one date of service",
+    severity=Severity.WARNING,
+    topic=Topic.CLAIM,
+    checks="No date of service carries both 20560 and 20561, in the request or with earlier Procedures.",
+    source_ids=("CS-09",),
+    can_fix=False,
+    check=check_one_code_per_date,
+)

@@ -1,0 +1,66 @@
+"""DN-UNIT-001: 20560 and 20561 are reported with one unit per date of service.
+
+## What it does
+Reports a dry-needling line with a quantity above one, and the same dry-needling code appearing twice
+on one date of service (two lines, or a line and an earlier Procedure of that date).
+
+## Why is this bad?
+The codes describe the whole session ("1 or 2 muscles", "3 or more muscles"), so more muscles change
+the code, never the units. Extra units or duplicate lines are denied.
+
+## Example
+20561 with quantity 2 for six muscles.
+
+## Use instead
+20561 with quantity 1.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+
+from plugin.context import BillingContext, ServiceLine
+from plugin.findings import Finding, Severity, Topic
+from plugin.rule import Rule
+from plugin.wording import join_words, upper_first
+
+
+def check_one_unit_per_date(context: BillingContext) -> list[Finding]:
+    """Findings for quantities above one and for one code repeated on one date."""
+    findings: list[Finding] = []
+    for line in context.dry_needling_lines:
+        if line.units > 1:
+            summary = f"{upper_first(line.label)}: {line.code} is one unit per session, not {line.units:g}"
+            detail = (
+                f"**{upper_first(line.label)}** reports **{line.units:g} units** of {line.code}. The code "
+                "covers the whole session; more muscles change the code (20560 or 20561), not the units."
+            )
+            findings.append(RULE.finding(line, summary, detail))
+    repeats: dict[tuple[dt.date, str], list[ServiceLine]] = defaultdict(list)
+    for line in context.dry_needling_lines:
+        repeats[(context.date_of(line), line.code)].append(line)
+    for (day, code), lines in sorted(repeats.items()):
+        earlier = [prior.reference for prior in context.history if (prior.date_of_service, prior.code) == (day, code)]
+        if len(lines) + len(earlier) < 2:
+            continue
+        where = [line.label for line in lines] + [f"{ref} (already recorded)" for ref in earlier]
+        summary = f"{code} appears {len(where)} times on {day.isoformat()}: report it once for the session"
+        detail = (
+            f"On **{day.isoformat()}**, {code} is reported by {join_words(where)}. One session is one "
+            "line with one unit; add the muscles together and choose the code for the total."
+        )
+        findings.append(RULE.finding(lines[0], summary, detail))
+    return findings
+
+
+RULE = Rule(
+    rule_id="DN-UNIT-001",
+    title="More than one unit of 20560/20561 on one date",
+    severity=Severity.WARNING,
+    topic=Topic.CLAIM,
+    checks="Each date of service has at most one unit of 20560 or 20561 (quantity and repeated lines).",
+    source_ids=("CS-09",),
+    can_fix=False,
+    check=check_one_unit_per_date,
+)

@@ -1,0 +1,53 @@
+"""Small value types shared by the domain model: codings and body sites as the engine sees them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SNOMED_SYSTEM = "http://snomed.info/sct"
+ICD10CM_SYSTEM = "http://hl7.org/fhir/sid/icd-10-cm"
+
+
+@dataclass(frozen=True)
+class Coding:
+    """A code in a code system, with the display the sender gave it."""
+
+    system: str | None
+    code: str | None
+    display: str | None = None
+
+    def is_in(self, system: str) -> bool:
+        """Whether this coding is from ``system`` and carries a code."""
+        return self.system == system and bool(self.code)
+
+
+@dataclass(frozen=True)
+class BodySite:
+    """A body site as the record gives it, before it is reduced to a muscle.
+
+    ``laterality`` holds SNOMED qualifier codes that travel beside the site (the mCODE laterality
+    extension or a BodyStructure's locationQualifier); a side inside the code itself is found when
+    the site is reduced.
+    """
+
+    codings: tuple[Coding, ...] = ()
+    text: str | None = None
+    laterality: tuple[str, ...] = ()
+
+    @property
+    def snomed_codes(self) -> tuple[str, ...]:
+        """The SNOMED CT codes (or expressions) of the site."""
+        return tuple(c.code for c in self.codings if c.is_in(SNOMED_SYSTEM) and c.code)
+
+    @property
+    def label(self) -> str:
+        """How a person would name this site in a message: text, else display, else the code."""
+        if self.text:
+            return self.text
+        for coding in self.codings:
+            if coding.display:
+                return coding.display
+        for coding in self.codings:
+            if coding.code:
+                return f"{coding.code} ({coding.system})" if coding.system else coding.code
+        return "unnamed body site"
