@@ -32,6 +32,8 @@ class NeedlecheckServer(BaseApplication):  # type: ignore[misc]
             "graceful_timeout": 10,
             "accesslog": None,
             "loglevel": "info",
+            # One service per machine should not need a control socket in the home directory.
+            "control_socket_disable": True,
         }
         for key, value in options.items():
             self.cfg.set(key, value)

@@ -48,6 +48,8 @@ class PatientRecord:
     prior_procedures: list[Procedure] = field(default_factory=list)
     conditions: list[Condition] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
+    # A claim's contained resources are siblings: a contained Procedure's "#med" points at the claim's.
+    enclosing: Any = None
 
     def add(self, resource: Resource) -> None:
         """Make ``resource`` resolvable by its ``Type/id``."""
@@ -60,9 +62,10 @@ class PatientRecord:
             return None
         target = reference.reference
         if target.startswith("#"):
-            for contained in getattr(container, "contained", None) or []:
-                if contained.id == target[1:]:
-                    return contained
+            for holder in (container, self.enclosing):
+                for contained in getattr(holder, "contained", None) or []:
+                    if contained.id == target[1:]:
+                        return contained
             return None
         parts = target.rstrip("/").split("/")
         if "_history" in parts:
@@ -320,6 +323,7 @@ def order_sign_context(patient_id: str, draft_orders: Bundle, record: PatientRec
 def claim_create_context(patient_id: str, claim: Claim, record: PatientRecord,
                          evaluated_on: dt.date) -> BillingContext:
     """The billing context of a ``claim-create`` call; the claim's own Procedures are not history."""
+    record.enclosing = claim
     billed = []
     for reference in claim_procedure_references(claim):
         found = record.resolve(reference, claim)

@@ -1,0 +1,25 @@
+"""The registry finds every rule, each with a docstring in the ruff shape and resolvable sources."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from plugin.rules import all_rules
+
+RULES_DIR = Path(__file__).resolve().parent.parent / "plugin" / "rules"
+TESTS_DIR = Path(__file__).resolve().parent / "rules"
+
+
+def test_every_rule_module_is_registered_with_a_test_file() -> None:
+    modules = {path.stem for path in RULES_DIR.glob("*.py") if path.stem != "__init__"}
+    assert len(all_rules()) == len(modules)
+    for module in modules:
+        assert (TESTS_DIR / f"test_{module}.py").exists(), module
+
+
+def test_every_rule_documents_itself_and_cites_sources() -> None:
+    for rule in all_rules():
+        for heading in ("## What it does", "## Why is this bad?", "## Example", "## Use instead"):
+            assert heading in rule.docs, (rule.rule_id, heading)
+        assert rule.docs.startswith(rule.rule_id)
+        assert rule.sources and all(source.url.startswith("https://") for source in rule.sources)
