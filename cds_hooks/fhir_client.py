@@ -83,15 +83,18 @@ class FhirClient:
         if bundle.get("resourceType") != "Bundle":
             return [bundle]
         resources: list[dict[str, Any]] = []
-        for _ in range(self.limits.max_pages):
+        pages = 1
+        while True:
             resources.extend(matches(bundle))
             next_url = next_link(bundle)
             if next_url is None:
                 return resources
+            if pages >= self.limits.max_pages:
+                raise FhirUnavailable(f"more than {self.limits.max_pages} pages of results")
             bundle = self.get(next_url)
+            pages += 1
             if bundle.get("resourceType") != "Bundle":
                 raise FhirUnavailable("a page of results is not a Bundle")
-        raise FhirUnavailable(f"more than {self.limits.max_pages} pages of results")
 
 
 def matches(bundle: dict[str, Any]) -> list[dict[str, Any]]:

@@ -59,7 +59,7 @@ def _uuid(value: Any, path: str) -> str:
 
 
 def _coding(value: Any, path: str, display_required: bool) -> None:
-    if not isinstance(value, dict) or not isinstance(value.get("system"), str) or not isinstance(value.get("code"), str):
+    if not (isinstance(value, dict) and isinstance(value.get("system"), str) and isinstance(value.get("code"), str)):
         _fail(path, "a Coding needs system and code")
     if display_required and not isinstance(value.get("display"), str):
         _fail(path, "display is required")
@@ -78,7 +78,7 @@ def _action(action: Any, path: str) -> None:
             _fail(f"{path}.resource", "a create/update carries a whole FHIR resource")
         try:
             get_fhir_model_class(resource["resourceType"]).model_validate(resource)
-        except Exception as error:  # noqa: BLE001 - any parse failure is a conformance failure
+        except Exception as error:
             _fail(f"{path}.resource", f"not a valid FHIR R4 resource: {str(error)[:200]}")
     elif not isinstance(action.get("resourceId"), str) or "/" not in action["resourceId"]:
         _fail(f"{path}.resourceId", "a delete names Type/id")

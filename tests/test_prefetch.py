@@ -1,0 +1,92 @@
+"""Prefetch semantics per key: provided, null, OperationOutcome or absent (fetched), and failures."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import responses
+
+from cds_hooks.fhir_client import FhirClient, FhirLimits
+from cds_hooks.prefetch import KeyStatus, render_template, resolve_prefetch, token_values
+from cds_hooks.services import ORDER_SIGN
+
+BASE = "https://ehr.example.org/fhir"
+CONTEXT = {"userId": "Practitioner/u1", "patientId": "p1", "draftOrders": {}}
+OUTCOME = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "timeout"}]}
+HISTORY = {"resourceType": "Bundle", "type": "searchset",
+           "entry": [{"resource": {"resourceType": "Procedure", "id": "old"}}]}
+
+
+@pytest.fixture
+def pool() -> Iterator[ThreadPoolExecutor]:
+    with ThreadPoolExecutor(4) as executor:
+        yield executor
+
+
+def resolve(prefetch: dict[str, object], pool: ThreadPoolExecutor, server: bool = True):  # type: ignore[no-untyped-def]
+    client = FhirClient(BASE, "t", FhirLimits()) if server else None
+    return resolve_prefetch(ORDER_SIGN.prefetch, prefetch, CONTEXT, client, pool)
+
+
+def test_tokens_and_templates() -> None:
+    values = token_values(CONTEXT)
+    assert values["userPractitionerId"] == "u1"
+    assert render_template("Patient/{{context.patientId}}", values) == "Patient/p1"
+    assert render_template("Encounter/{{context.encounterId}}", values) is None
+
+
+@responses.activate
+def test_provided_and_null_values_are_used_without_fetching(pool: ThreadPoolExecutor) -> None:
+    outcomes = resolve({"priorProcedures": HISTORY, "conditions": None}, pool)
+    assert outcomes["priorProcedures"].status is KeyStatus.PROVIDED
+    assert [r["id"] for r in outcomes["priorProcedures"].resources] == ["old"]
+    assert outcomes["conditions"].status is KeyStatus.NULL
+    assert len(responses.calls) == 0
+
+
+@responses.activate
+def test_absent_and_operation_outcome_values_are_fetched(pool: ThreadPoolExecutor) -> None:
+    responses.get(f"{BASE}/Procedure", json=HISTORY)
+    responses.get(f"{BASE}/Condition", json={"resourceType": "Bundle", "type": "searchset"})
+    outcomes = resolve({"priorProcedures": OUTCOME}, pool)
+    assert outcomes["priorProcedures"].status is KeyStatus.FETCHED
+    assert outcomes["conditions"].status is KeyStatus.FETCHED
+    urls = sorted(call.request.url for call in responses.calls)
+    assert "patient=p1" in urls[0] and "Condition" in urls[0]
+    codes = parse_qs(urlsplit(urls[1]).query)["code"][0].split(",")
+    assert "http://www.ama-assn.org/go/cpt|20561" in codes
+
+
+@responses.activate
+def test_keys_no_rule_reads_are_not_fetched(pool: ThreadPoolExecutor) -> None:
+    responses.get(f"{BASE}/Procedure", json=HISTORY)
+    responses.get(f"{BASE}/Condition", json=HISTORY)
+    outcomes = resolve({}, pool)
+    assert outcomes["coverage"].status is KeyStatus.NOT_APPLICABLE
+    assert all("Coverage" not in call.request.url for call in responses.calls)
+
+
+def test_without_a_fhir_server_missing_keys_fail(pool: ThreadPoolExecutor) -> None:
+    outcomes = resolve({}, pool, server=False)
+    assert outcomes["priorProcedures"].status is KeyStatus.FAILED
+    assert "no FHIR server" in (outcomes["priorProcedures"].problem or "")
+
+
+@responses.activate
+def test_a_paged_prefetch_bundle_is_followed(pool: ThreadPoolExecutor) -> None:
+    first = dict(HISTORY, link=[{"relation": "next", "url": f"{BASE}/Procedure?page=2"}])
+    responses.get(f"{BASE}/Procedure", json={"resourceType": "Bundle", "type": "searchset",
+                                             "entry": [{"resource": {"resourceType": "Procedure", "id": "older"}}]})
+    outcomes = resolve({"priorProcedures": first, "conditions": None}, pool)
+    assert [r["id"] for r in outcomes["priorProcedures"].resources] == ["old", "older"]
+
+
+@responses.activate
+def test_a_failed_fetch_is_reported_with_its_reason(pool: ThreadPoolExecutor) -> None:
+    responses.get(f"{BASE}/Procedure", status=503)
+    outcomes = resolve({"conditions": None}, pool)
+    assert outcomes["priorProcedures"].status is KeyStatus.FAILED
+    assert outcomes["priorProcedures"].problem == "HTTP 503"
