@@ -41,10 +41,16 @@ class FhirClient:
         self.limits = limits
         self.deadline = deadline if deadline is not None else time.monotonic() + limits.time_budget_seconds
         self._origin = _origin(self.base_url)
+        self._owns_session = session is None
         self._session = session or requests.Session()
         self._headers = {"Accept": FHIR_JSON}
         if access_token:
             self._headers["Authorization"] = f"Bearer {access_token}"
+
+    def close(self) -> None:
+        """Release the connections of a session this client opened itself."""
+        if self._owns_session:
+            self._session.close()
 
     def get(self, query: str) -> dict[str, Any]:
         """GET a relative query (``Patient/1``, ``Condition?patient=1``) or a same-origin absolute URL."""

@@ -108,9 +108,17 @@ def run_hook(service: ServiceDefinition, body: Any, limits: FhirLimits, pool: Th
     if request.fhir_server:
         client = FhirClient(request.fhir_server, request.access_token, limits, session,
                             deadline=time.monotonic() + limits.time_budget_seconds)
+    try:
+        return _decide(service, request, body, client, pool, today or dt.date.today())
+    finally:
+        if client is not None:
+            client.close()
+
+
+def _decide(service: ServiceDefinition, request: HookRequest, body: dict[str, Any], client: FhirClient | None,
+            pool: ThreadPoolExecutor, evaluated_on: dt.date) -> HookResult:
     outcomes = resolve_prefetch(service.prefetch, request.prefetch, request.context, client, pool)
     record = _record_from(outcomes, request)
-    evaluated_on = today or dt.date.today()
     if request.claim is not None:
         _fetch_claim_procedures(request, record, client, pool)
         context = claim_create_context(request.patient_id, request.claim, record, evaluated_on)
