@@ -7,7 +7,6 @@ are derived from (hookInstance, rule, line) so the same problem keeps its identi
 
 from __future__ import annotations
 
-import copy
 import uuid
 from typing import Any
 
@@ -42,9 +41,21 @@ def shorten(text: str, limit: int = MAX_SUMMARY) -> str:
     return cut + "…"
 
 
+def without_empty_values(value: Any) -> Any:
+    """A copy of ``value`` without null, "", [] or {} anywhere: neither CDS Hooks nor FHIR allows them,
+    and a draft echoed back in an update must not carry a sender's empty elements into our response."""
+    if isinstance(value, dict):
+        pruned = {key: without_empty_values(item) for key, item in value.items()}
+        return {key: item for key, item in pruned.items() if item not in (None, "", [], {})}
+    if isinstance(value, list):
+        pruned_items = [without_empty_values(item) for item in value]
+        return [item for item in pruned_items if item not in (None, "", [], {})]
+    return value
+
+
 def apply_code_change(resource: dict[str, Any], change: CodeChange) -> dict[str, Any]:
     """A copy of the draft resource with the CPT code replaced (in the claim line, or the order's code)."""
-    updated = copy.deepcopy(resource)
+    updated = without_empty_values(resource)
     if change.item_sequence is not None:
         targets = [item.get("productOrService") for item in updated.get("item") or []
                    if item.get("sequence") == change.item_sequence]

@@ -1,0 +1,66 @@
+"""Card rendering: code changes applied to whole drafts, stable identities, one card per problem."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cds_hooks.cards import apply_code_change, cards_for, unchecked_card
+from plugin.findings import CodeChange, Finding, Severity, Topic
+from tests.support.card_conformance import assert_conformant_response
+
+CPT = "http://www.ama-assn.org/go/cpt"
+CLAIM: dict[str, Any] = {
+    "resourceType": "Claim", "id": "c1", "status": "draft",
+    "item": [{"sequence": 1, "productOrService": {"coding": [{"system": CPT, "code": "20560"}], "text": "DN 1-2"}},
+             {"sequence": 2, "productOrService": {"coding": [{"system": CPT, "code": "20560"}]}}],
+    "note": [{"text": ""}],
+}
+
+
+def finding(rule_id: str = "DN-CODE-001", line_key: str = "Claim/c1#item-1", fix: CodeChange | None = None) -> Finding:
+    return Finding(rule_id, Severity.WARNING, Topic.CLAIM, "Claim line 1: bill 20561", "detail", line_key,
+                   "claim line 1", (), fix)
+
+
+def test_a_claim_line_change_touches_that_line_only() -> None:
+    updated = apply_code_change(CLAIM, CodeChange("Claim/c1", "20560", "20561", 1))
+    assert updated["item"][0]["productOrService"]["coding"][0]["code"] == "20561"
+    assert "text" not in updated["item"][0]["productOrService"]
+    assert updated["item"][1]["productOrService"]["coding"][0]["code"] == "20560"
+    assert CLAIM["item"][0]["productOrService"]["coding"][0]["code"] == "20560"
+    assert "note" not in updated
+
+
+def test_an_order_change_touches_its_code() -> None:
+    order = {"resourceType": "ServiceRequest", "code": {"coding": [{"system": "urn:other", "code": "20560"},
+                                                                   {"system": CPT, "code": "20560"}]}}
+    updated = apply_code_change(order, CodeChange("ServiceRequest/s", "20560", "20561"))
+    assert [c["code"] for c in updated["code"]["coding"]] == ["20560", "20561"]
+
+
+def test_one_card_per_rule_and_line_with_stable_uuids() -> None:
+    fix = CodeChange("Claim/c1", "20560", "20561", 1)
+    cards = cards_for([finding(fix=fix), finding(fix=fix), finding(line_key="Claim/c1#item-2")], "hook-1",
+                      {"Claim/c1": CLAIM})
+    assert len(cards) == 2
+    again = cards_for([finding(fix=fix)], "hook-1", {"Claim/c1": CLAIM})
+    assert again[0]["uuid"] == cards[0]["uuid"]
+    assert again[0]["suggestions"][0]["uuid"] == cards[0]["suggestions"][0]["uuid"]
+    assert cards_for([finding()], "hook-2", {})[0]["uuid"] != cards[0]["uuid"]
+
+
+def test_a_fix_without_its_draft_gives_no_suggestion() -> None:
+    [card] = cards_for([finding(fix=CodeChange("Claim/other", "20560", "20561", 1))], "h", {"Claim/c1": CLAIM})
+    assert "suggestions" not in card and "selectionBehavior" not in card
+
+
+def test_long_summaries_are_cut_under_140() -> None:
+    long = Finding("DN-DOC-001", Severity.WARNING, Topic.CLAIM, "word " * 60, "d", "k", "l", ())
+    [card] = cards_for([long], "h", {})
+    assert len(card["summary"]) <= 139 and card["summary"].endswith("…")
+
+
+def test_unchecked_card_is_info_and_conformant() -> None:
+    card = unchecked_card("h", ("earlier sessions on the same date (HTTP 503)",))
+    assert card["indicator"] == "info" and "HTTP 503" in card["summary"]
+    assert_conformant_response({"cards": [card]})
