@@ -29,6 +29,7 @@ from plugin.fhir_input import (
     PatientRecord,
     claim_create_context,
     claim_procedure_references,
+    is_about_patient,
     order_sign_context,
 )
 from plugin.findings import Finding
@@ -97,6 +98,10 @@ def _fetch_claim_procedures(request: HookRequest, record: PatientRecord, client:
         if not isinstance(resource, Procedure):
             raise ApiError(412, f"the claim references {reference}, which the FHIR server did not return as a "
                                 "valid Procedure", code="not-found", expression="context.claim.procedure")
+        if not is_about_patient(resource, request.patient_id):
+            # A read by id is not filtered by patient: never decide one patient's claim on another's record.
+            raise ApiError(412, f"the claim references {reference}, which is not a Procedure of patient "
+                                f"{request.patient_id}", code="not-found", expression="context.claim.procedure")
         record.add(resource)
 
 

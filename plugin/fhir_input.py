@@ -289,15 +289,23 @@ def claim_lines(claim: Claim, record: PatientRecord) -> tuple[ServiceLine, ...]:
     return tuple(lines)
 
 
-def prior_services(record: PatientRecord, exclude: Iterable[str] = ()) -> tuple[PriorService, ...]:
-    """The patient's earlier Procedures with a CPT code, leaving out the ones being billed now."""
+def is_about_patient(resource: Procedure | Condition, patient_id: str) -> bool:
+    """Whether the resource's subject is ``Patient/<patient_id>`` (as a relative or absolute reference)."""
+    subject = resource.subject.reference if resource.subject else None
+    return bool(subject) and subject.rstrip("/").split("/")[-2:] == ["Patient", patient_id]
+
+
+def prior_services(record: PatientRecord, patient_id: str,
+                   exclude: Iterable[str] = ()) -> tuple[PriorService, ...]:
+    """The patient's earlier Procedures with a CPT code, leaving out the ones being billed now and any
+    that a server or client returned for another patient."""
     excluded = set(exclude)
     services: list[PriorService] = []
     seen: set[str] = set()
     for procedure in record.prior_procedures:
         reference = f"Procedure/{procedure.id}"
         code = cpt_code_of(procedure.code)
-        if code is None or reference in excluded or reference in seen:
+        if code is None or reference in excluded or reference in seen or not is_about_patient(procedure, patient_id):
             continue
         if procedure.status in ("entered-in-error", "not-done", "preparation"):
             continue
@@ -315,7 +323,7 @@ def order_sign_context(patient_id: str, draft_orders: Bundle, record: PatientRec
         patient_id=patient_id,
         lines=lines,
         evaluated_on=evaluated_on,
-        history=prior_services(record, exclude=(line.resource_ref for line in lines)),
+        history=prior_services(record, patient_id, exclude=(line.resource_ref for line in lines)),
         missing_data=tuple(record.missing),
     )
 
@@ -334,6 +342,6 @@ def claim_create_context(patient_id: str, claim: Claim, record: PatientRecord,
         patient_id=patient_id,
         lines=claim_lines(claim, record),
         evaluated_on=evaluated_on,
-        history=prior_services(record, exclude=billed),
+        history=prior_services(record, patient_id, exclude=billed),
         missing_data=tuple(record.missing),
     )
