@@ -1,0 +1,59 @@
+"""From FHIR R4 resources to the billing context: references, injectates, diagnoses and other patients."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from fhir.resources.R4B.claim import Claim
+from fhir.resources.R4B.procedure import Procedure
+
+from plugin.fhir_input import PatientRecord, claim_create_context, injected_substances, prior_services
+
+CPT = "http://www.ama-assn.org/go/cpt"
+SCT = "http://snomed.info/sct"
+
+
+def procedure(pid: str, patient: str = "p1", **extra: Any) -> Procedure:
+    return Procedure.model_validate({
+        "resourceType": "Procedure", "id": pid, "status": "completed", "subject": {"reference": f"Patient/{patient}"},
+        "code": {"coding": [{"system": CPT, "code": "20560"}]}, "performedDateTime": "2026-03-02", **extra})
+
+
+def test_history_of_another_patient_is_ignored() -> None:
+    record = PatientRecord(prior_procedures=[procedure("a"), procedure("b", patient="p2")])
+    assert [s.reference for s in prior_services(record, "p1")] == ["Procedure/a"]
+
+
+def test_needles_are_not_injectates_but_drugs_are() -> None:
+    record = PatientRecord()
+    needle = procedure("n", usedCode=[{"coding": [{"system": SCT, "code": "79068005"}], "text": "Filiform needle"}])
+    drug = procedure("d", usedCode=[{"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm",
+                                                 "code": "6387", "display": "lidocaine"}]}])
+    device = procedure("v", usedReference=[{"reference": "Device/1"}])
+    assert injected_substances(needle, record) == ()
+    assert injected_substances(drug, record) == ("lidocaine",)
+    assert injected_substances(device, record) == ()
+
+
+def test_claim_line_takes_its_procedure_diagnosis_and_date() -> None:
+    claim = Claim.model_validate({
+        "resourceType": "Claim", "id": "c1", "status": "draft", "use": "claim", "created": "2026-03-03",
+        "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/claim-type", "code": "professional"}]},
+        "patient": {"reference": "Patient/p1"}, "provider": {"reference": "Practitioner/u1"},
+        "priority": {"coding": [{"code": "normal"}]},
+        "insurance": [{"sequence": 1, "focal": True, "coverage": {"reference": "Coverage/cov1"}}],
+        "contained": [procedure("p", bodySite=[{"coding": [{"system": SCT, "code": "31764008"}]}]).model_dump(
+            mode="json", exclude_none=True)],
+        "procedure": [{"sequence": 1, "procedureReference": {"reference": "#p"}}],
+        "diagnosis": [{"sequence": 1, "diagnosisCodeableConcept": {
+            "coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "M79.18"}]}}],
+        "item": [{"sequence": 1, "productOrService": {"coding": [{"system": CPT, "code": "20560"}]},
+                  "procedureSequence": [1], "diagnosisSequence": [1], "quantity": {"value": 2}}],
+    })
+    context = claim_create_context("p1", claim, PatientRecord(), dt.date(2026, 3, 3))
+    [line] = context.lines
+    assert line.date_of_service == dt.date(2026, 3, 2)
+    assert line.units == 2
+    assert [c.code for c in line.indications] == ["M79.18"]
+    assert line.body_sites[0].snomed_codes == ("31764008",)
