@@ -23,3 +23,10 @@ def test_every_rule_documents_itself_and_cites_sources() -> None:
             assert heading in rule.docs, (rule.rule_id, heading)
         assert rule.docs.startswith(rule.rule_id)
         assert rule.sources and all(source.url.startswith("https://") for source in rule.sources)
+
+
+def test_docs_rules_md_is_generated_from_the_registry() -> None:
+    from cds_hooks.cli import rules_markdown
+
+    docs = Path(__file__).resolve().parent.parent / "docs" / "rules.md"
+    assert docs.read_text(encoding="utf-8") == rules_markdown(), "run: needlecheck rules --markdown > docs/rules.md"
