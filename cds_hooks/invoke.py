@@ -12,11 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import requests
-from fhir.resources.R4B import get_fhir_model_class
-from fhir.resources.R4B.condition import Condition
 from fhir.resources.R4B.procedure import Procedure
-from fhir.resources.R4B.resource import Resource
-from pydantic import ValidationError
 
 from cds_hooks.cards import cards_for, unchecked_card
 from cds_hooks.errors import ApiError
@@ -31,6 +27,7 @@ from plugin.fhir_input import (
     claim_procedure_references,
     is_about_patient,
     order_sign_context,
+    parse_resource,
 )
 from plugin.findings import Finding
 
@@ -44,31 +41,15 @@ class HookResult:
     prefetch: dict[str, KeyOutcome] = field(default_factory=dict)
 
 
-def _parse(resource: dict[str, Any]) -> Resource | None:
-    try:
-        return get_fhir_model_class(resource["resourceType"]).model_validate(resource)
-    except (KeyError, ValueError, ValidationError, TypeError):
-        return None
-
-
 def _record_from(outcomes: dict[str, KeyOutcome], request: HookRequest) -> PatientRecord:
     record = PatientRecord()
     for outcome in outcomes.values():
-        rejected = 0
-        for raw in outcome.resources:
-            resource = _parse(raw)
-            if resource is None:
-                rejected += 1
-                continue
-            record.add(resource)
-            if isinstance(resource, Procedure):
-                record.prior_procedures.append(resource)
-            elif isinstance(resource, Condition):
-                record.conditions.append(resource)
-        if outcome.status is KeyStatus.FAILED and outcome.key.checks:
+        if not outcome.key.checks:
+            continue  # no rule reads this key yet
+        for resource in outcome.resources:
+            record.add_json(resource)
+        if outcome.status is KeyStatus.FAILED:
             record.missing.append(f"{outcome.key.checks} ({outcome.problem})")
-        elif rejected and outcome.key.checks:
-            record.missing.append(f"{outcome.key.checks} ({rejected} invalid resources ignored)")
     for entry in (request.draft_orders.entry or []) if request.draft_orders else []:
         if entry.resource is not None:
             record.add(entry.resource)
@@ -91,7 +72,7 @@ def _fetch_claim_procedures(request: HookRequest, record: PatientRecord, client:
     futures = {reference: pool.submit(client.get, reference) for reference in wanted}
     for reference, future in futures.items():
         try:
-            resource = _parse(future.result())
+            resource = parse_resource(future.result())
         except FhirUnavailable as error:
             raise ApiError(412, f"the claim references {reference}, which the FHIR server did not return ({error})",
                            code="not-found", expression="context.claim.procedure") from error

@@ -48,7 +48,6 @@ class PriorService:
     reference: str
     code: str
     date_of_service: dt.date | None
-    body_sites: tuple[BodySite, ...] = ()
 
 
 @dataclass(frozen=True)

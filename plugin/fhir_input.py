@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.bodystructure import BodyStructure
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.claim import Claim, ClaimItem
@@ -22,6 +23,7 @@ from fhir.resources.R4B.procedure import Procedure
 from fhir.resources.R4B.reference import Reference
 from fhir.resources.R4B.resource import Resource
 from fhir.resources.R4B.servicerequest import ServiceRequest
+from pydantic import ValidationError
 
 from mappings.cpt import CPT_SYSTEM
 from plugin.context import BillingContext, PriorService, ServiceLine
@@ -40,13 +42,25 @@ SUBSTANCE_SYSTEMS = frozenset({
 SUBSTANCE_RESOURCES = frozenset({"Medication", "Substance", "MedicationAdministration"})
 
 
+def parse_resource(resource: Any) -> Resource | None:
+    """A FHIR R4 model of a JSON resource, or None when it is not a valid resource."""
+    try:
+        return get_fhir_model_class(resource["resourceType"]).model_validate(resource)
+    except (KeyError, ValueError, TypeError, ValidationError):
+        return None
+
+
 @dataclass
 class PatientRecord:
-    """The resources available for one hook call, indexed by ``Type/id`` for reference resolution."""
+    """The resources available for one hook call, indexed by ``Type/id`` for reference resolution.
+
+    Resources from prefetch or searches stay JSON until a reference needs one: validating every
+    earlier Procedure as a model costs more than all the rules together, and most are never resolved.
+    """
 
     resources: dict[str, Resource] = field(default_factory=dict)
-    prior_procedures: list[Procedure] = field(default_factory=list)
-    conditions: list[Condition] = field(default_factory=list)
+    unparsed: dict[str, dict[str, Any]] = field(default_factory=dict)
+    prior_procedures: list[dict[str, Any]] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     # A claim's contained resources are siblings: a contained Procedure's "#med" points at the claim's.
     enclosing: Any = None
@@ -55,6 +69,22 @@ class PatientRecord:
         """Make ``resource`` resolvable by its ``Type/id``."""
         if resource.id:
             self.resources[f"{resource.get_resource_type()}/{resource.id}"] = resource
+
+    def add_json(self, resource: dict[str, Any]) -> None:
+        """Keep a JSON resource from prefetch or a search; earlier Procedures also become history."""
+        kind, resource_id = resource.get("resourceType"), resource.get("id")
+        if not (isinstance(kind, str) and isinstance(resource_id, str)):
+            return
+        self.unparsed[f"{kind}/{resource_id}"] = resource
+        if kind == "Procedure":
+            self.prior_procedures.append(resource)
+
+    def _by_key(self, key: str) -> Resource | None:
+        if key not in self.resources and key in self.unparsed:
+            parsed = parse_resource(self.unparsed.pop(key))
+            if parsed is not None:
+                self.resources[key] = parsed
+        return self.resources.get(key)
 
     def resolve(self, reference: Reference | None, container: Any = None) -> Resource | None:
         """The resource a reference points to: contained in ``container``, or in the record."""
@@ -70,7 +100,7 @@ class PatientRecord:
         parts = target.rstrip("/").split("/")
         if "_history" in parts:
             parts = parts[: parts.index("_history")]
-        return self.resources.get("/".join(parts[-2:])) if len(parts) >= 2 else None
+        return self._by_key("/".join(parts[-2:])) if len(parts) >= 2 else None
 
 
 def as_date(value: object) -> dt.date | None:
@@ -292,7 +322,31 @@ def claim_lines(claim: Claim, record: PatientRecord) -> tuple[ServiceLine, ...]:
 def is_about_patient(resource: Procedure | Condition, patient_id: str) -> bool:
     """Whether the resource's subject is ``Patient/<patient_id>`` (as a relative or absolute reference)."""
     subject = resource.subject.reference if resource.subject else None
-    return bool(subject) and subject.rstrip("/").split("/")[-2:] == ["Patient", patient_id]
+    return _names_patient(subject, patient_id)
+
+
+def _names_patient(reference: object, patient_id: str) -> bool:
+    return isinstance(reference, str) and reference.rstrip("/").split("/")[-2:] == ["Patient", patient_id]
+
+
+def _json_cpt_code(resource: dict[str, Any]) -> str | None:
+    code = resource.get("code")
+    codings = code.get("coding") if isinstance(code, dict) else None
+    for coding in codings if isinstance(codings, list) else []:
+        if isinstance(coding, dict) and coding.get("system") == CPT_SYSTEM and isinstance(coding.get("code"), str):
+            return coding["code"]
+    return None
+
+
+def _json_performed_date(resource: dict[str, Any]) -> dt.date | None:
+    period = resource.get("performedPeriod")
+    value = resource.get("performedDateTime") or (period.get("start") if isinstance(period, dict) else None)
+    if not isinstance(value, str) or len(value) < 10:
+        return None
+    try:
+        return dt.date.fromisoformat(value[:10])
+    except ValueError:
+        return None
 
 
 def prior_services(record: PatientRecord, patient_id: str,
@@ -303,14 +357,17 @@ def prior_services(record: PatientRecord, patient_id: str,
     services: list[PriorService] = []
     seen: set[str] = set()
     for procedure in record.prior_procedures:
-        reference = f"Procedure/{procedure.id}"
-        code = cpt_code_of(procedure.code)
-        if code is None or reference in excluded or reference in seen or not is_about_patient(procedure, patient_id):
+        reference = f"Procedure/{procedure.get('id')}"
+        code = _json_cpt_code(procedure)
+        subject = procedure.get("subject")
+        if code is None or reference in excluded or reference in seen:
             continue
-        if procedure.status in ("entered-in-error", "not-done", "preparation"):
+        if not _names_patient(subject.get("reference") if isinstance(subject, dict) else None, patient_id):
+            continue
+        if procedure.get("status") in ("entered-in-error", "not-done", "preparation"):
             continue
         seen.add(reference)
-        services.append(PriorService(reference, code, performed_date(procedure), body_sites_of(procedure, record)))
+        services.append(PriorService(reference, code, _json_performed_date(procedure)))
     return tuple(services)
 
 

@@ -21,8 +21,21 @@ def procedure(pid: str, patient: str = "p1", **extra: Any) -> Procedure:
 
 
 def test_history_of_another_patient_is_ignored() -> None:
-    record = PatientRecord(prior_procedures=[procedure("a"), procedure("b", patient="p2")])
-    assert [s.reference for s in prior_services(record, "p1")] == ["Procedure/a"]
+    record = PatientRecord()
+    for resource in (procedure("a"), procedure("b", patient="p2"), procedure("c", status="entered-in-error")):
+        record.add_json(resource.model_dump(mode="json", exclude_none=True))
+    [service] = prior_services(record, "p1")
+    assert (service.reference, service.code, service.date_of_service) == ("Procedure/a", "20560", dt.date(2026, 3, 2))
+
+
+def test_history_dates_come_from_period_starts_and_bad_values_are_unknown() -> None:
+    record = PatientRecord()
+    record.add_json({"resourceType": "Procedure", "id": "x", "subject": {"reference": "Patient/p1"},
+                     "code": {"coding": [{"system": CPT, "code": "20561"}]},
+                     "performedPeriod": {"start": "2026-02-20T09:10:00Z"}})
+    record.add_json({"resourceType": "Procedure", "id": "y", "subject": {"reference": "Patient/p1"},
+                     "code": {"coding": [{"system": CPT, "code": "20561"}]}, "performedDateTime": "2026-02"})
+    assert [s.date_of_service for s in prior_services(record, "p1")] == [dt.date(2026, 2, 20), None]
 
 
 def test_needles_are_not_injectates_but_drugs_are() -> None:
