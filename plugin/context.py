@@ -9,8 +9,10 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import cached_property
 
 from mappings.cpt import DRY_NEEDLING, cpt_codes
+from plugin.muscles import MuscleCount, count_muscles
 from plugin.terms import BodySite, Coding
 
 
@@ -33,6 +35,11 @@ class ServiceLine:
     body_sites: tuple[BodySite, ...] = ()
     indications: tuple[Coding, ...] = ()
     injected_substances: tuple[str, ...] = ()
+
+    @cached_property
+    def muscles(self) -> MuscleCount:
+        """The muscles of the line's body sites, counted once however many rules ask."""
+        return count_muscles(self.body_sites)
 
     @property
     def is_dry_needling(self) -> bool:

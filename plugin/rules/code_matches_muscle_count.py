@@ -21,7 +21,6 @@ from __future__ import annotations
 from mappings.cpt import dry_needling_code_for
 from plugin.context import BillingContext
 from plugin.findings import CodeChange, Finding, Severity, Topic
-from plugin.muscles import count_muscles
 from plugin.rule import Rule
 from plugin.wording import muscle_list, upper_first
 
@@ -30,7 +29,7 @@ def check_code_matches_muscle_count(context: BillingContext) -> list[Finding]:
     """A finding with a code change for each line whose code does not fit its muscle count."""
     findings: list[Finding] = []
     for line in context.dry_needling_lines:
-        muscles = count_muscles(line.body_sites)
+        muscles = line.muscles
         # Unnamed sites hide muscles, so only a count of 3 or more named muscles is certain enough
         # to correct the code; below that the documentation card asks for the muscles instead.
         if muscles.count == 0 or (not muscles.established and muscles.count < 3):

@@ -20,7 +20,6 @@ from __future__ import annotations
 from mappings.cpt import TRIGGER_POINT_INJECTION, codes_in_family, cpt_codes
 from plugin.context import BillingContext
 from plugin.findings import CodeChange, Finding, Severity, Topic
-from plugin.muscles import count_muscles
 from plugin.rule import Rule
 from plugin.wording import join_words, upper_first
 
@@ -31,7 +30,7 @@ def check_injection_is_not_dry_needling(context: BillingContext) -> list[Finding
     for line in context.dry_needling_lines:
         if not line.injected_substances:
             continue
-        muscles = count_muscles(line.body_sites)
+        muscles = line.muscles
         injection_code = None
         if muscles.established and muscles.count:
             injection_code = next(

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from plugin.context import BillingContext
 from plugin.findings import Finding, Severity, Topic
-from plugin.muscles import SiteProblem, TreatedSite, count_muscles
+from plugin.muscles import SiteProblem, TreatedSite
 from plugin.rule import Rule
 from plugin.wording import upper_first
 
@@ -47,7 +47,7 @@ def check_muscles_named_individually(context: BillingContext) -> list[Finding]:
             )
             findings.append(RULE.finding(line, summary, detail))
             continue
-        muscles = count_muscles(line.body_sites)
+        muscles = line.muscles
         if muscles.established:
             continue
         labels = ", ".join(f'"{site.body_site.label}"' for site in muscles.uncountable)

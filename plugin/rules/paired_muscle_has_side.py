@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from plugin.context import BillingContext
 from plugin.findings import Finding, Severity, Topic
-from plugin.muscles import count_muscles
 from plugin.rule import Rule
 from plugin.wording import join_words, upper_first
 
@@ -28,7 +27,7 @@ def check_paired_muscle_has_side(context: BillingContext) -> list[Finding]:
     """A finding for each line naming muscles without a side."""
     findings: list[Finding] = []
     for line in context.dry_needling_lines:
-        unsided = count_muscles(line.body_sites).unsided
+        unsided = line.muscles.unsided
         if not unsided:
             continue
         names = join_words([site.muscle or site.body_site.label for site in unsided])
