@@ -11,7 +11,7 @@ import yaml
 from mappings.errors import MappingError
 from mappings.tables import DATA_DIR
 
-SOURCES_FILE = DATA_DIR / "policy_sources.yaml"
+SOURCES_DIR = DATA_DIR / "policy_sources"
 
 
 @dataclass(frozen=True)
@@ -25,8 +25,8 @@ class PolicySource:
     confidence: str
 
 
-def load_policy_sources(path: Path = SOURCES_FILE) -> dict[str, PolicySource]:
-    """Read and validate the sources file: every entry needs a title, an https URL and a statement."""
+def load_policy_sources(path: Path) -> dict[str, PolicySource]:
+    """Read and validate one sources file: every entry needs a title, an https URL and a statement."""
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as error:
@@ -52,10 +52,24 @@ def load_policy_sources(path: Path = SOURCES_FILE) -> dict[str, PolicySource]:
     return sources
 
 
+def load_source_directory(directory: Path = SOURCES_DIR) -> dict[str, PolicySource]:
+    """Every ``*.yaml`` file of ``directory`` (one per subject: coding, Medicare, payers ...), merged.
+
+    An id defined in two files is an error: a finding must cite one document.
+    """
+    sources: dict[str, PolicySource] = {}
+    for path in sorted(directory.glob("*.yaml")):
+        for source_id, source in load_policy_sources(path).items():
+            if source_id in sources:
+                raise MappingError(path.name, None, source_id, "is already defined in another sources file")
+            sources[source_id] = source
+    return sources
+
+
 @cache
 def policy_sources() -> dict[str, PolicySource]:
-    """The sources shipped in ``mappings/``, loaded once per process."""
-    return load_policy_sources()
+    """The sources shipped in ``mappings/policy_sources/``, loaded once per process."""
+    return load_source_directory()
 
 
 def policy_source(source_id: str) -> PolicySource:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from mappings.errors import MappingError
@@ -45,4 +46,34 @@ def parse_choice(path: Path, row_number: int, field: str, value: str, choices: f
     if value not in choices:
         allowed = ", ".join(sorted(choices))
         raise MappingError(path.name, row_number, field, f"'{value}' is not one of: {allowed}")
+    return value
+
+
+@dataclass(frozen=True)
+class EffectivePeriod:
+    """The dates a row of a data table is in force: both ends inclusive, either end open."""
+
+    effective_from: dt.date | None = None
+    effective_to: dt.date | None = None
+
+    def covers(self, day: dt.date) -> bool:
+        """Whether the row applies to a service on ``day``."""
+        if self.effective_from and day < self.effective_from:
+            return False
+        return not (self.effective_to and day > self.effective_to)
+
+
+def parse_period(path: Path, row_number: int, row: dict[str, str]) -> EffectivePeriod:
+    """The ``effective_from``/``effective_to`` columns of a row, checked to be in order."""
+    start = parse_date(path, row_number, "effective_from", row.get("effective_from", ""))
+    end = parse_date(path, row_number, "effective_to", row.get("effective_to", ""))
+    if start and end and end < start:
+        raise MappingError(path.name, row_number, "effective_to", "ends before effective_from")
+    return EffectivePeriod(start, end)
+
+
+def parse_https_url(path: Path, row_number: int, field: str, value: str) -> str:
+    """The cell's value if it is an https URL (every source must be one a reader can open)."""
+    if not value.startswith("https://"):
+        raise MappingError(path.name, row_number, field, "must be an https URL")
     return value

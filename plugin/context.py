@@ -17,11 +17,53 @@ from plugin.terms import BodySite, Coding
 
 
 @dataclass(frozen=True)
+class Performer:
+    """Who furnishes (or will furnish) a service: a Practitioner or PractitionerRole, as far as it resolved.
+
+    ``codes`` are the PractitionerRole.code and Practitioner.qualification codings (NUCC taxonomy,
+    HL7 v2-0360 degrees, ...); ``plugin.performer`` turns them into provider types.
+    """
+
+    reference: str
+    codes: tuple[Coding, ...] = ()
+
+
+@dataclass(frozen=True)
+class ConditionFacts:
+    """A Condition of the patient: its codes, when it began and whether it is current."""
+
+    reference: str
+    codes: tuple[Coding, ...]
+    onset: dt.date | None = None
+    recorded: dt.date | None = None
+    clinical_status: str | None = None
+
+
+@dataclass(frozen=True)
+class CoverageFacts:
+    """The patient's coverage as the record gives it; ``plugin.payer`` decides which payer it is.
+
+    ``payor_identifiers`` are ``(system, value)`` pairs of the payor Organization (or of the
+    reference's identifier); ``type_codes`` are the Coverage.type codings (Source of Payment Typology).
+    """
+
+    reference: str
+    type_codes: tuple[Coding, ...] = ()
+    payor_identifiers: tuple[tuple[str | None, str], ...] = ()
+    payor_names: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class ServiceLine:
     """One ordered or billed service: a draft ServiceRequest, or one line of a draft Claim.
 
     ``resource_ref`` names the draft resource a fix would update and ``item_sequence`` the claim line
     inside it; ``label`` is how a person would name the line ("order ServiceRequest/sr-1").
+    ``described_as`` holds the words the record uses for the service (code displays and texts), so a
+    rule can tell dry needling billed under another code; ``documented`` holds the ids of the
+    documentation elements (``mappings/documentation_elements.csv``) the record shows for the line;
+    ``is_procedure_record`` says whether the line rests on a performed Procedure (a claim line or a
+    Procedure draft) rather than on an order, which documents less.
     """
 
     key: str
@@ -35,6 +77,11 @@ class ServiceLine:
     body_sites: tuple[BodySite, ...] = ()
     indications: tuple[Coding, ...] = ()
     injected_substances: tuple[str, ...] = ()
+    described_as: tuple[str, ...] = ()
+    performers: tuple[Performer, ...] = ()
+    service_state: str | None = None
+    documented: frozenset[str] = frozenset()
+    is_procedure_record: bool = False
 
     @cached_property
     def muscles(self) -> MuscleCount:
@@ -67,6 +114,8 @@ class BillingContext:
     evaluated_on: dt.date
     history: tuple[PriorService, ...] = ()
     missing_data: tuple[str, ...] = field(default=())
+    coverage: CoverageFacts | None = None
+    conditions: tuple[ConditionFacts, ...] = ()
 
     def date_of(self, line: ServiceLine) -> dt.date:
         """The line's date of service; an order without one is taken to be for the day it is signed."""

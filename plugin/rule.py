@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from mappings.datasets import dataset_specs
 from mappings.sources import PolicySource, policy_source
 from plugin.context import BillingContext, ServiceLine
 from plugin.findings import CodeChange, Finding, Severity, Topic
@@ -23,17 +24,19 @@ class Rule:
     can_fix: bool
     check: Callable[[BillingContext], list[Finding]]
     docs: str = ""
+    data_sets: tuple[str, ...] = ()
 
     @property
     def sources(self) -> tuple[PolicySource, ...]:
-        """The documents the rule rests on, from ``mappings/policy_sources.yaml``."""
+        """The documents the rule rests on, from ``mappings/policy_sources/``."""
         return tuple(policy_source(source_id) for source_id in self.source_ids)
 
-    def finding(self, line: ServiceLine, summary: str, detail: str, fix: CodeChange | None = None) -> Finding:
-        """A finding of this rule about ``line``."""
+    def finding(self, line: ServiceLine, summary: str, detail: str, fix: CodeChange | None = None,
+                severity: Severity | None = None) -> Finding:
+        """A finding of this rule about ``line``; ``severity`` overrides the rule's for softer cases."""
         return Finding(
             rule_id=self.rule_id,
-            severity=self.severity,
+            severity=severity or self.severity,
             topic=self.topic,
             summary=summary,
             detail=detail,
@@ -41,4 +44,16 @@ class Rule:
             line_label=line.label,
             sources=self.sources,
             fix=fix,
+        )
+
+    def could_not_check(self, line: ServiceLine, data_set: str) -> Finding:
+        """An ``info`` finding saying that the check needs data set ``data_set``, which is not installed."""
+        spec = dataset_specs()[data_set]
+        return self.finding(
+            line,
+            f"{self.title}: not checked, {spec.title} is not installed",
+            f"Needlecheck could not check **{self.title.lower()}** for {line.label}: it needs "
+            f"{spec.title}, which is not installed. An administrator can download it from "
+            f"{spec.publisher_url} and place the files in the `{data_set}` folder of the data sets directory.",
+            severity=Severity.INFO,
         )

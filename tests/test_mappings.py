@@ -10,7 +10,7 @@ import pytest
 from mappings.cpt import dry_needling_code_for, load_cpt_codes
 from mappings.errors import MappingError
 from mappings.muscles import ConceptKind, load_laterality_qualifiers, load_muscle_concepts, muscle_catalog
-from mappings.sources import load_policy_sources
+from mappings.sources import load_policy_sources, load_source_directory, policy_sources
 
 MUSCLE_HEADER = "sctid,name_as_found,name_type,canonical_muscle,kind,laterality,source,verified,confidence,notes\n"
 CPT_HEADER = (
@@ -77,9 +77,18 @@ def test_malformed_cpt_rows(tmp_path: Path, row: str, field: str) -> None:
 
 
 def test_policy_sources_need_title_url_and_statement(tmp_path: Path) -> None:
-    assert load_policy_sources()["CS-01"].url.startswith("https://")
+    assert policy_sources()["CS-01"].url.startswith("https://")
     path = write(tmp_path, "s.yaml", "CS-01:\n  title: t\n  url: http://x\n  statement: s\n  confidence: high\n")
     with pytest.raises(MappingError, match=r"CS-01\.url"):
         load_policy_sources(path)
     with pytest.raises(MappingError, match=r"CS-02\.statement"):
         load_policy_sources(write(tmp_path, "t.yaml", "CS-02:\n  title: t\n  url: https://x\n  confidence: high\n"))
+
+
+def test_a_source_id_may_be_defined_in_one_file_only(tmp_path: Path) -> None:
+    entry = "X-01:\n  title: t\n  url: https://x\n  statement: s\n  confidence: high\n"
+    write(tmp_path, "a.yaml", entry)
+    assert set(load_source_directory(tmp_path)) == {"X-01"}
+    write(tmp_path, "b.yaml", entry)
+    with pytest.raises(MappingError, match=r"b\.yaml.*X-01.*another sources file"):
+        load_source_directory(tmp_path)
