@@ -21,14 +21,8 @@ from cds_hooks.hook_request import HookRequest, parse_hook_request
 from cds_hooks.prefetch import KeyOutcome, KeyStatus, resolve_prefetch
 from cds_hooks.services import ServiceDefinition
 from plugin.engine import evaluate
-from plugin.fhir_input import (
-    PatientRecord,
-    claim_create_context,
-    claim_procedure_references,
-    is_about_patient,
-    order_sign_context,
-    parse_resource,
-)
+from plugin.fhir_input import claim_create_context, claim_procedure_references, is_about_patient, order_sign_context
+from plugin.fhir_record import PatientRecord, parse_resource
 from plugin.findings import Finding
 
 

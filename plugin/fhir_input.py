@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.bodystructure import BodyStructure
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.claim import Claim, ClaimItem
@@ -21,12 +19,11 @@ from fhir.resources.R4B.codeableconcept import CodeableConcept
 from fhir.resources.R4B.condition import Condition
 from fhir.resources.R4B.procedure import Procedure
 from fhir.resources.R4B.reference import Reference
-from fhir.resources.R4B.resource import Resource
 from fhir.resources.R4B.servicerequest import ServiceRequest
-from pydantic import ValidationError
 
 from mappings.cpt import CPT_SYSTEM
 from plugin.context import BillingContext, PriorService, ServiceLine
+from plugin.fhir_record import PatientRecord, as_date, codings_of
 from plugin.terms import BodySite, Coding
 
 LATERALITY_EXTENSION = "http://hl7.org/fhir/us/mcode/StructureDefinition/mcode-laterality-qualifier"
@@ -40,83 +37,6 @@ SUBSTANCE_SYSTEMS = frozenset({
     "http://www.whocc.no/atc",
 })
 SUBSTANCE_RESOURCES = frozenset({"Medication", "Substance", "MedicationAdministration"})
-
-
-def parse_resource(resource: Any) -> Resource | None:
-    """A FHIR R4 model of a JSON resource, or None when it is not a valid resource."""
-    try:
-        return get_fhir_model_class(resource["resourceType"]).model_validate(resource)
-    except (KeyError, ValueError, TypeError, ValidationError):
-        return None
-
-
-@dataclass
-class PatientRecord:
-    """The resources available for one hook call, indexed by ``Type/id`` for reference resolution.
-
-    Resources from prefetch or searches stay JSON until a reference needs one: validating every
-    earlier Procedure as a model costs more than all the rules together, and most are never resolved.
-    """
-
-    resources: dict[str, Resource] = field(default_factory=dict)
-    unparsed: dict[str, dict[str, Any]] = field(default_factory=dict)
-    prior_procedures: list[dict[str, Any]] = field(default_factory=list)
-    missing: list[str] = field(default_factory=list)
-    # A claim's contained resources are siblings: a contained Procedure's "#med" points at the claim's.
-    enclosing: Any = None
-
-    def add(self, resource: Resource) -> None:
-        """Make ``resource`` resolvable by its ``Type/id``."""
-        if resource.id:
-            self.resources[f"{resource.get_resource_type()}/{resource.id}"] = resource
-
-    def add_json(self, resource: dict[str, Any]) -> None:
-        """Keep a JSON resource from prefetch or a search; earlier Procedures also become history."""
-        kind, resource_id = resource.get("resourceType"), resource.get("id")
-        if not (isinstance(kind, str) and isinstance(resource_id, str)):
-            return
-        self.unparsed[f"{kind}/{resource_id}"] = resource
-        if kind == "Procedure":
-            self.prior_procedures.append(resource)
-
-    def _by_key(self, key: str) -> Resource | None:
-        if key not in self.resources and key in self.unparsed:
-            parsed = parse_resource(self.unparsed.pop(key))
-            if parsed is not None:
-                self.resources[key] = parsed
-        return self.resources.get(key)
-
-    def resolve(self, reference: Reference | None, container: Any = None) -> Resource | None:
-        """The resource a reference points to: contained in ``container``, or in the record."""
-        if reference is None or not reference.reference:
-            return None
-        target = reference.reference
-        if target.startswith("#"):
-            for holder in (container, self.enclosing):
-                for contained in getattr(holder, "contained", None) or []:
-                    if contained.id == target[1:]:
-                        return contained
-            return None
-        parts = target.rstrip("/").split("/")
-        if "_history" in parts:
-            parts = parts[: parts.index("_history")]
-        return self._by_key("/".join(parts[-2:])) if len(parts) >= 2 else None
-
-
-def as_date(value: object) -> dt.date | None:
-    """The calendar date of a FHIR date or dateTime as written; partial dates have no day, so None."""
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    return None
-
-
-def codings_of(concept: CodeableConcept | None) -> tuple[Coding, ...]:
-    """The codings of a CodeableConcept as engine values."""
-    if concept is None:
-        return ()
-    return tuple(Coding(c.system, c.code, c.display) for c in concept.coding or [])
 
 
 def cpt_code_of(concept: CodeableConcept | None) -> str | None:
