@@ -1,0 +1,162 @@
+"""Who pays: Source of Payment Typology codes → payer class, and the payer directory → policy pack.
+
+``payer_classes.csv`` maps SOPT code prefixes (system ``urn:oid:2.16.840.1.113883.3.221.5``) to a payer
+class; the longest prefix wins, so ``311`` (TRICARE) beats ``3`` (other government).
+``payer_directory.csv`` matches a Coverage's payor identifiers or names to a policy pack; rows are tried
+in file order and the first match wins, so specific names (Anthem) sit above families (any Blue plan).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from mappings.errors import MappingError
+from mappings.tables import DATA_DIR, parse_choice, parse_https_url, read_table
+
+PAYER_CLASSES_FILE = DATA_DIR / "payer_classes.csv"
+PAYER_DIRECTORY_FILE = DATA_DIR / "payer_directory.csv"
+
+# The OID form is what US Core examples send; https://nahdo.org/sopt is the URI HL7 THO endorses for it.
+SOPT_SYSTEMS = frozenset({"urn:oid:2.16.840.1.113883.3.221.5", "https://nahdo.org/sopt"})
+
+PAYER_CLASSES = frozenset({
+    "medicare-ffs", "medicare-advantage", "medicaid", "tricare", "commercial", "workers-comp", "other", "unknown",
+})
+_MATCH_KINDS = frozenset({"name", "identifier"})
+
+
+@dataclass(frozen=True)
+class PayerClassRow:
+    """One row of ``payer_classes.csv``: every SOPT code starting with ``code_prefix`` is ``payer_class``."""
+
+    code_prefix: str
+    payer_class: str
+    meaning: str
+    source_title: str
+    source_url: str
+    confidence: str
+
+
+@dataclass(frozen=True)
+class DirectoryEntry:
+    """One row of ``payer_directory.csv``.
+
+    A ``name`` row matches when ``pattern`` (a case-insensitive regular expression, so a plain word is a
+    substring match) is found in a payor name; an ``identifier`` row when a payor identifier has
+    ``identifier_system`` and exactly the value ``pattern``. ``applies_when`` lists the payer classes
+    (from the SOPT code) the row may apply to; empty means any, so an Aetna Medicare Advantage plan can
+    be kept out of the Aetna commercial pack.
+    """
+
+    row_number: int
+    pack: str
+    payer_class: str
+    match: str
+    identifier_system: str
+    identifier_value: str
+    name_pattern: re.Pattern[str] | None
+    applies_when: frozenset[str]
+    display_name: str
+    source_id: str
+    source_title: str
+    source_url: str
+    confidence: str
+
+    def matches(self, identifiers: tuple[tuple[str | None, str], ...], names: tuple[str, ...]) -> bool:
+        """Whether this row names the payor with these identifiers and names."""
+        if self.name_pattern is None:
+            return any(system == self.identifier_system and value == self.identifier_value
+                       for system, value in identifiers)
+        return any(self.name_pattern.search(name) for name in names)
+
+    def applies_to(self, payer_class: str) -> bool:
+        """Whether the row may decide the pack of a coverage whose SOPT code says ``payer_class``."""
+        return not self.applies_when or payer_class in self.applies_when
+
+
+def load_payer_classes(path: Path = PAYER_CLASSES_FILE) -> dict[str, PayerClassRow]:
+    """Read and validate the SOPT prefix table, keyed by prefix."""
+    rows: dict[str, PayerClassRow] = {}
+    required = ("code_prefix", "payer_class", "meaning", "source_title", "source_url", "confidence")
+    for row_number, row in read_table(path, required):
+        prefix = row["code_prefix"]
+        if not prefix.isdigit():
+            raise MappingError(path.name, row_number, "code_prefix", f"'{prefix}' is not a SOPT code (digits)")
+        if prefix in rows:
+            raise MappingError(path.name, row_number, "code_prefix", f"{prefix} appears twice")
+        rows[prefix] = PayerClassRow(
+            code_prefix=prefix,
+            payer_class=parse_choice(path, row_number, "payer_class", row["payer_class"], PAYER_CLASSES),
+            meaning=row["meaning"],
+            source_title=row["source_title"],
+            source_url=parse_https_url(path, row_number, "source_url", row["source_url"]),
+            confidence=row["confidence"],
+        )
+    return rows
+
+
+def _classes(path: Path, row_number: int, value: str) -> frozenset[str]:
+    classes = frozenset(part.strip() for part in value.split("|") if part.strip())
+    for payer_class in classes:
+        parse_choice(path, row_number, "applies_when", payer_class, PAYER_CLASSES)
+    return classes
+
+
+def _name_pattern(path: Path, row_number: int, value: str) -> re.Pattern[str]:
+    try:
+        return re.compile(value, re.IGNORECASE)
+    except re.error as error:
+        raise MappingError(path.name, row_number, "pattern", f"not a valid regular expression: {error}") from error
+
+
+def load_payer_directory(path: Path = PAYER_DIRECTORY_FILE) -> tuple[DirectoryEntry, ...]:
+    """Read and validate the payer directory, in file order (the first matching row wins)."""
+    entries: list[DirectoryEntry] = []
+    required = ("pack", "payer_class", "match", "pattern", "display_name", "source_id", "source_title",
+                "source_url", "confidence")
+    for row_number, row in read_table(path, required):
+        match = parse_choice(path, row_number, "match", row["match"], _MATCH_KINDS)
+        system = row.get("identifier_system", "")
+        if match == "identifier" and not system:
+            raise MappingError(path.name, row_number, "identifier_system", "an identifier row needs a system")
+        entries.append(DirectoryEntry(
+            row_number=row_number,
+            pack=row["pack"],
+            payer_class=parse_choice(path, row_number, "payer_class", row["payer_class"], PAYER_CLASSES),
+            match=match,
+            identifier_system=system,
+            identifier_value=row["pattern"] if match == "identifier" else "",
+            name_pattern=_name_pattern(path, row_number, row["pattern"]) if match == "name" else None,
+            applies_when=_classes(path, row_number, row.get("applies_when", "")),
+            display_name=row["display_name"],
+            source_id=row["source_id"],
+            source_title=row["source_title"],
+            source_url=parse_https_url(path, row_number, "source_url", row["source_url"]),
+            confidence=row["confidence"],
+        ))
+    return tuple(entries)
+
+
+@cache
+def payer_classes() -> dict[str, PayerClassRow]:
+    """The SOPT prefix table shipped in ``mappings/``, loaded once per process."""
+    return load_payer_classes()
+
+
+@cache
+def payer_directory() -> tuple[DirectoryEntry, ...]:
+    """The payer directory shipped in ``mappings/``, loaded once per process."""
+    return load_payer_directory()
+
+
+def payer_class_of_sopt(code: str, table: dict[str, PayerClassRow] | None = None) -> PayerClassRow | None:
+    """The row of the longest prefix of ``code`` in the SOPT table, or None when no prefix matches."""
+    rows = payer_classes() if table is None else table
+    for length in range(len(code), 0, -1):
+        row = rows.get(code[:length])
+        if row is not None:
+            return row
+    return None

@@ -1,0 +1,83 @@
+"""Which payer a coverage belongs to: its payer class and the policy pack whose rules apply.
+
+The class comes from the Coverage.type Source of Payment Typology code (``mappings/payer_classes.csv``,
+longest prefix wins); the pack from the payer directory (``mappings/payer_directory.csv``), which
+matches payor identifiers and names. Without a directory match, Medicare fee-for-service and Medicare
+Advantage coverages still get their packs from the class alone, since the NCD applies to both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from mappings.payers import SOPT_SYSTEMS, DirectoryEntry, payer_class_of_sopt, payer_directory
+from plugin.context import BillingContext, CoverageFacts
+
+
+class PayerClass(StrEnum):
+    """Broad kinds of payer, as the Source of Payment Typology groups them."""
+
+    MEDICARE_FFS = "medicare-ffs"
+    MEDICARE_ADVANTAGE = "medicare-advantage"
+    MEDICAID = "medicaid"
+    TRICARE = "tricare"
+    COMMERCIAL = "commercial"
+    WORKERS_COMP = "workers-comp"
+    OTHER = "other"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class Payer:
+    """The payer of the services being checked: its class, its policy pack (None: no pack), and its name."""
+
+    payer_class: PayerClass
+    pack: str | None
+    name: str | None
+
+    @property
+    def is_medicare(self) -> bool:
+        """Whether NCD 30.3.3 governs coverage (traditional Medicare or Medicare Advantage)."""
+        return self.payer_class in (PayerClass.MEDICARE_FFS, PayerClass.MEDICARE_ADVANTAGE)
+
+
+UNKNOWN_PAYER = Payer(PayerClass.UNKNOWN, None, None)
+
+_PACK_OF_CLASS = {
+    PayerClass.MEDICARE_FFS: "medicare-ffs",
+    PayerClass.MEDICARE_ADVANTAGE: "medicare-advantage",
+}
+
+
+def sopt_class(coverage: CoverageFacts) -> PayerClass:
+    """The payer class the Coverage.type SOPT codes give; the most specific (longest) code decides."""
+    codes = sorted((coding.code for coding in coverage.type_codes if coding.code and coding.system in SOPT_SYSTEMS),
+                   key=len, reverse=True)
+    for code in codes:
+        row = payer_class_of_sopt(code.strip())
+        if row is not None:
+            return PayerClass(row.payer_class)
+    return PayerClass.UNKNOWN
+
+
+def directory_entry(coverage: CoverageFacts, payer_class: PayerClass) -> DirectoryEntry | None:
+    """The first directory row that names this payor and may apply to a coverage of ``payer_class``."""
+    for entry in payer_directory():
+        if entry.applies_to(payer_class) and entry.matches(coverage.payor_identifiers, coverage.payor_names):
+            return entry
+    return None
+
+
+def payer_of(context: BillingContext) -> Payer:
+    """The payer of the call's coverage; no coverage (or nothing recognisable in it) is ``UNKNOWN``."""
+    coverage = context.coverage
+    if coverage is None:
+        return UNKNOWN_PAYER
+    by_code = sopt_class(coverage)
+    entry = directory_entry(coverage, by_code)
+    name = coverage.payor_names[0] if coverage.payor_names else None
+    if entry is not None:
+        payer_class = by_code if by_code is not PayerClass.UNKNOWN else PayerClass(entry.payer_class)
+        return Payer(payer_class, entry.pack, name or entry.display_name)
+    return Payer(by_code, _PACK_OF_CLASS.get(by_code), name)
