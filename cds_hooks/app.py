@@ -15,6 +15,7 @@ from cds_hooks.errors import ApiError, operation_outcome, outcome_for
 from cds_hooks.feedback import parse_feedback
 from cds_hooks.feedback_store import FeedbackStore
 from cds_hooks.invoke import run_hook
+from cds_hooks.request_limits import check_hook_request_size, parse_json_body
 from cds_hooks.services import SERVICES, ServiceDefinition, discovery_document
 from cds_hooks.settings import Settings
 
@@ -35,10 +36,8 @@ def _service(service_id: str) -> ServiceDefinition:
 
 
 def _body() -> Any:
-    try:
-        return json.loads(request.get_data(cache=False) or b"")
-    except (ValueError, RecursionError) as error:
-        raise ApiError(400, "the request body is not valid JSON", code="structure") from error
+    settings: Settings = current_app.config["NEEDLECHECK_SETTINGS"]
+    return parse_json_body(request.get_data(cache=False), settings.request_limits)
 
 
 @routes.get("/cds-services")
@@ -53,7 +52,9 @@ def invoke(service_id: str) -> Response:
     service = _service(service_id)
     started = time.perf_counter()
     settings: Settings = current_app.config["NEEDLECHECK_SETTINGS"]
-    result = run_hook(service, _body(), settings.fhir, current_app.extensions["needlecheck.pool"])
+    body = _body()
+    check_hook_request_size(body, settings.request_limits)
+    result = run_hook(service, body, settings.fhir, current_app.extensions["needlecheck.pool"])
     # Identifiers and rule ids only: no PHI, no tokens.
     log.info("hook service=%s rules=%s cards=%d ms=%.1f", service.service_id,
              ",".join(sorted({f.rule_id for f in result.findings})) or "-", len(result.body["cards"]),

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from cds_hooks.fhir_client import FhirLimits
+from cds_hooks.request_limits import RequestLimits
 
 
 def default_data_dir() -> Path:
@@ -33,12 +34,20 @@ class Settings:
     workers: int = 2
     data_dir: Path = field(default_factory=default_data_dir)
     max_body_bytes: int = 2_000_000
+    max_json_depth: int = RequestLimits.max_json_depth
+    max_bundle_entries: int = RequestLimits.max_bundle_entries
+    max_claim_items: int = RequestLimits.max_claim_items
     fhir: FhirLimits = field(default_factory=FhirLimits)
 
     @property
     def feedback_database(self) -> Path:
         """The SQLite file feedback is stored in."""
         return self.data_dir / "needlecheck.sqlite3"
+
+    @property
+    def request_limits(self) -> RequestLimits:
+        """The structure one request may carry."""
+        return RequestLimits(self.max_json_depth, self.max_bundle_entries, self.max_claim_items)
 
     @property
     def bound_to_loopback(self) -> bool:
@@ -79,7 +88,8 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
 
 
 def _apply(settings: Settings, values: dict[str, Any]) -> Settings:
-    types = {"host": str, "port": int, "workers": int, "data_dir": Path, "max_body_bytes": int}
+    types = {"host": str, "port": int, "workers": int, "data_dir": Path, "max_body_bytes": int,
+             "max_json_depth": int, "max_bundle_entries": int, "max_claim_items": int}
     changes: dict[str, Any] = {}
     for name, value in values.items():
         if name == "fhir":
@@ -100,4 +110,7 @@ def _apply(settings: Settings, values: dict[str, Any]) -> Settings:
         raise SettingsError("setting 'port' must be between 1 and 65535")
     if result.workers < 1:
         raise SettingsError("setting 'workers' must be at least 1")
+    for limit in ("max_json_depth", "max_bundle_entries", "max_claim_items"):
+        if getattr(result, limit) < 1:
+            raise SettingsError(f"setting '{limit}' must be at least 1")
     return result

@@ -1,0 +1,92 @@
+"""Bounds on what one request may make the service parse: JSON nesting depth, Bundle entries, claim lines.
+
+The body size is bounded before this (``MAX_CONTENT_LENGTH``, 413). Within that size a hostile body can
+still nest deeply (every recursive walk of it, ours or a library's, then costs stack) or hold a hundred
+thousand tiny Bundle entries (each one validated as a FHIR resource). Both are refused here, before any
+FHIR model sees the request, with an OperationOutcome that names the setting.
+
+The depth is measured on the bytes, not by walking the parsed value, so the check costs a few C-speed
+passes over the body rather than a Python call per JSON node on every request.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from cds_hooks.errors import ApiError
+
+# A JSON string, escapes included. Only applied to a body json.loads accepted, so every string is
+# terminated and the scan is linear.
+_JSON_STRING = re.compile(rb'"(?:[^"\\]++|\\.)*+"')
+_OPENERS_AND_CLOSERS = bytes.maketrans(b"[{]}", b"(())")
+_NOT_BRACKETS = bytes(byte for byte in range(256) if byte not in b"[]{}")
+
+
+@dataclass(frozen=True)
+class RequestLimits:
+    """How much structure one request may carry."""
+
+    max_json_depth: int = 64
+    max_bundle_entries: int = 1000
+    max_claim_items: int = 50
+
+
+def nesting_depth_exceeds(document: bytes, limit: int) -> bool:
+    """Whether valid JSON ``document`` nests arrays/objects more than ``limit`` levels deep."""
+    # Without escapes every quote opens or closes a string, and a split is several times faster than the regex.
+    outside_strings = (_JSON_STRING.sub(b"", document) if b"\\" in document
+                       else b"".join(document.split(b'"')[::2]))
+    brackets = outside_strings.translate(_OPENERS_AND_CLOSERS, _NOT_BRACKETS)
+    # Valid JSON brackets are balanced, and each pass removes exactly the innermost level: bytes.replace
+    # does not rescan what it produced, so "(())" becomes "()", not "".
+    for _ in range(limit):
+        if not brackets:
+            return False
+        brackets = brackets.replace(b"()", b"")
+    return bool(brackets)
+
+
+def parse_json_body(document: bytes, limits: RequestLimits) -> Any:
+    """The parsed body; ApiError(400) when it is not JSON or nests deeper than ``max_json_depth``."""
+    too_deep = ApiError(400, f"the request body nests JSON more than {limits.max_json_depth} levels deep "
+                             f"(setting max_json_depth)", code="too-long")
+    try:
+        body = json.loads(document or b"")
+    except RecursionError as error:
+        raise too_deep from error
+    except ValueError as error:
+        raise ApiError(400, "the request body is not valid JSON", code="structure") from error
+    if nesting_depth_exceeds(document, limits.max_json_depth):
+        raise too_deep
+    return body
+
+
+def _count_limit(value: Any, path: str, limit: int, setting: str) -> None:
+    if isinstance(value, list) and len(value) > limit:
+        raise ApiError(413, f"'{path}' has {len(value)} elements; at most {limit} are accepted (setting {setting})",
+                       code="too-long", expression=path)
+
+
+def check_hook_request_size(body: Any, limits: RequestLimits) -> None:
+    """ApiError(413) naming the setting when a Bundle in the request has more than ``max_bundle_entries``
+    entries or the claim more than ``max_claim_items`` lines. Shapes are left to the request parser."""
+    if not isinstance(body, dict):
+        return
+    context = body.get("context")
+    if isinstance(context, dict):
+        orders = context.get("draftOrders")
+        if isinstance(orders, dict):
+            _count_limit(orders.get("entry"), "context.draftOrders.entry", limits.max_bundle_entries,
+                         "max_bundle_entries")
+        claim = context.get("claim")
+        if isinstance(claim, dict):
+            _count_limit(claim.get("item"), "context.claim.item", limits.max_claim_items, "max_claim_items")
+    prefetch = body.get("prefetch")
+    if isinstance(prefetch, dict):
+        for key, value in prefetch.items():
+            if isinstance(value, dict):
+                _count_limit(value.get("entry"), f"prefetch.{key}.entry", limits.max_bundle_entries,
+                             "max_bundle_entries")
