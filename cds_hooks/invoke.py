@@ -105,7 +105,9 @@ def _decide(service: ServiceDefinition, request: HookRequest, body: dict[str, An
         drafts = {f"Claim/{request.claim.id}" if request.claim.id else "Claim": body["context"]["claim"]}
     else:
         assert request.draft_orders is not None
-        context = order_sign_context(request.patient_id, request.draft_orders, record, evaluated_on)
+        signer = request.context.get("userId")
+        context = order_sign_context(request.patient_id, request.draft_orders, record, evaluated_on,
+                                     signer if isinstance(signer, str) else None)
         drafts = _draft_orders_by_reference(body["context"]["draftOrders"])
     findings = evaluate(context)
     cards = cards_for(findings, request.hook_instance, drafts)

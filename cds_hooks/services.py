@@ -11,7 +11,8 @@ from typing import Any
 
 from mappings.cpt import CPT_SYSTEM
 
-HISTORY_CODES = ("20560", "20561", "20552", "20553", "97810", "97811", "97813", "97814")
+# Dry needling, the codes it pairs with on one date, and acupuncture (which shares Medicare's session caps).
+HISTORY_CODES = ("20560", "20561", "20552", "20553", "97810", "97811", "97813", "97814", "97032", "97014")
 
 
 @dataclass(frozen=True)
@@ -51,14 +52,20 @@ _HISTORY_QUERY = "Procedure?patient={{context.patientId}}&code=" + ",".join(
 
 PATIENT_PREFETCH = (
     PrefetchKey("patient", "Patient/{{context.patientId}}"),
-    PrefetchKey("coverage", "Coverage?patient={{context.patientId}}&status=active"),
+    PrefetchKey("coverage", "Coverage?patient={{context.patientId}}&status=active&_include=Coverage:payor",
+                "the payer's coverage policy for dry needling"),
     PrefetchKey("conditions", "Condition?patient={{context.patientId}}",
-                "diagnoses that orders and Procedures reference as their reason"),
-    PrefetchKey("encounter", "Encounter/{{context.encounterId}}"),
-    PrefetchKey("practitioner", "Practitioner/{{userPractitionerId}}"),
-    PrefetchKey("practitionerRoles", "PractitionerRole?practitioner={{userPractitionerId}}"),
+                "diagnoses, their onset and conditions that exclude coverage"),
+    PrefetchKey("encounter", "Encounter?_id={{context.encounterId}}&_include=Encounter:location"
+                             "&_include=Encounter:service-provider",
+                "the state where the service is furnished (scope of practice)"),
+    PrefetchKey("practitioner", "Practitioner/{{userPractitionerId}}",
+                "who furnishes the service (payer eligibility, scope of practice)"),
+    PrefetchKey("practitionerRoles", "PractitionerRole?practitioner={{userPractitionerId}}"
+                                     "&_include=PractitionerRole:location&_include=PractitionerRole:organization",
+                "the furnishing clinician's specialty and practice location"),
     PrefetchKey("priorProcedures", _HISTORY_QUERY,
-                "earlier sessions on the same date (20560 with 20561, repeated units)"),
+                "earlier sessions: same-date code pairs, repeated units and session limits"),
 )
 
 ORDER_SIGN = ServiceDefinition(

@@ -22,7 +22,15 @@ from fhir.resources.R4B.reference import Reference
 from fhir.resources.R4B.servicerequest import ServiceRequest
 
 from mappings.cpt import CPT_SYSTEM
-from plugin.context import BillingContext, PriorService, ServiceLine
+from plugin.context import BillingContext, ConditionFacts, PriorService, ServiceLine
+from plugin.fhir_parties import (
+    claim_item_performers,
+    coverage_facts,
+    encounter_state,
+    first_state,
+    order_performers,
+    procedure_performers,
+)
 from plugin.fhir_record import PatientRecord, as_date, codings_of
 from plugin.terms import BodySite, Coding
 
@@ -137,8 +145,20 @@ def performed_date(procedure: Procedure) -> dt.date | None:
     return None
 
 
-def order_lines(draft_orders: Bundle, record: PatientRecord) -> tuple[ServiceLine, ...]:
-    """One line per draft ServiceRequest (or Procedure) with a CPT code; other orders are not ours."""
+def described_as(concepts: Iterable[CodeableConcept | None]) -> tuple[str, ...]:
+    """The words the record uses for a service: the texts and code displays of its codes."""
+    words = [c.text for c in concepts if c is not None and c.text]
+    words += [coding.display for c in concepts for coding in codings_of(c) if coding.display]
+    return tuple(dict.fromkeys(words))
+
+
+def order_lines(draft_orders: Bundle, record: PatientRecord,
+                signer: Reference | None = None) -> tuple[ServiceLine, ...]:
+    """One line per draft ServiceRequest (or Procedure) with a CPT code; other orders are not ours.
+
+    ``signer`` is the clinician signing (``context.userId``), taken as the performer of an order that
+    names none.
+    """
     lines: list[ServiceLine] = []
     for index, entry in enumerate(draft_orders.entry or [], start=1):
         order = entry.resource
@@ -149,14 +169,17 @@ def order_lines(draft_orders: Bundle, record: PatientRecord) -> tuple[ServiceLin
             continue
         kind = order.get_resource_type()
         reference = f"{kind}/{order.id}" if order.id else f"{kind} in draftOrders entry {index}"
+        performers = order_performers(order, record, signer)
         if isinstance(order, ServiceRequest):
             quantity = order.quantityQuantity.value if order.quantityQuantity else None
             units = Decimal(str(quantity)) if quantity is not None else Decimal(1)
             date_of_service = _order_date(order)
             substances: tuple[str, ...] = ()
+            places = list(order.locationReference or [])
         else:
             units, date_of_service = Decimal(1), performed_date(order)
             substances = injected_substances(order, record)
+            places = [order.location]
         lines.append(ServiceLine(
             key=reference,
             label=f"order {reference}",
@@ -167,6 +190,11 @@ def order_lines(draft_orders: Bundle, record: PatientRecord) -> tuple[ServiceLin
             body_sites=body_sites_of(order, record),
             indications=_reasons(order.reasonCode or [], order.reasonReference or [], record, order),
             injected_substances=substances,
+            described_as=described_as([order.code]),
+            performers=tuple(performers),
+            service_state=first_state([*places, *(Reference(reference=p.reference) for p in performers)], record,
+                                      order) or encounter_state(record),
+            is_procedure_record=isinstance(order, Procedure),
         ))
     return tuple(lines)
 
@@ -223,6 +251,10 @@ def claim_lines(claim: Claim, record: PatientRecord) -> tuple[ServiceLine, ...]:
         for procedure in billed:
             reasons += _reasons(procedure.reasonCode or [], procedure.reasonReference or [], record, procedure)
         quantity = item.quantity.value if item.quantity and item.quantity.value is not None else 1
+        performers = [p for procedure in billed for p in procedure_performers(procedure, record)]
+        performers = performers or claim_item_performers(claim, item, record)
+        places = [item.locationReference, claim.facility, *(p.location for p in billed), claim.provider,
+                  *(Reference(reference=p.reference) for p in performers)]
         lines.append(ServiceLine(
             key=f"{claim_ref}#item-{item.sequence}",
             label=f"claim line {item.sequence}",
@@ -235,6 +267,10 @@ def claim_lines(claim: Claim, record: PatientRecord) -> tuple[ServiceLine, ...]:
             body_sites=sites,
             indications=reasons,
             injected_substances=tuple(s for p in billed for s in injected_substances(p, record)),
+            described_as=described_as([item.productOrService, *(p.code for p in billed)]),
+            performers=tuple(dict.fromkeys(performers)),
+            service_state=first_state(places, record, claim) or encounter_state(record),
+            is_procedure_record=bool(billed),
         ))
     return tuple(lines)
 
@@ -291,10 +327,27 @@ def prior_services(record: PatientRecord, patient_id: str,
     return tuple(services)
 
 
+def condition_facts(record: PatientRecord, patient_id: str) -> tuple[ConditionFacts, ...]:
+    """The patient's Conditions in the record (not those refuted or entered in error)."""
+    facts = []
+    for condition in record.all_of("Condition"):
+        if not isinstance(condition, Condition) or not is_about_patient(condition, patient_id):
+            continue
+        verification = codings_of(condition.verificationStatus)
+        if any(c.code in ("refuted", "entered-in-error") for c in verification):
+            continue
+        onset = as_date(condition.onsetDateTime) or (
+            as_date(condition.onsetPeriod.start) if condition.onsetPeriod else None)
+        status = next((c.code for c in codings_of(condition.clinicalStatus) if c.code), None)
+        facts.append(ConditionFacts(f"Condition/{condition.id}", codings_of(condition.code), onset,
+                                    as_date(condition.recordedDate), status))
+    return tuple(facts)
+
+
 def order_sign_context(patient_id: str, draft_orders: Bundle, record: PatientRecord,
-                       evaluated_on: dt.date) -> BillingContext:
-    """The billing context of an ``order-sign`` call."""
-    lines = order_lines(draft_orders, record)
+                       evaluated_on: dt.date, signer: str | None = None) -> BillingContext:
+    """The billing context of an ``order-sign`` call; ``signer`` is ``context.userId``."""
+    lines = order_lines(draft_orders, record, Reference(reference=signer) if signer else None)
     return BillingContext(
         hook="order-sign",
         patient_id=patient_id,
@@ -302,6 +355,8 @@ def order_sign_context(patient_id: str, draft_orders: Bundle, record: PatientRec
         evaluated_on=evaluated_on,
         history=prior_services(record, patient_id, exclude=(line.resource_ref for line in lines)),
         missing_data=tuple(record.missing),
+        coverage=coverage_facts(record, patient_id),
+        conditions=condition_facts(record, patient_id),
     )
 
 
@@ -321,4 +376,6 @@ def claim_create_context(patient_id: str, claim: Claim, record: PatientRecord,
         evaluated_on=evaluated_on,
         history=prior_services(record, patient_id, exclude=billed),
         missing_data=tuple(record.missing),
+        coverage=coverage_facts(record, patient_id, claim),
+        conditions=condition_facts(record, patient_id),
     )

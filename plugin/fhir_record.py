@@ -63,6 +63,12 @@ class PatientRecord:
                 self.resources[key] = parsed
         return self.resources.get(key)
 
+    def all_of(self, kind: str) -> list[Resource]:
+        """Every valid resource of type ``kind`` in the record (parsing the ones still kept as JSON)."""
+        prefix = f"{kind}/"
+        keys = [key for key in (*self.resources, *self.unparsed) if key.startswith(prefix)]
+        return [resource for key in dict.fromkeys(keys) if (resource := self._by_key(key)) is not None]
+
     def resolve(self, reference: Reference | None, container: Any = None) -> Resource | None:
         """The resource a reference points to: contained in ``container``, or in the record."""
         if reference is None or not reference.reference:

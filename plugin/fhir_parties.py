@@ -1,0 +1,177 @@
+"""Who pays, who furnishes the service and where: the FHIR side of the payer, performer and scope rules.
+
+Coverage comes from the claim's own ``insurance`` when it names one, else from the patient's active
+Coverage in the record; performers from the Procedure, the claim's care team or the order; the
+state from the Location or Organization where the service is furnished.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from fhir.resources.R4B.address import Address
+from fhir.resources.R4B.claim import Claim, ClaimItem
+from fhir.resources.R4B.coverage import Coverage
+from fhir.resources.R4B.encounter import Encounter
+from fhir.resources.R4B.location import Location
+from fhir.resources.R4B.organization import Organization
+from fhir.resources.R4B.practitioner import Practitioner
+from fhir.resources.R4B.practitionerrole import PractitionerRole
+from fhir.resources.R4B.procedure import Procedure
+from fhir.resources.R4B.reference import Reference
+from fhir.resources.R4B.servicerequest import ServiceRequest
+
+from plugin.context import CoverageFacts, Performer
+from plugin.fhir_record import PatientRecord, codings_of
+from plugin.terms import Coding
+
+
+def _names_patient(reference: Reference | None, patient_id: str) -> bool:
+    target = reference.reference if reference else None
+    return isinstance(target, str) and target.rstrip("/").split("/")[-2:] == ["Patient", patient_id]
+
+
+def _coverage_facts(coverage: Coverage, record: PatientRecord) -> CoverageFacts:
+    identifiers: list[tuple[str | None, str]] = []
+    names: list[str] = []
+    for payor in coverage.payor or []:
+        if payor.identifier is not None and payor.identifier.value:
+            identifiers.append((payor.identifier.system, payor.identifier.value))
+        if payor.display:
+            names.append(payor.display)
+        organization = record.resolve(payor, coverage)
+        if isinstance(organization, Organization):
+            identifiers.extend((i.system, i.value) for i in organization.identifier or [] if i.value)
+            names.extend(name for name in (organization.name, *(organization.alias or [])) if name)
+    return CoverageFacts(
+        reference=f"Coverage/{coverage.id}" if coverage.id else "Coverage",
+        type_codes=codings_of(coverage.type),
+        payor_identifiers=tuple(dict.fromkeys(identifiers)),
+        payor_names=tuple(dict.fromkeys(names)),
+    )
+
+
+def coverage_facts(record: PatientRecord, patient_id: str, claim: Claim | None = None) -> CoverageFacts | None:
+    """The coverage that pays for the service: the claim's focal insurance, else the patient's active Coverage."""
+    if claim is not None:
+        insurances = sorted(claim.insurance or [], key=lambda insurance: not insurance.focal)
+        for insurance in insurances:
+            coverage = record.resolve(insurance.coverage, claim)
+            if isinstance(coverage, Coverage):
+                return _coverage_facts(coverage, record)
+    candidates = [c for c in record.all_of("Coverage") if isinstance(c, Coverage)
+                  and c.status == "active" and _names_patient(c.beneficiary, patient_id)]
+    # Several active coverages: the one with the lowest order pays first.
+    candidates.sort(key=lambda c: c.order if c.order is not None else 1_000_000)
+    return _coverage_facts(candidates[0], record) if candidates else None
+
+
+def _roles_of(practitioner_ref: str, record: PatientRecord) -> list[PractitionerRole]:
+    roles = []
+    for role in record.all_of("PractitionerRole"):
+        target = role.practitioner.reference if isinstance(role, PractitionerRole) and role.practitioner else None
+        if target and target.rstrip("/").split("/")[-2:] == practitioner_ref.split("/"):
+            roles.append(role)
+    return roles
+
+
+def performer_from(reference: Reference | None, record: PatientRecord, container: Any = None,
+                   extra_codes: Iterable[Coding] = ()) -> Performer | None:
+    """A Practitioner or PractitionerRole with the codes that say what kind of provider they are."""
+    target = record.resolve(reference, container)
+    codes: list[Coding] = list(extra_codes)
+    if isinstance(target, PractitionerRole):
+        codes.extend(c for concept in target.code or [] for c in codings_of(concept))
+        practitioner = record.resolve(target.practitioner, target)
+        label = f"PractitionerRole/{target.id}"
+    elif isinstance(target, Practitioner):
+        practitioner, label = target, f"Practitioner/{target.id}"
+    else:
+        return Performer(reference.reference, tuple(codes)) if reference and reference.reference and codes else None
+    if isinstance(practitioner, Practitioner):
+        codes.extend(c for q in practitioner.qualification or [] for c in codings_of(q.code))
+        if isinstance(target, Practitioner) and practitioner.id:
+            # A Practitioner's specialty lives in its roles; the record holds the roles prefetch found.
+            for role in _roles_of(f"Practitioner/{practitioner.id}", record):
+                codes.extend(c for concept in role.code or [] for c in codings_of(concept))
+    return Performer(label, tuple(dict.fromkeys(codes)))
+
+
+def procedure_performers(procedure: Procedure, record: PatientRecord) -> list[Performer]:
+    """The performers a Procedure names."""
+    found = [performer_from(p.actor, record, procedure) for p in procedure.performer or []]
+    return [performer for performer in found if performer is not None]
+
+
+def claim_item_performers(claim: Claim, item: ClaimItem, record: PatientRecord) -> list[Performer]:
+    """The care-team members a claim line names, else the claim's care team, else the billing provider."""
+    team = {member.sequence: member for member in claim.careTeam or []}
+    chosen = [team[seq] for seq in item.careTeamSequence or [] if seq in team] or list(team.values())
+    found = [performer_from(member.provider, record, claim, codings_of(member.qualification)) for member in chosen]
+    performers = [performer for performer in found if performer is not None]
+    if not performers and claim.provider is not None:
+        provider = performer_from(claim.provider, record, claim)
+        performers = [provider] if provider is not None else []
+    return performers
+
+
+def _state_of(address: Address | None) -> str | None:
+    # Address.state is free text; only a two-letter postal code can be matched against the scope table.
+    state = (address.state or "").strip().upper() if address else ""
+    return state if len(state) == 2 and state.isalpha() else None
+
+
+def state_at(reference: Reference | None, record: PatientRecord, container: Any = None) -> str | None:
+    """The US state of a Location or Organization, or where a PractitionerRole or Practitioner works."""
+    target = record.resolve(reference, container)
+    if isinstance(target, Location):
+        return _state_of(target.address) or state_at(target.managingOrganization, record, target)
+    if isinstance(target, Organization):
+        return next((s for s in (_state_of(a) for a in target.address or []) if s), None)
+    if isinstance(target, PractitionerRole):
+        return first_state([*(target.location or []), target.organization], record, target)
+    if isinstance(target, Practitioner) and target.id:
+        # A practitioner works where their roles are; the record holds the roles prefetch found.
+        for role in _roles_of(f"Practitioner/{target.id}", record):
+            state = first_state([*(role.location or []), role.organization], record, role)
+            if state:
+                return state
+    return None
+
+
+def first_state(references: Iterable[Reference | None], record: PatientRecord, container: Any = None) -> str | None:
+    """The state of the first reference that leads to one."""
+    for reference in references:
+        state = state_at(reference, record, container)
+        if state:
+            return state
+    return None
+
+
+def encounter_state(record: PatientRecord) -> str | None:
+    """The state of the encounter in the record: its locations, then its service provider."""
+    for encounter in record.all_of("Encounter"):
+        if isinstance(encounter, Encounter):
+            state = first_state([*(loc.location for loc in encounter.location or []), encounter.serviceProvider],
+                                record, encounter)
+            if state:
+                return state
+    return None
+
+
+def order_performers(order: ServiceRequest | Procedure, record: PatientRecord,
+                     signer: Reference | None) -> list[Performer]:
+    """Who will perform an order: its performers, else the clinician signing it.
+
+    An order that names no performer is taken to be carried out by whoever signs it, as when a
+    therapist writes their own plan; the signer is ``context.userId``.
+    """
+    if isinstance(order, Procedure):
+        performers = procedure_performers(order, record)
+    else:
+        performers = [p for p in (performer_from(ref, record, order) for ref in order.performer or []) if p]
+    if not performers and signer is not None:
+        performer = performer_from(signer, record)
+        performers = [performer] if performer is not None else []
+    return performers
