@@ -16,7 +16,13 @@ CPT_SYSTEM = "http://www.ama-assn.org/go/cpt"
 DRY_NEEDLING = "dry-needling"
 TRIGGER_POINT_INJECTION = "trigger-point-injection"
 ACUPUNCTURE = "acupuncture"
-_FAMILIES = frozenset({DRY_NEEDLING, TRIGGER_POINT_INJECTION, ACUPUNCTURE, "unlisted-musculoskeletal"})
+UNLISTED_MUSCULOSKELETAL = "unlisted-musculoskeletal"
+TENDON_INJECTION = "tendon-injection"
+MANUAL_THERAPY = "manual-therapy"
+ELECTRICAL_STIMULATION = "electrical-stimulation"
+EVALUATION_MANAGEMENT = "evaluation-management"
+_FAMILIES = frozenset({DRY_NEEDLING, TRIGGER_POINT_INJECTION, ACUPUNCTURE, UNLISTED_MUSCULOSKELETAL, TENDON_INJECTION,
+                       MANUAL_THERAPY, ELECTRICAL_STIMULATION, EVALUATION_MANAGEMENT})
 
 
 @dataclass(frozen=True)
