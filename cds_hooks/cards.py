@@ -88,7 +88,8 @@ def _source(finding: Finding) -> dict[str, Any]:
 
 def _detail(finding: Finding) -> str:
     cited = "; ".join(f"[{source.title}]({source.url})" for source in finding.sources)
-    return f"{finding.detail}\n\nRule **{finding.rule_id}**. Source: {cited}." if cited else finding.detail
+    rule = f"Rule **{finding.rule_id}**" + (f": {finding.rationale}" if finding.rationale else ".")
+    return f"{finding.detail}\n\n{rule}" + (f" Source: {cited}." if cited else "")
 
 
 def finding_card(finding: Finding, hook_instance: str, drafts: dict[str, dict[str, Any]]) -> dict[str, Any]:

@@ -43,7 +43,8 @@ class Finding:
     """One problem with one order or claim line.
 
     ``summary`` is a sentence under 140 characters; ``detail`` is Markdown that names the line;
-    ``line_key`` ties findings about the same line together so each problem yields one card.
+    ``line_key`` ties findings about the same line together so each problem yields one card;
+    ``rationale`` is the rule's one-line statement of what it checks, cited with its sources.
     """
 
     rule_id: str
@@ -55,3 +56,4 @@ class Finding:
     line_label: str
     sources: tuple[PolicySource, ...]
     fix: CodeChange | None = None
+    rationale: str = ""

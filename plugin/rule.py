@@ -44,6 +44,7 @@ class Rule:
             line_label=line.label,
             sources=self.sources,
             fix=fix,
+            rationale=self.checks,
         )
 
     def could_not_check(self, line: ServiceLine, data_set: str) -> Finding:

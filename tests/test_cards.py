@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from cds_hooks.cards import apply_code_change, cards_for, unchecked_card
+from cds_hooks.cards import apply_code_change, cards_for, finding_card, unchecked_card
 from plugin.findings import CodeChange, Finding, Severity, Topic
+from plugin.rules.code_matches_muscle_count import RULE
+from tests.support.builders import line, three_muscles
 from tests.support.card_conformance import assert_conformant_response
 
 CPT = "http://www.ama-assn.org/go/cpt"
@@ -64,3 +66,10 @@ def test_unchecked_card_is_info_and_conformant() -> None:
     card = unchecked_card("h", ("earlier sessions on the same date (HTTP 503)",))
     assert card["indicator"] == "info" and "HTTP 503" in card["summary"]
     assert_conformant_response({"cards": [card]})
+
+
+def test_detail_cites_the_rules_rationale_and_its_sources() -> None:
+    finding = RULE.finding(line("20560", *three_muscles()), "summary", "The detail.")
+    detail = finding_card(finding, "hi", {})["detail"]
+    assert detail.startswith("The detail.\n\nRule **DN-CODE-001**: " + RULE.checks)
+    assert all(source.url in detail for source in RULE.sources)
