@@ -1,4 +1,4 @@
-"""The Flask application factory: thin HTTP around ``run_hook`` and the feedback store."""
+"""The Flask application factory: thin HTTP around ``run_hook``, the feedback store and the audit log."""
 
 from __future__ import annotations
 
@@ -11,13 +11,14 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, request
 from werkzeug.exceptions import HTTPException
 
+from cds_hooks.audit import record_invocations, trace_invocation
 from cds_hooks.errors import ApiError, operation_outcome, outcome_for
 from cds_hooks.feedback import parse_feedback
-from cds_hooks.feedback_store import FeedbackStore
 from cds_hooks.invoke import run_hook
 from cds_hooks.request_limits import check_hook_request_size, parse_json_body
 from cds_hooks.services import SERVICES, ServiceDefinition, discovery_document
 from cds_hooks.settings import Settings
+from cds_hooks.store import Store, StoreUnavailable, open_store
 
 log = logging.getLogger("needlecheck")
 routes = Blueprint("cds_hooks", __name__)
@@ -53,8 +54,12 @@ def invoke(service_id: str) -> Response:
     started = time.perf_counter()
     settings: Settings = current_app.config["NEEDLECHECK_SETTINGS"]
     body = _body()
+    trace = trace_invocation(body)  # the audit record is written from it, whatever the outcome
     check_hook_request_size(body, settings.request_limits)
-    result = run_hook(service, body, settings.fhir, current_app.extensions["needlecheck.pool"])
+    with trace.fhir_session:
+        result = run_hook(service, body, settings.fhir, current_app.extensions["needlecheck.pool"],
+                          trace.fhir_session)
+    trace.result = result
     # Identifiers and rule ids only: no PHI, no tokens.
     log.info("hook service=%s rules=%s cards=%d ms=%.1f", service.service_id,
              ",".join(sorted({f.rule_id for f in result.findings})) or "-", len(result.body["cards"]),
@@ -67,16 +72,16 @@ def feedback(service_id: str) -> Response:
     """Store feedback on cards of one service; a repeat of stored feedback is accepted and not stored twice."""
     service = _service(service_id)
     items = parse_feedback(_body())
-    store: FeedbackStore = current_app.extensions["needlecheck.feedback"]
-    stored = store.save(service.service_id, items)
+    store: Store = current_app.extensions["needlecheck.store"]
+    stored = store.save_feedback(service.service_id, items)
     return _json({"received": len(items), "stored": stored})
 
 
 @routes.get("/healthz")
 def health() -> Response:
     """Liveness: the process answers and its database can be read."""
-    store: FeedbackStore = current_app.extensions["needlecheck.feedback"]
-    store.count()
+    store: Store = current_app.extensions["needlecheck.store"]
+    store.check()
     return _json({"status": "ok"})
 
 
@@ -86,13 +91,20 @@ def create_app(settings: Settings | None = None) -> Flask:
     app = Flask("needlecheck")
     app.config["NEEDLECHECK_SETTINGS"] = settings
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    app.extensions["needlecheck.feedback"] = FeedbackStore(settings.feedback_database)
+    app.extensions["needlecheck.store"] = open_store(settings)
     app.extensions["needlecheck.pool"] = ThreadPoolExecutor(max_workers=16, thread_name_prefix="fhir")
     app.register_blueprint(routes)
+    record_invocations(app, "needlecheck.store", endpoint="cds_hooks.invoke")
 
     @app.errorhandler(ApiError)
     def api_error(error: ApiError) -> Response:
         return _json(outcome_for(error), error.status)
+
+    @app.errorhandler(StoreUnavailable)
+    def store_unavailable(error: StoreUnavailable) -> Response:
+        # Nothing was stored (the transaction did not commit): the client may retry the same request.
+        log.warning("database unavailable: %s", error)
+        return _json(operation_outcome("the database is unavailable; retry later", "transient"), 503)
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Response:

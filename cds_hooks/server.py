@@ -10,6 +10,7 @@ from gunicorn.app.base import BaseApplication
 
 from cds_hooks.app import create_app
 from cds_hooks.settings import Settings
+from cds_hooks.store import describe_storage
 
 log = logging.getLogger("needlecheck")
 
@@ -48,5 +49,5 @@ def serve(settings: Settings) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     log.warning("no trusted CDS clients are configured: accepting unauthenticated calls, "
                 "acceptable only because the service is bound to loopback (%s)", settings.host)
-    log.info("feedback is stored in %s", settings.feedback_database)
+    log.info("feedback and the audit log are stored in %s", describe_storage(settings))
     NeedlecheckServer(settings).run()

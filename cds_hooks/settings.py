@@ -21,6 +21,11 @@ def default_data_dir() -> Path:
     return Path(base) / "needlecheck"
 
 
+def default_database_url() -> str | None:
+    """``$NEEDLECHECK_DATABASE_URL`` (a PostgreSQL URL), else None: SQLite in the data directory."""
+    return os.environ.get("NEEDLECHECK_DATABASE_URL") or None
+
+
 class SettingsError(ValueError):
     """A configuration file or option is invalid; the message names the setting."""
 
@@ -38,10 +43,12 @@ class Settings:
     max_bundle_entries: int = RequestLimits.max_bundle_entries
     max_claim_items: int = RequestLimits.max_claim_items
     fhir: FhirLimits = field(default_factory=FhirLimits)
+    # May hold a password: kept out of repr so a logged Settings never shows it.
+    database_url: str | None = field(default_factory=default_database_url, repr=False)
 
     @property
-    def feedback_database(self) -> Path:
-        """The SQLite file feedback is stored in."""
+    def sqlite_database(self) -> Path:
+        """The SQLite file feedback and the audit log are stored in when there is no ``database_url``."""
         return self.data_dir / "needlecheck.sqlite3"
 
     @property
@@ -88,7 +95,7 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
 
 
 def _apply(settings: Settings, values: dict[str, Any]) -> Settings:
-    types = {"host": str, "port": int, "workers": int, "data_dir": Path, "max_body_bytes": int,
+    types = {"host": str, "port": int, "workers": int, "data_dir": Path, "max_body_bytes": int, "database_url": str,
              "max_json_depth": int, "max_bundle_entries": int, "max_claim_items": int}
     changes: dict[str, Any] = {}
     for name, value in values.items():

@@ -13,6 +13,7 @@ from cds_hooks.app import create_app
 from cds_hooks.settings import Settings
 from tests.support.card_conformance import assert_conformant_response
 from tests.support.fixtures_fhir import fhir_server, fresh_fhir_server  # noqa: F401
+from tests.support.fixtures_postgres import postgres_server, postgres_url  # noqa: F401
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "fixtures"

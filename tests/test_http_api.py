@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from cds_hooks.feedback_store import FeedbackStore
+from cds_hooks.store import Store
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "requests"
 ORDER_SIGN = "/cds-services/dry-needling-order-sign"
@@ -132,8 +132,8 @@ def test_feedback_is_stored_once(client: FlaskClient, app: Any) -> None:
     assert first.status_code == again.status_code == 200
     assert first.get_json() == {"received": 2, "stored": 2}
     assert again.get_json() == {"received": 2, "stored": 0}
-    store: FeedbackStore = app.extensions["needlecheck.feedback"]
-    assert store.count("dry-needling-order-sign") == 2
+    store: Store = app.extensions["needlecheck.store"]
+    assert store.count_feedback("dry-needling-order-sign") == 2
 
 
 @pytest.mark.parametrize(("body", "field"), [
@@ -156,7 +156,7 @@ def test_malformed_feedback_is_400_and_nothing_is_stored(client: FlaskClient, ap
     response = client.post(f"{ORDER_SIGN}/feedback", json=valid_first)
     assert response.status_code == 400
     assert field in outcome_message(response)
-    assert app.extensions["needlecheck.feedback"].count() == 0
+    assert app.extensions["needlecheck.store"].count_feedback() == 0
 
 
 def test_feedback_for_an_unknown_service_is_404(client: FlaskClient) -> None:

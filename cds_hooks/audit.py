@@ -1,0 +1,216 @@
+"""The audit record of every hook call (CRD ``found-37``): who called which service, what fired, how long it took.
+
+A record holds identifiers and figures only, never PHI or secrets: no patient id, no resource content, no
+FHIR access token, no JWT, no error message (messages may quote the request). What a client sent is kept
+only where it is an identifier of the call itself (``hookInstance``) and looks like one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+from flask import Flask, Response, g, request
+
+from cds_hooks.invoke import HookResult
+from cds_hooks.services import SERVICES
+
+log = logging.getLogger("needlecheck")
+
+# Identifiers a client chose are kept only if they look like identifiers; anything else becomes None.
+_IDENTIFIER = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
+_EXPRESSION = re.compile(r"[A-Za-z0-9_.\[\]]{1,200}")
+
+ANONYMOUS_CLIENT = "anonymous"
+_STARTED = "needlecheck.started"
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """One service invocation, as the audit log keeps it."""
+
+    recorded_at: dt.datetime
+    service_id: str
+    hook: str | None
+    hook_instance: str | None
+    client_id: str
+    http_status: int
+    problem: str | None = None
+    rule_ids: tuple[str, ...] = ()
+    card_uuids: tuple[str, ...] = ()
+    suggestion_uuids: tuple[str, ...] = ()
+    total_ms: float | None = None
+    fhir_ms: float | None = None
+    fhir_requests: int | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """The record as a JSON object (``needlecheck audit`` prints these)."""
+        return {
+            "recordedAt": self.recorded_at.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace(
+                "+00:00", "Z"),
+            "serviceId": self.service_id, "hook": self.hook, "hookInstance": self.hook_instance,
+            "client": self.client_id, "httpStatus": self.http_status, "problem": self.problem,
+            "ruleIds": list(self.rule_ids), "cardUuids": list(self.card_uuids),
+            "suggestionUuids": list(self.suggestion_uuids), "totalMs": self.total_ms, "fhirMs": self.fhir_ms,
+            "fhirRequests": self.fhir_requests,
+        }
+
+
+def safe_identifier(value: Any) -> str | None:
+    """``value`` if it is a short identifier-like string, else None (so free text never reaches the log)."""
+    return value if isinstance(value, str) and _IDENTIFIER.fullmatch(value) else None
+
+
+def cards_identifiers(body: dict[str, Any] | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The card uuids and suggestion uuids of a cards response (what feedback and disputes refer to)."""
+    card_uuids: list[str] = []
+    suggestion_uuids: list[str] = []
+    for card in (body or {}).get("cards") or []:
+        if isinstance(card.get("uuid"), str):
+            card_uuids.append(card["uuid"])
+        suggestion_uuids.extend(s["uuid"] for s in card.get("suggestions") or [] if isinstance(s.get("uuid"), str))
+    return tuple(card_uuids), tuple(suggestion_uuids)
+
+
+def problem_of(outcome: Any) -> str | None:
+    """``code`` or ``code@expression`` of an OperationOutcome's first issue: the kind of failure, no message."""
+    if not isinstance(outcome, dict) or outcome.get("resourceType") != "OperationOutcome":
+        return None
+    issues = outcome.get("issue") or [{}]
+    code = issues[0].get("code") if isinstance(issues[0], dict) else None
+    if not isinstance(code, str):
+        return None
+    expressions = issues[0].get("expression") or []
+    where = expressions[0] if expressions and isinstance(expressions[0], str) else None
+    return f"{code}@{where}" if where and _EXPRESSION.fullmatch(where) else code
+
+
+class TimedFhirSession(requests.Session):
+    """A ``requests`` session that measures how long a hook call waited for its FHIR server.
+
+    Queries run in parallel, so the figure is the wall time during which at least one request was open
+    (from sending it until its response was closed), not the sum of the requests' times.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+        self._intervals: list[tuple[float, float]] = []
+
+    def request(self, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        """Send a request; its interval ends when the response is closed (the body has then been read)."""
+        started = time.perf_counter()
+        try:
+            response = super().request(*args, **kwargs)
+        except BaseException:
+            self._add(started)
+            raise
+        close = response.close
+
+        def close_and_time() -> None:
+            close()
+            self._add(started)
+
+        response.close = close_and_time  # type: ignore[method-assign]
+        return response
+
+    def _add(self, started: float) -> None:
+        with self._lock:
+            self._intervals.append((started, time.perf_counter()))
+
+    @property
+    def request_count(self) -> int:
+        """How many requests were sent."""
+        with self._lock:
+            return len(self._intervals)
+
+    @property
+    def waited_ms(self) -> float:
+        """Milliseconds during which at least one request was open."""
+        with self._lock:
+            return open_seconds(self._intervals) * 1000
+
+
+def open_seconds(intervals: list[tuple[float, float]]) -> float:
+    """The length of the union of ``(start, end)`` intervals: overlapping time counts once."""
+    total, end = 0.0, float("-inf")
+    for start, stop in sorted(intervals):
+        if stop > end:
+            total += stop - max(start, end)
+            end = stop
+    return total
+
+
+@dataclass
+class InvocationTrace:
+    """What the HTTP layer learns about one invocation while answering it (kept on ``flask.g``)."""
+
+    hook_instance: str | None = None
+    fhir_session: TimedFhirSession = field(default_factory=TimedFhirSession)
+    result: HookResult | None = None
+
+
+def trace_invocation(body: Any) -> InvocationTrace:
+    """Start the trace of the invocation whose request is ``body``; the audit record is written from it."""
+    trace = InvocationTrace(safe_identifier(body.get("hookInstance")) if isinstance(body, dict) else None)
+    g.needlecheck_invocation = trace
+    return trace
+
+
+def _elapsed_ms(environ: dict[str, Any]) -> float | None:
+    started = environ.get(_STARTED)
+    return round((time.perf_counter() - started) * 1000, 3) if isinstance(started, float) else None
+
+
+def audit_record(response: Response) -> AuditRecord:
+    """The record of the invocation that ``response`` answers (called after the response is built)."""
+    service_id = safe_identifier((request.view_args or {}).get("service_id")) or "?"
+    service = SERVICES.get(service_id)
+    trace: InvocationTrace | None = g.get("needlecheck_invocation")
+    result = trace.result if trace is not None else None
+    session = trace.fhir_session if trace is not None else None
+    fired = tuple(sorted({finding.rule_id for finding in result.findings})) if result is not None else ()
+    card_uuids, suggestion_uuids = cards_identifiers(result.body if result is not None else None)
+    problem = None
+    if response.status_code >= 400:
+        problem = problem_of(response.get_json(silent=True)) or f"http-{response.status_code}"
+    return AuditRecord(
+        recorded_at=dt.datetime.now(dt.UTC), service_id=service_id, hook=service.hook if service else None,
+        hook_instance=trace.hook_instance if trace is not None else None,
+        client_id=str(g.get("client_id") or ANONYMOUS_CLIENT), http_status=response.status_code, problem=problem,
+        rule_ids=fired, card_uuids=card_uuids, suggestion_uuids=suggestion_uuids,
+        total_ms=_elapsed_ms(request.environ),
+        fhir_ms=round(session.waited_ms, 3) if session is not None else None,
+        fhir_requests=session.request_count if session is not None else None)
+
+
+def record_invocations(app: Flask, store_key: str, endpoint: str) -> None:
+    """Write an audit record for every POST to ``endpoint``, whatever its status, to the store ``store_key``.
+
+    A record that cannot be stored is logged (its kind only) and the call is still answered: decision support
+    stays available while the database is down, and the log shows which records are missing.
+    """
+    inner = app.wsgi_app
+
+    def timed(environ: dict[str, Any], start_response: Any) -> Any:
+        # Outside Flask, so the duration includes whatever runs before the view (authentication, limits).
+        environ[_STARTED] = time.perf_counter()
+        return inner(environ, start_response)
+
+    app.wsgi_app = timed  # type: ignore[method-assign]
+
+    @app.after_request
+    def record(response: Response) -> Response:
+        if request.endpoint != endpoint or request.method != "POST":
+            return response
+        try:
+            app.extensions[store_key].record_invocation(audit_record(response))
+        except Exception as error:
+            log.error("audit record of a %s call not stored: %s", request.endpoint, type(error).__name__)
+        return response

@@ -1,0 +1,169 @@
+"""The PostgreSQL backend (psycopg 3 with a connection pool), for several instances behind a load balancer.
+
+Each worker process opens its own pool. Feedback uses the same unique key as SQLite, with
+``ON CONFLICT DO NOTHING``: of two instances storing the same item at once, one inserts and the other
+waits for it and then stores nothing. Items of one batch are inserted in key order, so two batches that
+share items always lock them in the same order and cannot deadlock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from cds_hooks.audit import AuditRecord
+from cds_hooks.feedback import FeedbackItem
+from cds_hooks.store import StoreUnavailable
+
+# Any fixed number: workers starting together create the schema one at a time under this lock.
+_SCHEMA_LOCK = 7_113_205_605
+
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS feedback (
+        id BIGSERIAL PRIMARY KEY,
+        service_id TEXT NOT NULL,
+        card_uuid TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        outcome_timestamp TEXT NOT NULL,
+        accepted_suggestions TEXT[] NOT NULL,
+        override_reason JSONB,
+        received_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+        UNIQUE (service_id, card_uuid, outcome, outcome_timestamp)
+    )""",
+    """CREATE TABLE IF NOT EXISTS audit (
+        id BIGSERIAL PRIMARY KEY,
+        recorded_at TIMESTAMPTZ NOT NULL,
+        service_id TEXT NOT NULL,
+        hook TEXT,
+        hook_instance TEXT,
+        client_id TEXT NOT NULL,
+        http_status INTEGER NOT NULL,
+        problem TEXT,
+        rule_ids TEXT[] NOT NULL,
+        card_uuids TEXT[] NOT NULL,
+        suggestion_uuids TEXT[] NOT NULL,
+        total_ms DOUBLE PRECISION,
+        fhir_ms DOUBLE PRECISION,
+        fhir_requests INTEGER
+    )""",
+    "CREATE INDEX IF NOT EXISTS audit_recorded_at ON audit (recorded_at)",
+    "CREATE INDEX IF NOT EXISTS audit_hook_instance ON audit (hook_instance)",
+)
+
+_AUDIT_COLUMNS = ("recorded_at, service_id, hook, hook_instance, client_id, http_status, problem, rule_ids, "
+                  "card_uuids, suggestion_uuids, total_ms, fhir_ms, fhir_requests")
+
+
+class PostgresStore:
+    """Feedback and audit rows in PostgreSQL, through a pool of connections of this process."""
+
+    def __init__(self, url: str, max_connections: int = 8, timeout_seconds: float = 10.0) -> None:
+        self._pool = open_pool(url, max_connections, timeout_seconds)
+        self._where = describe_url(url)
+        create_schema(self._pool, _SCHEMA)
+
+    def _transaction(self) -> AbstractContextManager[psycopg.Connection]:
+        return transaction(self._pool)
+
+    def save_feedback(self, service_id: str, items: list[FeedbackItem]) -> int:
+        """Store every item in one transaction; returns how many were new."""
+        stored = 0
+        with self._transaction() as connection:
+            for item in sorted(items, key=lambda item: item.identity):
+                cursor = connection.execute(
+                    "INSERT INTO feedback (service_id, card_uuid, outcome, outcome_timestamp, accepted_suggestions, "
+                    "override_reason) VALUES (%s, %s, %s, %s, %s, %s::jsonb) "
+                    "ON CONFLICT (service_id, card_uuid, outcome, outcome_timestamp) DO NOTHING",
+                    (service_id, item.card, item.outcome, item.outcome_timestamp, list(item.accepted_suggestions),
+                     item.override_reason))
+                stored += cursor.rowcount
+        return stored
+
+    def count_feedback(self, service_id: str | None = None) -> int:
+        """How many feedback rows there are (for one service, or in all)."""
+        with self._transaction() as connection:
+            if service_id is None:
+                row = connection.execute("SELECT COUNT(*) FROM feedback").fetchone()
+            else:
+                row = connection.execute("SELECT COUNT(*) FROM feedback WHERE service_id = %s",
+                                         (service_id,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def record_invocation(self, record: AuditRecord) -> None:
+        """Append one audit record."""
+        with self._transaction() as connection:
+            connection.execute(
+                f"INSERT INTO audit ({_AUDIT_COLUMNS}) VALUES ({', '.join(['%s'] * 13)})",
+                (record.recorded_at, record.service_id, record.hook, record.hook_instance, record.client_id,
+                 record.http_status, record.problem, list(record.rule_ids), list(record.card_uuids),
+                 list(record.suggestion_uuids), record.total_ms, record.fhir_ms, record.fhir_requests))
+
+    def invocations(self, limit: int = 100) -> list[AuditRecord]:
+        """The latest audit records, newest first."""
+        with self._transaction() as connection:
+            rows = connection.execute(f"SELECT {_AUDIT_COLUMNS} FROM audit ORDER BY id DESC LIMIT %s",
+                                      (limit,)).fetchall()
+        return [AuditRecord(row[0].astimezone(dt.UTC), row[1], row[2], row[3], row[4], row[5], row[6],
+                            tuple(row[7]), tuple(row[8]), tuple(row[9]), row[10], row[11], row[12]) for row in rows]
+
+    def check(self) -> None:
+        """Raise StoreUnavailable unless the database answers."""
+        with self._transaction() as connection:
+            connection.execute("SELECT 1").fetchone()
+
+    def describe(self) -> str:
+        """Host, port and database, without user or password."""
+        return self._where
+
+    def close(self) -> None:
+        """Close the pool's connections."""
+        self._pool.close()
+
+
+def open_pool(url: str, max_connections: int, timeout_seconds: float) -> ConnectionPool:
+    """An open pool of this process's connections to ``url``; StoreUnavailable when none can be made in time."""
+    pool = ConnectionPool(url, min_size=1, max_size=max_connections, open=False, timeout=timeout_seconds,
+                          kwargs={"connect_timeout": max(1, int(timeout_seconds))},
+                          check=ConnectionPool.check_connection, name="needlecheck")
+    try:
+        pool.open(wait=True, timeout=timeout_seconds)
+    except PoolTimeout as error:
+        pool.close()
+        raise StoreUnavailable(f"cannot connect to {describe_url(url)}") from error
+    return pool
+
+
+def create_schema(pool: ConnectionPool, statements: tuple[str, ...]) -> None:
+    """Run idempotent DDL; workers starting together take turns under an advisory lock."""
+    with transaction(pool) as connection:
+        connection.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+        for statement in statements:
+            connection.execute(statement)
+
+
+@contextmanager
+def transaction(pool: ConnectionPool) -> Iterator[psycopg.Connection]:
+    """A pooled connection in a transaction, committed when the block ends without an error."""
+    try:
+        with pool.connection() as connection:
+            yield connection
+    except PoolTimeout as error:
+        raise StoreUnavailable("no free database connection") from error
+    except psycopg.OperationalError as error:
+        # The message can quote the connection string; keep the class name only.
+        raise StoreUnavailable(f"PostgreSQL: {type(error).__name__}") from error
+
+
+def describe_url(url: str) -> str:
+    """Database, host and port of a PostgreSQL URL, without user or password."""
+    try:
+        parts = conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        return "PostgreSQL (unparsable database_url)"
+    host = parts.get("host") or "local socket"
+    return f"PostgreSQL {parts.get('dbname') or '(default database)'} on {host}:{parts.get('port') or 5432}"

@@ -1,0 +1,70 @@
+"""Where feedback and the audit log are kept: one small interface, two backends.
+
+SQLite (a WAL file in the data directory) serves one instance, however many workers it runs; PostgreSQL,
+chosen by ``database_url``, serves several instances behind a load balancer. Both keep feedback
+idempotently: the unique key (service, card, outcome, outcome timestamp) makes a repeat a no-op.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from cds_hooks.audit import AuditRecord
+from cds_hooks.feedback import FeedbackItem
+from cds_hooks.settings import Settings
+
+
+class StoreUnavailable(Exception):
+    """The database cannot be reached or is busy past its timeout; the caller may retry. Safe to log."""
+
+
+class Store(Protocol):
+    """Feedback and audit records, safe to share between threads (and, through the database, processes)."""
+
+    def save_feedback(self, service_id: str, items: list[FeedbackItem]) -> int:
+        """Store every item in one transaction; returns how many were new (repeats are not stored again)."""
+        ...
+
+    def count_feedback(self, service_id: str | None = None) -> int:
+        """How many feedback items are stored (for one service, or in all)."""
+        ...
+
+    def record_invocation(self, record: AuditRecord) -> None:
+        """Append one audit record."""
+        ...
+
+    def invocations(self, limit: int = 100) -> list[AuditRecord]:
+        """The latest audit records, newest first."""
+        ...
+
+    def check(self) -> None:
+        """Raise StoreUnavailable unless the database answers."""
+        ...
+
+    def describe(self) -> str:
+        """Where the data is, for the start-up log (never a password)."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...
+
+
+def open_store(settings: Settings) -> Store:
+    """PostgreSQL when ``settings.database_url`` is set, else SQLite in the data directory; schema created."""
+    if settings.database_url:
+        from cds_hooks.postgres_store import PostgresStore
+
+        return PostgresStore(settings.database_url)
+    from cds_hooks.sqlite_store import SqliteStore
+
+    return SqliteStore(settings.sqlite_database)
+
+
+def describe_storage(settings: Settings) -> str:
+    """Where ``open_store`` keeps the data, for the start-up log: never the user or password of the URL."""
+    if settings.database_url:
+        from cds_hooks.postgres_store import describe_url
+
+        return describe_url(settings.database_url)
+    return f"SQLite {settings.sqlite_database}"
