@@ -85,5 +85,9 @@ class SqliteReplayCache:
 
 
 def open_replay_cache(settings: Settings) -> ReplayCache:
-    """The replay cache the settings call for: SQLite in the data directory."""
+    """The replay cache the settings call for: PostgreSQL with ``database_url``, else SQLite in the data directory."""
+    if settings.database_url:
+        from cds_hooks.postgres_replay_cache import PostgresReplayCache
+
+        return PostgresReplayCache(settings.database_url)
     return SqliteReplayCache(settings.data_dir / "replay-cache.sqlite3")
