@@ -1,0 +1,295 @@
+"""Which documentation elements an order or a performed Procedure shows: the FHIR side of DN-DOC-010.
+
+``documented_elements`` returns ids of ``mappings/documentation_elements.csv``. Structured FHIR decides
+wherever FHIR has a place for the element (Condition.onset[x], performed[x], basedOn a CarePlan,
+complication, outcome, a treatment Consent ...). Where an element lives only in prose, a few plain
+phrases in the notes, a non-generated narrative or a linked text report count; they are listed below,
+and a phrase can only add an element, never remove one.
+
+Three elements are not decided here because the service line already carries them: ``muscles-named``
+(``line.body_sites``), ``indication`` (``line.indications``) and ``provider-qualification``
+(``line.performers`` with codes). DN-DOC-010 reads those from the line.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from fhir.resources.R4B.attachment import Attachment
+from fhir.resources.R4B.careplan import CarePlan
+from fhir.resources.R4B.claim import ClaimDiagnosis
+from fhir.resources.R4B.codeableconcept import CodeableConcept
+from fhir.resources.R4B.condition import Condition
+from fhir.resources.R4B.consent import Consent
+from fhir.resources.R4B.device import Device
+from fhir.resources.R4B.diagnosticreport import DiagnosticReport
+from fhir.resources.R4B.documentreference import DocumentReference
+from fhir.resources.R4B.observation import Observation
+from fhir.resources.R4B.procedure import Procedure
+from fhir.resources.R4B.reference import Reference
+from fhir.resources.R4B.servicerequest import ServiceRequest
+
+from mappings.documentation import AppliesTo, documentation_elements
+from plugin.fhir_record import PatientRecord, codings_of
+
+SYMPTOM_DURATION = "symptom-duration"
+TRIGGER_POINT_FINDINGS = "trigger-point-findings"
+PLAN_OF_CARE = "plan-of-care"
+NO_INJECTATE_STATEMENT = "no-injectate-statement"
+SESSION_DATE = "session-date"
+TECHNIQUE = "technique"
+RESPONSE_AND_COMPLICATIONS = "response-and-complications"
+PAIN_FUNCTION_OUTCOME = "pain-function-outcome"
+INFORMED_CONSENT = "informed-consent"
+
+# The phrases that count as documenting an element in free text (matched case-insensitively).
+# "dry needl..." counts as the no-injectate statement: the word "dry" says nothing was injected.
+PHRASES: dict[str, tuple[str, ...]] = {
+    NO_INJECTATE_STATEMENT: ("no injectate", "without injection", "no injection", "nothing was injected",
+                             "nothing injected", "dry needl"),
+    TRIGGER_POINT_FINDINGS: ("trigger point", "taut band", "referred pain"),
+    TECHNIQUE: ("gauge", "depth", "piston"),
+    RESPONSE_AND_COMPLICATIONS: ("twitch", "tolerated", "complication", "adverse"),
+    PAIN_FUNCTION_OUTCOME: ("nprs", "numeric pain rating", "visual analog", "pain scale", "oswestry",
+                            "neck disability index"),
+    INFORMED_CONSENT: ("consent",),
+}
+TREATMENT_CONSENT_SCOPE = ("http://terminology.hl7.org/CodeSystem/consentscope", "treatment")
+# A linked text report is read up to this many characters; a procedure note is far shorter.
+REPORT_TEXT_LIMIT = 100_000
+_TAG = re.compile(r"<[^>]+>")
+
+
+def documented_elements(resource: ServiceRequest | Procedure | None, record: PatientRecord,
+                        claim_diagnoses: Sequence[ClaimDiagnosis] = ()) -> frozenset[str]:
+    """The documentation element ids that an order or Procedure (and the claim diagnoses of its line) show.
+
+    ``resource`` is the draft ServiceRequest or Procedure of an order line, or a Procedure a claim line
+    bills (call once per billed Procedure and take the union; None for a claim line that bills none).
+    ``claim_diagnoses`` are the Claim.diagnosis entries of the claim line: their Conditions can show
+    how long the symptoms have lasted. References resolve through ``record`` (contained resources of
+    ``resource``, then of ``record.enclosing``).
+    """
+    found: set[str] = set()
+    if _symptom_duration_shown(resource, record, claim_diagnoses):
+        found.add(SYMPTOM_DURATION)
+    if resource is None:
+        return frozenset(found)
+    texts = list(_texts_of(resource, record))
+    lowered = " \n".join(texts).lower()
+    found.update(element for element, phrases in PHRASES.items() if any(phrase in lowered for phrase in phrases))
+    if _finding_observations_mention_trigger_points(resource, record):
+        found.add(TRIGGER_POINT_FINDINGS)
+    if _based_on_care_plan(resource, record, seen=set()):
+        found.add(PLAN_OF_CARE)
+    if _has_treatment_consent(resource, record):
+        found.add(INFORMED_CONSENT)
+    if isinstance(resource, Procedure):
+        found.update(_procedure_elements(resource, record))
+        return frozenset(found)
+    # An order plans the service: what only a performed Procedure can show is not shown by an order's words.
+    elements = documentation_elements()
+    return frozenset(e for e in found if e in elements and elements[e].applies_to is AppliesTo.ORDER_AND_PROCEDURE)
+
+
+def _procedure_elements(procedure: Procedure, record: PatientRecord) -> set[str]:
+    found: set[str] = set()
+    performed = (procedure.performedDateTime, procedure.performedPeriod, procedure.performedString,
+                 procedure.performedAge, procedure.performedRange)
+    if any(value is not None for value in performed):
+        found.add(SESSION_DATE)
+    if _names_a_needle(procedure, record):
+        found.add(TECHNIQUE)
+    if procedure.complication or procedure.complicationDetail or procedure.followUp:
+        found.add(RESPONSE_AND_COMPLICATIONS)
+    if procedure.outcome is not None or _has_outcome_observation(procedure, record):
+        found.add(PAIN_FUNCTION_OUTCOME)
+    return found
+
+
+def _concept_words(concept: CodeableConcept | None) -> str:
+    if concept is None:
+        return ""
+    return " ".join([concept.text or "", *(c.display or "" for c in codings_of(concept))])
+
+
+def _texts_of(resource: ServiceRequest | Procedure, record: PatientRecord) -> Iterator[str]:
+    """The prose a clinician wrote for the service: notes, a narrative that is not generated, text reports."""
+    for annotation in resource.note or []:
+        if annotation.text:
+            yield annotation.text
+    # A generated narrative only repeats the structured data (e.g. the code's "without injection(s)").
+    if resource.text is not None and resource.text.status != "generated" and resource.text.div:
+        yield _TAG.sub(" ", resource.text.div)
+    if isinstance(resource, Procedure):
+        for reference in resource.report or []:
+            yield from _report_texts(record.resolve(reference, resource))
+
+
+def _report_texts(report: Any) -> Iterator[str]:
+    if isinstance(report, DiagnosticReport):
+        if report.conclusion:
+            yield report.conclusion
+        for attachment in report.presentedForm or []:
+            yield from _attachment_text(attachment)
+    elif isinstance(report, DocumentReference):
+        if report.description:
+            yield report.description
+        for content in report.content or []:
+            yield from _attachment_text(content.attachment)
+
+
+def _attachment_text(attachment: Attachment | None) -> Iterator[str]:
+    # Only inline plain text is read; a PDF or a URL is a document we cannot see into.
+    if attachment is None or not attachment.data or not (attachment.contentType or "").startswith("text/plain"):
+        return
+    raw = attachment.data
+    if isinstance(raw, str):
+        # The R4B model decodes base64Binary to bytes; a str is still the base64 text.
+        try:
+            raw = base64.b64decode(raw)
+        except (binascii.Error, ValueError):
+            return
+    yield raw[:REPORT_TEXT_LIMIT].decode("utf-8", errors="replace")
+
+
+def _reason_references(resource: ServiceRequest | Procedure) -> list[Reference]:
+    references = list(resource.reasonReference or [])
+    if isinstance(resource, ServiceRequest):
+        references += list(resource.supportingInfo or [])
+    return references
+
+
+def _finding_observations_mention_trigger_points(resource: ServiceRequest | Procedure, record: PatientRecord) -> bool:
+    phrases = PHRASES[TRIGGER_POINT_FINDINGS]
+    for reference in _reason_references(resource):
+        observation = record.resolve(reference, resource)
+        if not isinstance(observation, Observation):
+            continue
+        words = [_concept_words(observation.code), _concept_words(observation.valueCodeableConcept),
+                 observation.valueString or "", *(note.text for note in observation.note or [] if note.text)]
+        if any(phrase in " ".join(words).lower() for phrase in phrases):
+            return True
+    return False
+
+
+def _based_on_care_plan(resource: ServiceRequest | Procedure, record: PatientRecord, seen: set[int]) -> bool:
+    """Whether the service rests on a CarePlan, directly or through the order(s) it is based on."""
+    if id(resource) in seen:
+        return False
+    seen.add(id(resource))
+    for reference in resource.basedOn or []:
+        target = record.resolve(reference, resource)
+        if isinstance(target, CarePlan) or reference.type == "CarePlan":
+            return True
+        if target is None and (reference.reference or "").split("/")[-2:-1] == ["CarePlan"]:
+            # The plan is not in the record, but the reference says a plan of care exists.
+            return True
+        if isinstance(target, ServiceRequest) and _based_on_care_plan(target, record, seen):
+            return True
+    return False
+
+
+def _has_treatment_consent(resource: ServiceRequest | Procedure, record: PatientRecord) -> bool:
+    """An active Consent to treatment of the same patient, referenced by the order or present in the record."""
+    consents: list[Any] = [record.resolve(ref, resource) for ref in _reason_references(resource)]
+    consents += record.all_of("Consent")
+    subject = resource.subject.reference if resource.subject else None
+    for consent in consents:
+        if not isinstance(consent, Consent) or consent.status != "active":
+            continue
+        patient = consent.patient.reference if consent.patient else None
+        if subject and patient and patient.split("/")[-2:] != subject.split("/")[-2:]:
+            continue
+        scope = codings_of(consent.scope)
+        if any((c.system, c.code) == TREATMENT_CONSENT_SCOPE for c in scope):
+            return True
+    return False
+
+
+def _names_a_needle(procedure: Procedure, record: PatientRecord) -> bool:
+    """Whether the Procedure records the needle used: a Device, or a used item named as a needle."""
+    for concept in procedure.usedCode or []:
+        if "needle" in _concept_words(concept).lower():
+            return True
+    for reference in procedure.usedReference or []:
+        target = record.resolve(reference, procedure)
+        if isinstance(target, Device) or reference.type == "Device" or (reference.reference or "").startswith(
+                "Device/"):
+            return True
+    return False
+
+
+def _points_at(reference: str | None, procedure_id: str) -> bool:
+    if not reference:
+        return False
+    return reference == f"#{procedure_id}" or reference.rstrip("/").split("/")[-2:] == ["Procedure", procedure_id]
+
+
+def _has_outcome_observation(procedure: Procedure, record: PatientRecord) -> bool:
+    """An Observation (a pain score, a functional measure) recorded as part of this Procedure."""
+    if not procedure.id:
+        return False
+    contained = [c for holder in (procedure, record.enclosing) for c in getattr(holder, "contained", None) or []]
+    for observation in [*contained, *record.all_of("Observation")]:
+        if isinstance(observation, Observation) and any(
+                _points_at(part.reference, procedure.id) for part in observation.partOf or []):
+            return True
+    return False
+
+
+def _conditions_of_line(resource: ServiceRequest | Procedure | None, record: PatientRecord,
+                        claim_diagnoses: Sequence[ClaimDiagnosis]) -> tuple[list[Condition], set[tuple[str, str]]]:
+    """The Conditions the line points at, and the (system, code) pairs of every indication it names."""
+    conditions: list[Condition] = []
+    references: list[tuple[Reference, Any]] = []
+    concepts: list[CodeableConcept] = []
+    if resource is not None:
+        references += [(ref, resource) for ref in resource.reasonReference or []]
+        concepts += list(resource.reasonCode or [])
+    for diagnosis in claim_diagnoses:
+        if diagnosis.diagnosisReference is not None:
+            references.append((diagnosis.diagnosisReference, None))
+        if diagnosis.diagnosisCodeableConcept is not None:
+            concepts.append(diagnosis.diagnosisCodeableConcept)
+    for reference, container in references:
+        target = record.resolve(reference, container)
+        if isinstance(target, Condition):
+            conditions.append(target)
+            if target.code is not None:
+                concepts.append(target.code)
+    codes = {(c.system, c.code) for concept in concepts for c in codings_of(concept) if c.system and c.code}
+    return conditions, codes
+
+
+def _has_onset(condition: Condition) -> bool:
+    onset = (condition.onsetDateTime, condition.onsetAge, condition.onsetPeriod, condition.onsetRange,
+             condition.onsetString)
+    return any(value is not None for value in onset)
+
+
+def _same_patient(condition: Condition, subject: str | None) -> bool:
+    theirs = condition.subject.reference if condition.subject else None
+    return not (subject and theirs) or theirs.split("/")[-2:] == subject.split("/")[-2:]
+
+
+def _symptom_duration_shown(resource: ServiceRequest | Procedure | None, record: PatientRecord,
+                            claim_diagnoses: Sequence[ClaimDiagnosis]) -> bool:
+    """Whether a Condition behind the line's indication says when it began (any onset[x])."""
+    conditions, codes = _conditions_of_line(resource, record, claim_diagnoses)
+    if any(_has_onset(condition) for condition in conditions):
+        return True
+    if not codes:
+        return False
+    # The indication may be a bare code; the patient's Condition with that code can still carry the onset.
+    subject = resource.subject.reference if resource is not None and resource.subject else None
+    return any(isinstance(condition, Condition) and _same_patient(condition, subject) and _has_onset(condition)
+               and _codes_of(condition) & codes for condition in record.all_of("Condition"))
+
+
+def _codes_of(condition: Condition) -> set[tuple[str, str]]:
+    return {(c.system, c.code) for c in codings_of(condition.code) if c.system and c.code}
