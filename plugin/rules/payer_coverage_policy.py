@@ -1,0 +1,109 @@
+"""DN-PAYER-002: the payer's policy on the date of service covers dry needling.
+
+## What it does
+Finds the payer's policy pack (``mappings/payer_directory.csv``) and the pack's statement on 20560/20561 in
+force on the date of service (``mappings/payer_policies.csv``). A statement of *not covered* or
+*investigational* is a warning citing the payer's policy. A commercial payer with no usable statement on
+that date gets the general warning that dry needling is likely not covered. Medicare and Medicare
+Advantage are left to the NCD 30.3.3 rules; other payers without a statement get an `info` to verify.
+
+## Why is this bad?
+A payer that considers dry needling investigational or not medically necessary denies the claim, and
+without a waiver signed before the service the practice cannot bill the patient either.
+
+## Example
+A claim for 20561 on 2024-05-06 to Anthem, whose 2024 rehabilitation guideline calls dry needling not
+medically necessary in all clinical scenarios.
+
+## Use instead
+Verify the payer's current policy before the service. If it is not covered, have the patient sign the
+payer-appropriate waiver or financial responsibility form, and bill as the payer instructs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from mappings.cpt import DRY_NEEDLING
+from mappings.payer_policies import COVERED, FOLLOWS_NCD, INVESTIGATIONAL, NOT_COVERED, PayerPolicy, policy_on
+from mappings.sources import policy_source
+from plugin.context import BillingContext, ServiceLine
+from plugin.findings import Finding, Severity, Topic
+from plugin.payer import Payer, PayerClass, payer_of
+from plugin.rule import Rule
+
+_STATUS_WORDS = {NOT_COVERED: "not covered", INVESTIGATIONAL: "investigational"}
+
+
+def _payer_words(payer: Payer) -> str:
+    return payer.name or payer.pack or str(payer.payer_class)
+
+
+def _policy_finding(line: ServiceLine, payer: Payer, policy: PayerPolicy, day: str) -> Finding:
+    status = _STATUS_WORDS[policy.status]
+    summary = f"{_payer_words(payer)} considers dry needling {status} on {day}: verify or get a waiver"
+    detail = (
+        f"{line.label} bills {line.code} on **{day}** to **{_payer_words(payer)}** (policy pack `{payer.pack}`). "
+        f"{policy.statement} ({policy.source_id}, confidence {policy.confidence}). Expect a denial: verify the "
+        "payer's current policy and, before the service, obtain the patient's written waiver or financial "
+        "responsibility agreement."
+    )
+    return replace(RULE.finding(line, summary, detail), sources=(policy.source,))
+
+
+def _default_finding(line: ServiceLine, payer: Payer, policy: PayerPolicy | None, day: str) -> Finding:
+    general = policy_source("PY-14")
+    known = f" {policy.statement} ({policy.source_id})." if policy else ""
+    if payer.payer_class is PayerClass.COMMERCIAL:
+        summary = f"Dry needling is likely not covered by {_payer_words(payer)}: verify the policy or get a waiver"
+        detail = (
+            f"{line.label} bills {line.code} on **{day}** to **{_payer_words(payer)}**, a commercial payer for "
+            f"which Needlecheck has no coverage statement in force on that date.{known} Most large commercial "
+            "payers treat dry needling as investigational or not medically necessary (PY-14): verify the "
+            "payer's policy and obtain the patient's written waiver before the service."
+        )
+        severity = Severity.WARNING
+    else:
+        summary = f"No dry needling policy on file for {_payer_words(payer)}: verify coverage before the service"
+        detail = (
+            f"{line.label} bills {line.code} on **{day}** to **{_payer_words(payer)}** "
+            f"({payer.payer_class} payer), for which Needlecheck has no dry needling policy in force on that "
+            f"date.{known} Verify the payer's coverage of 20560/20561 before the service."
+        )
+        severity = Severity.INFO
+    sources = (general, policy.source) if policy else (general,)
+    return replace(RULE.finding(line, summary, detail, severity=severity), sources=sources)
+
+
+def check_payer_coverage_policy(context: BillingContext) -> list[Finding]:
+    """One finding per dry-needling line whose payer does not (or likely does not) cover it on its date."""
+    lines = context.dry_needling_lines
+    if not lines:
+        return []
+    payer = payer_of(context)
+    if payer.payer_class is PayerClass.UNKNOWN or payer.is_medicare:
+        return []  # unknown: DN-PAYER-001 says so once; Medicare: the NCD 30.3.3 rules decide
+    findings: list[Finding] = []
+    for line in lines:
+        day = context.date_of(line)
+        policy = policy_on(payer.pack, DRY_NEEDLING, day) if payer.pack else None
+        if policy is not None and policy.status in (COVERED, FOLLOWS_NCD):
+            continue
+        if policy is not None and policy.status in _STATUS_WORDS:
+            findings.append(_policy_finding(line, payer, policy, day.isoformat()))
+        else:
+            findings.append(_default_finding(line, payer, policy, day.isoformat()))
+    return findings
+
+
+RULE = Rule(
+    rule_id="DN-PAYER-002",
+    title="Payer policy covers dry needling",
+    severity=Severity.WARNING,
+    topic=Topic.COVERAGE,
+    checks="The payer's dry needling policy in force on the date of service does not call it not covered or "
+           "investigational; commercial payers without a policy on file are likely non-covered.",
+    source_ids=("PY-14", "PY-01", "PY-02", "PY-03", "PY-04", "PY-05", "PY-06", "PY-07", "PY-08", "PY-10"),
+    can_fix=False,
+    check=check_payer_coverage_policy,
+)
