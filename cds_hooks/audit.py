@@ -18,6 +18,7 @@ from typing import Any
 import requests
 from flask import Flask, Response, g, request
 
+from cds_hooks.client_auth import authenticated_client
 from cds_hooks.invoke import HookResult
 from cds_hooks.services import SERVICES
 
@@ -168,6 +169,12 @@ def _elapsed_ms(environ: dict[str, Any]) -> float | None:
     return round((time.perf_counter() - started) * 1000, 3) if isinstance(started, float) else None
 
 
+def _client_id() -> str:
+    """The ``iss`` of the client whose JWT was verified; ``anonymous`` in open mode or when it was refused."""
+    caller = authenticated_client()
+    return caller.client.iss if caller is not None else ANONYMOUS_CLIENT
+
+
 def audit_record(response: Response) -> AuditRecord:
     """The record of the invocation that ``response`` answers (called after the response is built)."""
     service_id = safe_identifier((request.view_args or {}).get("service_id")) or "?"
@@ -183,7 +190,7 @@ def audit_record(response: Response) -> AuditRecord:
     return AuditRecord(
         recorded_at=dt.datetime.now(dt.UTC), service_id=service_id, hook=service.hook if service else None,
         hook_instance=trace.hook_instance if trace is not None else None,
-        client_id=str(g.get("client_id") or ANONYMOUS_CLIENT), http_status=response.status_code, problem=problem,
+        client_id=_client_id(), http_status=response.status_code, problem=problem,
         rule_ids=fired, card_uuids=card_uuids, suggestion_uuids=suggestion_uuids,
         total_ms=_elapsed_ms(request.environ),
         fhir_ms=round(session.waited_ms, 3) if session is not None else None,

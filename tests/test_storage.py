@@ -10,12 +10,13 @@ import datetime as dt
 import json
 import socket
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
-from flask import Flask, g
+from flask import Flask
 from flask.testing import FlaskClient
 
 from cds_hooks.app import create_app
@@ -25,7 +26,9 @@ from cds_hooks.postgres_store import PostgresStore
 from cds_hooks.settings import Settings, load_settings
 from cds_hooks.sqlite_store import SqliteStore
 from cds_hooks.store import Store, StoreUnavailable, describe_storage, open_store
+from cds_hooks.trust_settings import TrustedClient
 from tests.support.card_conformance import assert_conformant_response
+from tests.support.client_tokens import claims, ec_key, mint
 
 REQUESTS = Path(__file__).resolve().parent.parent / "fixtures" / "requests"
 ORDER_SIGN = "/cds-services/dry-needling-order-sign"
@@ -180,22 +183,32 @@ def test_a_hook_call_is_audited_with_its_rules_cards_and_durations(http: FlaskCl
     assert (record.service_id, record.hook, record.hook_instance, record.client_id, record.http_status) == (
         "dry-needling-order-sign", "order-sign", request["hookInstance"], "anonymous", 200)
     assert record.problem is None
-    assert record.rule_ids == ("DN-CODE-001",)
+    assert "DN-CODE-001" in record.rule_ids
+    assert record.rule_ids == tuple(sorted({card["extension"]["org.needlecheck.rule-id"] for card in body["cards"]}))
     assert record.card_uuids == tuple(card["uuid"] for card in body["cards"])
-    assert record.suggestion_uuids == tuple(s["uuid"] for card in body["cards"] for s in card["suggestions"])
+    suggestions = tuple(s["uuid"] for card in body["cards"] for s in card.get("suggestions", []))
+    assert suggestions and record.suggestion_uuids == suggestions
     assert record.total_ms is not None and record.total_ms > 0
     assert (record.fhir_requests, record.fhir_ms) == (0, 0.0)  # full prefetch: the FHIR server was not asked
 
 
-def test_the_authenticated_client_is_recorded(served: Flask) -> None:
-    @served.before_request
-    def authenticated() -> None:  # stands in for the JWT check, which puts the token's iss on flask.g
-        g.client_id = "https://ehr.example.org/cds-client"
-
-    response = served.test_client().post(ORDER_SIGN, json=load("order-sign/code001-20561-two-muscles.json"))
-    assert response.status_code == 200
-    [record] = served.extensions["needlecheck.store"].invocations()
-    assert record.client_id == "https://ehr.example.org/cds-client"
+def test_the_authenticated_client_is_recorded_and_a_refused_call_too(backend: Settings) -> None:
+    key = ec_key("ehr-es384")
+    iss, base = "https://ehr.example.org", "https://cds.example.org"
+    settings = replace(backend, trusted_clients=(TrustedClient(iss, keys=(key.public_jwk,)),), public_base_url=base)
+    application = create_app(settings)
+    http = application.test_client()
+    request = load("order-sign/code001-20561-two-muscles.json")
+    token = mint(key, claims(iss, base + ORDER_SIGN))
+    answered = http.post(ORDER_SIGN, json=request, headers={"Authorization": f"Bearer {token}"})
+    assert answered.status_code == 200
+    assert http.post(ORDER_SIGN, json=request, headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    refused, accepted = application.extensions["needlecheck.store"].invocations()
+    assert (accepted.client_id, accepted.http_status) == (iss, 200)
+    assert accepted.card_uuids == tuple(card["uuid"] for card in answered.get_json()["cards"])
+    assert (refused.client_id, refused.http_status, refused.problem) == ("anonymous", 401, "login")
+    assert token not in all_rows(settings)
+    application.extensions["needlecheck.store"].close()
 
 
 @pytest.mark.parametrize(("path", "body", "status", "problem", "hook_instance"), [
