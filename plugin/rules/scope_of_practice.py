@@ -1,0 +1,109 @@
+"""DN-SCOPE-001: state law lets the performer's profession perform dry needling where the service is given.
+
+## What it does
+Looks up the state of the service location (Location or Organization address) and each provider type
+of the line's performers (PractitionerRole.code / Practitioner.qualification) in
+`mappings/scope_of_practice.csv`, on the date of service. A `not-permitted` row is a warning; an
+`endorsement-required` row is an `info` card asking to confirm the endorsement is on file, since no
+Practitioner.qualification code can prove a state endorsement. A state listed as `silent` (no explicit
+law), a state or provider type the table does not list, or a line whose state or performer type is
+unknown gives no card.
+
+## Why is this bad?
+A service outside the performer's scope of practice is not a service any payer should pay, and
+performing it can cost the license: physical therapists may not dry needle in California, Hawaii and
+New York, nor in Oregon until its rules take effect; in Washington they need the intramuscular needling
+endorsement since 2024-06-22.
+
+## Example
+A claim line for 20560 performed by a physical therapist (NUCC 225100000X) at a clinic in Sacramento, CA.
+
+## Use instead
+Have a provider the state allows perform the needling, or check the current state law (several of the
+sources are secondary lists); in Washington keep the therapist's endorsement on file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from mappings.scope_of_practice import ScopeRule, ScopeStatus, scope_of_practice, scope_on
+from mappings.sources import policy_source
+from plugin.context import BillingContext, ServiceLine
+from plugin.findings import Finding, Severity, Topic
+from plugin.performer import provider_types
+from plugin.rule import Rule
+from plugin.wording import iso, join_words, upper_first
+
+
+def _profession(rule: ScopeRule) -> str:
+    return rule.provider_type.replace("-", " ")
+
+
+def _sources_text(rule: ScopeRule) -> str:
+    cited = [policy_source(source_id) for source_id in rule.source_ids]
+    return "; ".join(f"[{source.title}]({source.url})" for source in cited)
+
+
+def _performer_refs(line: ServiceLine) -> str:
+    return join_words([f"`{performer.reference}`" for performer in line.performers]) or "the performer"
+
+
+def _not_permitted(line: ServiceLine, rule: ScopeRule, day: str) -> Finding:
+    profession = _profession(rule)
+    summary = f"{upper_first(line.label)}: a {profession} may not perform dry needling in {rule.state}"
+    detail = (
+        f"**{upper_first(line.label)}** ({line.code}, {day}) is performed by {_performer_refs(line)}, a "
+        f"{profession}, at a location in **{rule.state}**, where state law does not let a {profession} perform "
+        f"dry needling. {rule.statement}\n\n"
+        f"Have a provider the state allows perform the needling, or confirm the current state law: these "
+        f"sources have confidence *{rule.confidence}*. Sources: {_sources_text(rule)}."
+    )
+    return RULE.finding(line, summary, detail)
+
+
+def _endorsement_required(line: ServiceLine, rule: ScopeRule, day: str) -> Finding:
+    profession = _profession(rule)
+    summary = f"{upper_first(line.label)}: confirm the {profession}'s dry needling endorsement for {rule.state}"
+    detail = (
+        f"**{upper_first(line.label)}** ({line.code}, {day}) is performed by {_performer_refs(line)}, a "
+        f"{profession}, in **{rule.state}**, where a {profession} may perform dry needling only with a state "
+        f"endorsement. {rule.statement}\n\n"
+        "Confirm that the endorsement is on file: the record's qualification codes cannot show it. "
+        f"Sources: {_sources_text(rule)}."
+    )
+    return RULE.finding(line, summary, detail, severity=Severity.INFO)
+
+
+def check_scope_of_practice(context: BillingContext) -> list[Finding]:
+    """One finding per line whose performer's profession may not, or only with an endorsement, needle there."""
+    findings: list[Finding] = []
+    for line in context.dry_needling_lines:
+        if line.service_state is None:
+            continue
+        day = context.date_of(line)
+        rows = [row for kind in sorted(provider_types(line))
+                if (row := scope_on(line.service_state, kind.value, day)) is not None]
+        forbidden = [row for row in rows if row.status is ScopeStatus.NOT_PERMITTED]
+        endorsed = [row for row in rows if row.status is ScopeStatus.ENDORSEMENT_REQUIRED]
+        if forbidden:
+            finding, row = _not_permitted(line, forbidden[0], iso(day)), forbidden[0]
+        elif endorsed:
+            finding, row = _endorsement_required(line, endorsed[0], iso(day)), endorsed[0]
+        else:
+            continue
+        # The card cites the documents behind this state's row, not every state's.
+        findings.append(replace(finding, sources=tuple(policy_source(s) for s in row.source_ids)))
+    return findings
+
+
+RULE = Rule(
+    rule_id="DN-SCOPE-001",
+    title="Scope of practice",
+    severity=Severity.WARNING,
+    topic=Topic.CLAIM,
+    checks="The performer's profession may perform dry needling in the state of the service on its date.",
+    source_ids=tuple(dict.fromkeys(source for row in scope_of_practice() for source in row.source_ids)),
+    can_fix=False,
+    check=check_scope_of_practice,
+)
