@@ -1,0 +1,114 @@
+"""What the NCD 30.3.3 rules share: the line's ICD-10-CM diagnoses, who may furnish, and the ABN wording.
+
+NCD 30.3.3 binds traditional Medicare and Medicare Advantage alike; what differs is the paperwork for a
+service Medicare will not pay (ABN and GA/GX/GY/GZ for fee-for-service, none of them for Medicare Advantage).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from mappings.datasets import loaded_dataset
+from mappings.icd10_ranges import icd10_key, ranges_holding
+from mappings.medicare_ncd import ncd_effective_from, ncd_scope
+from mappings.ncd_diagnoses import DATASET_NAME, NcdDiagnosisList
+from plugin.context import ConditionFacts, ServiceLine
+from plugin.payer import Payer, PayerClass
+from plugin.performer import ProviderType, provider_types
+from plugin.terms import ICD10CM_SYSTEM, Coding
+
+# MC-07: Medicare never pays a physical therapist's or a chiropractor's dry needling. A PT assistant works
+# under the PT's benefit, so the same holds (inference; no source names PTAs).
+NEVER_ELIGIBLE = frozenset({
+    ProviderType.PHYSICAL_THERAPIST, ProviderType.PHYSICAL_THERAPIST_ASSISTANT, ProviderType.CHIROPRACTOR,
+})
+NEEDS_ACUPUNCTURE_CREDENTIALS = frozenset({
+    ProviderType.PHYSICIAN_ASSISTANT, ProviderType.NURSE_PRACTITIONER, ProviderType.CLINICAL_NURSE_SPECIALIST,
+})
+
+# Condition.clinicalStatus values under which a condition still bears on today's service; no status is
+# taken as current, since a record that omits it has not said the condition ended.
+CURRENT_STATUSES = frozenset({"active", "recurrence", "relapse"})
+
+
+def icd10_diagnoses(line: ServiceLine) -> tuple[Coding, ...]:
+    """The line's diagnoses coded in ICD-10-CM (the code system of the NCD 30.3.3 list)."""
+    return tuple(coding for coding in line.indications if coding.is_in(ICD10CM_SYSTEM))
+
+
+def shown(coding: Coding) -> str:
+    """"M54.2 (Cervicalgia)" or "M54.2"."""
+    return f"{coding.code} ({coding.display})" if coding.display else str(coding.code)
+
+
+def furnished_only_by_ineligible(line: ServiceLine) -> frozenset[ProviderType]:
+    """The line's provider types when every recognised one is a PT, PT assistant or chiropractor, else empty.
+
+    A line whose performers include anyone else (a physician who furnished it, an acupuncturist) is left
+    to the other rules: the record does not say which of them needled.
+    """
+    types = provider_types(line)
+    return types if types and types <= NEVER_ELIGIBLE else frozenset()
+
+
+def ncd_list_on(day: dt.date) -> NcdDiagnosisList | None:
+    """The installed NCD 30.3.3 list if it has rows in force on ``day``, else None."""
+    listed = loaded_dataset(DATASET_NAME)
+    return listed if isinstance(listed, NcdDiagnosisList) and listed.in_force(day) else None
+
+
+def outside_ncd(coding: Coding, day: dt.date) -> bool:
+    """Whether the sourced scope table puts this diagnosis outside NCD 30.3.3 on ``day``."""
+    return bool(coding.code) and bool(ranges_holding(ncd_scope(), str(coding.code), day))
+
+
+def low_back_candidates(line: ServiceLine, day: dt.date) -> tuple[Coding, ...]:
+    """The line's diagnoses that may be the chronic low back pain: on the list when one is installed,
+    otherwise every ICD-10-CM diagnosis the scope table does not put outside the NCD."""
+    listed = ncd_list_on(day)
+    diagnoses = icd10_diagnoses(line)
+    if listed is not None:
+        return tuple(coding for coding in diagnoses if listed.covered_row(str(coding.code), day))
+    return tuple(coding for coding in diagnoses if not outside_ncd(coding, day))
+
+
+def same_diagnosis(one: str, other: str) -> bool:
+    """Codes of one condition at two levels of detail (M54.5 and M54.50) count as the same diagnosis."""
+    a, b = icd10_key(one), icd10_key(other)
+    return a.startswith(b) or b.startswith(a)
+
+
+def conditions_for(conditions: tuple[ConditionFacts, ...], diagnoses: tuple[Coding, ...]) -> tuple[ConditionFacts, ...]:
+    """The patient's Conditions coded (in ICD-10-CM) as one of ``diagnoses``."""
+    wanted = [str(coding.code) for coding in diagnoses if coding.code]
+    return tuple(
+        condition for condition in conditions
+        if any(coding.is_in(ICD10CM_SYSTEM) and same_diagnosis(str(coding.code), code)
+               for coding in condition.codes for code in wanted)
+    )
+
+
+def is_current(condition: ConditionFacts) -> bool:
+    """Whether the Condition still bears on the service (active, recurrent, relapsed or of unknown status)."""
+    return condition.clinical_status is None or condition.clinical_status in CURRENT_STATUSES
+
+
+def not_covered_guidance(payer: Payer) -> str:
+    """What to do about a dry-needling service Medicare will not pay (MC-13, MC-14), as Markdown."""
+    if payer.payer_class is PayerClass.MEDICARE_ADVANTAGE:
+        return (
+            "Medicare Advantage plans follow NCD 30.3.3. Do not put ABN modifiers (GA, GX, GY, GZ) on an MA claim; "
+            "ask the plan for a pre-service organization determination instead (MC-14, low-medium confidence)."
+        )
+    return (
+        "Medicare will deny it as not reasonable and necessary. If the patient chooses to have it, give an "
+        "ABN before the service and bill with modifier **GA**; without an ABN, use **GZ** (the patient cannot "
+        "then be billed). GA/GZ rather than GY is an inference from the NCD's section 1862(a)(1)(A) basis "
+        "(MC-13, medium confidence)."
+    )
+
+
+def before_ncd_text() -> str:
+    """"2020-01-21", the day NCD 30.3.3 took effect, for messages."""
+    start = ncd_effective_from()
+    return start.isoformat() if start else "NCD 30.3.3 took effect"
