@@ -66,6 +66,7 @@ _CLAIM_FAILURES: tuple[tuple[type[jwt.PyJWTError], str], ...] = (
     (jwt.InvalidAudienceError, "aud is not the URL invoked"),
     (jwt.InvalidIssuerError, "iss does not match"),
     (jwt.MissingRequiredClaimError, "a required claim (iss, aud, exp, iat, jti) is missing"),
+    (jwt.exceptions.InvalidJTIError, "jti is not a string"),
     (jwt.InvalidAlgorithmError, "algorithm does not fit the key"),
     (jwt.InvalidKeyError, "the issuer's key is unusable (too short?)"),
 )
@@ -141,8 +142,9 @@ class ClientAuthenticator:
             reason = next((text for kind, text in _CLAIM_FAILURES if isinstance(error, kind)),
                           f"token rejected ({type(error).__name__})")
             raise AuthenticationFailed(f"{reason} for {client.iss}") from error
+        # The leeway covers the client's clock being behind ours, as it does for exp.
         age = self._wall_clock() - claims["iat"]
-        if age > self._limits.max_token_age_seconds:
+        if age > self._limits.max_token_age_seconds + self._limits.clock_leeway_seconds:
             raise AuthenticationFailed(f"token of {client.iss} is {age:.0f} s old, more than "
                                        f"{self._limits.max_token_age_seconds} s")
         tenant = claims.get("tenant")
@@ -154,10 +156,10 @@ class ClientAuthenticator:
         jti = claims["jti"]
         if not isinstance(jti, str) or not jti or len(jti) > MAX_JTI_CHARACTERS:
             raise AuthenticationFailed(f"jti of {client.iss} is not a string of 1 to {MAX_JTI_CHARACTERS} characters")
-        # Remember the id as long as the token could still be accepted: until exp (plus leeway) or max age.
+        # Remember the id as long as the token could still be accepted: until exp or max age, plus leeway.
         limits = self._limits
-        expires_at = min(float(claims["exp"]) + limits.clock_leeway_seconds,
-                         float(claims["iat"]) + limits.max_token_age_seconds) + 1.0
+        expires_at = min(float(claims["exp"]), float(claims["iat"]) + limits.max_token_age_seconds) \
+            + limits.clock_leeway_seconds + 1.0
         if not self._replay_cache.first_use(client.iss, jti, expires_at):
             raise AuthenticationFailed(f"jti {_shown(jti)} of {client.iss} was used before (replay)")
         tenant = claims.get("tenant")
