@@ -173,11 +173,12 @@ def documentation_requirements() -> tuple[PayerRequirement, ...]:
 
 @dataclass(frozen=True)
 class ElementRequirement:
-    """How much one element matters for one payer on one day, and the sources that say so."""
+    """How much one element matters for one payer on one day, the sources that say so, and why (payer rows)."""
 
     element: DocumentationElement
     requirement: Requirement
     source_ids: tuple[str, ...]
+    statement: str = ""
 
 
 def requirement_for(element: DocumentationElement, payer_class: str, pack: str | None,
@@ -185,5 +186,5 @@ def requirement_for(element: DocumentationElement, payer_class: str, pack: str |
     """The element's requirement for this payer on ``day``: a payer row in force wins over the shared one."""
     for row in documentation_requirements():
         if row.element_id == element.element_id and row.applies_to_payer(payer_class, pack) and row.period.covers(day):
-            return ElementRequirement(element, row.requirement, row.source_ids)
+            return ElementRequirement(element, row.requirement, row.source_ids, row.statement)
     return ElementRequirement(element, element.requirement, element.source_ids)

@@ -1,0 +1,164 @@
+"""DN-DOC-010: the order or Procedure documents every element that supports a dry-needling service.
+
+## What it does
+Compares what a dry-needling line documents with `mappings/documentation_elements.csv` and reports, in
+**one** card per order or claim line, every element that is missing: the ones required for this line's
+payer first (payer class or policy pack, from `mappings/documentation_requirements.csv`, on the date
+of service), then the good-practice ones, each with where FHIR carries it and its source. The card is a
+warning when a required element is missing and `info` when only good-practice ones are.
+
+An order (a ServiceRequest, or a claim line that bills no Procedure) is only asked for what an order can
+carry: symptom duration, trigger point findings, the plan of care. Muscles with their sides and the
+indication are left out of this card because DN-DOC-001, DN-DOC-002 and DN-DOC-003 already report them.
+What the line documents comes from `line.documented` (filled by `plugin.fhir_documentation`) plus the
+performer's qualification codes on the line.
+
+## Why is this bad?
+Payers and auditors deny or recoup a service whose record does not support it: Medicare covers dry
+needling only for low back pain of 12 weeks or more furnished by an eligible practitioner (NCD 30.3.3);
+the other elements (no injectate, technique, response, outcome, plan, consent) are what defends the
+code and the medical necessity when the claim is reviewed.
+
+## Example
+A Medicare claim line for 20560 whose Procedure has a reason code but no Condition with an onset, and no
+performer: symptom duration and provider qualification are required and missing.
+
+## Use instead
+Reference the indication's Condition with its `onset[x]`, name the performer with their qualification,
+and record the rest in the Procedure (`note`, `usedCode`, `complication`, `followUp`, `outcome`,
+`basedOn` a CarePlan, a treatment Consent).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+
+from mappings.documentation import (
+    ElementRequirement,
+    Requirement,
+    documentation_elements,
+    documentation_requirements,
+    requirement_for,
+)
+from mappings.sources import PolicySource, policy_source
+from plugin.context import BillingContext, ServiceLine
+from plugin.findings import Finding, Severity, Topic
+from plugin.payer import Payer, PayerClass, payer_of
+from plugin.rule import Rule
+from plugin.wording import iso, upper_first
+
+# Elements the service line itself shows, without a look at the FHIR documentation.
+SHOWN_BY_THE_LINE: dict[str, Callable[[ServiceLine], bool]] = {
+    "muscles-named": lambda line: bool(line.body_sites),
+    "indication": lambda line: bool(line.indications),
+    "provider-qualification": lambda line: any(performer.codes for performer in line.performers),
+}
+PAYER_CLASS_NAMES = {
+    PayerClass.MEDICARE_FFS: "Medicare (fee-for-service)",
+    PayerClass.MEDICARE_ADVANTAGE: "Medicare Advantage",
+    PayerClass.MEDICAID: "Medicaid",
+    PayerClass.TRICARE: "TRICARE",
+    PayerClass.COMMERCIAL: "a commercial payer",
+    PayerClass.WORKERS_COMP: "workers' compensation",
+    PayerClass.OTHER: "another payer",
+    PayerClass.UNKNOWN: "an unidentified payer",
+}
+
+
+def documented_on(line: ServiceLine) -> frozenset[str]:
+    """The element ids the line shows: its FHIR documentation plus what the line itself carries."""
+    return line.documented | {element for element, shown in SHOWN_BY_THE_LINE.items() if shown(line)}
+
+
+def missing_elements(line: ServiceLine, payer: Payer, context: BillingContext) -> list[ElementRequirement]:
+    """The elements this line should show and does not, required ones first, each group in table order."""
+    day = context.date_of(line)
+    shown = documented_on(line)
+    missing = [
+        requirement_for(element, payer.payer_class.value, payer.pack, day)
+        for element in documentation_elements().values()
+        if not element.covered_by and element.period.covers(day)
+        and element.applies_to_line(line.is_procedure_record) and element.element_id not in shown
+    ]
+    return sorted(missing, key=lambda item: item.requirement is not Requirement.REQUIRED)
+
+
+def _summary(line: ServiceLine, required: int, advised: int) -> str:
+    if required and advised:
+        counted = f"{required} required and {advised} good-practice documentation elements"
+    else:
+        number, kind = (required, "required") if required else (advised, "good-practice")
+        counted = f"{number} {kind} documentation element{'s' if number != 1 else ''}"
+    return f"{upper_first(line.label)}: {counted} missing"
+
+
+def _bullet(item: ElementRequirement) -> str:
+    sources = ", ".join(f"[{s.title}]({s.url}) ({s.confidence})" for s in _sources_of(item))
+    why = f" {item.statement}" if item.statement else ""
+    return f"- **{upper_first(item.element.label)}** (in FHIR: {item.element.fhir_location}).{why} Source: {sources}."
+
+
+def _sources_of(item: ElementRequirement) -> tuple[PolicySource, ...]:
+    return tuple(policy_source(source_id) for source_id in item.source_ids)
+
+
+def _payer_text(payer: Payer) -> str:
+    kind = PAYER_CLASS_NAMES[payer.payer_class]
+    if payer.payer_class is PayerClass.UNKNOWN:
+        return "The payer is not identified, so only the requirements every payer shares apply."
+    named = f"**{payer.name}** ({kind})" if payer.name else f"**{upper_first(kind)}**"
+    return f"Payer: {named}."
+
+
+def _detail(line: ServiceLine, payer: Payer, missing: list[ElementRequirement], day: str) -> str:
+    required = [item for item in missing if item.requirement is Requirement.REQUIRED]
+    advised = [item for item in missing if item.requirement is Requirement.GOOD_PRACTICE]
+    blocks = [f"**{upper_first(line.label)}** ({line.code}, {day}) does not show every documentation element "
+              f"that supports the service. {_payer_text(payer)}"]
+    if required:
+        blocks.append("**Required** (a payer or auditor criterion):\n" + "\n".join(map(_bullet, required)))
+    if advised:
+        blocks.append("**Good practice**:\n" + "\n".join(map(_bullet, advised)))
+    if not line.is_procedure_record:
+        blocks.append("An order is asked only for what it can carry; the rest is checked on the Procedure.")
+    blocks.append("Muscles, their sides and the indication are checked by DN-DOC-001, DN-DOC-002 and DN-DOC-003.")
+    return "\n\n".join(blocks)
+
+
+def check_documentation_complete(context: BillingContext) -> list[Finding]:
+    """One finding per dry-needling line listing every missing documentation element."""
+    lines = context.dry_needling_lines
+    if not lines:
+        return []
+    payer = payer_of(context)
+    findings: list[Finding] = []
+    for line in lines:
+        missing = missing_elements(line, payer, context)
+        if not missing:
+            continue
+        required = sum(item.requirement is Requirement.REQUIRED for item in missing)
+        finding = RULE.finding(line, _summary(line, required, len(missing) - required),
+                               _detail(line, payer, missing, iso(context.date_of(line))),
+                               severity=Severity.WARNING if required else Severity.INFO)
+        cited = tuple(dict.fromkeys(source for item in missing for source in _sources_of(item)))
+        findings.append(replace(finding, sources=cited))
+    return findings
+
+
+def _all_source_ids() -> tuple[str, ...]:
+    ids = [s for element in documentation_elements().values() if not element.covered_by for s in element.source_ids]
+    ids += [s for row in documentation_requirements() for s in row.source_ids]
+    return tuple(dict.fromkeys(ids))
+
+
+RULE = Rule(
+    rule_id="DN-DOC-010",
+    title="Documentation incomplete",
+    severity=Severity.WARNING,
+    topic=Topic.CLAIM,
+    checks="A 20560/20561 order or Procedure documents the elements its payer requires and good practice advises.",
+    source_ids=_all_source_ids(),
+    can_fix=False,
+    check=check_documentation_complete,
+)
