@@ -1,0 +1,93 @@
+"""DN-NCCI-002: units of a code on one date stay within its Medicare NCCI MUE.
+
+## What it does
+With CMS's Practitioner Services MUE table installed (data set ``ncci-mue-practitioner``), compares
+the units of each code of a call that has a dry-needling line with the code's MUE in the table in
+force on the date of service. MAI 1 (line edit) compares each line alone; MAI 2 and 3 (date-of-service
+edits) add up every line of that code and date and each earlier Procedure of that date (one unit
+each). Without the data set it says, once per call, that it could not check.
+
+## Why is this bad?
+Units above the MUE are denied. MAI 2 is an absolute date-of-service limit that cannot be overridden
+on appeal; MAI 3 is based on clinical data; MAI 1 lines can be bypassed with modifiers on separate
+lines when documentation supports it. In February 2020 CMS had not yet set an MUE for 20560/20561;
+the current value must come from the installed table.
+
+## Example
+20561 with quantity 2 on 2026-03-02 when the table gives 20561 an MUE of 1 with MAI 2.
+
+## Use instead
+Report the units the MUE allows; for dry needling, one unit of the code that fits the muscle count.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from decimal import Decimal
+
+from mappings.datasets import loaded_dataset
+from mappings.ncci_mue import DATASET_NAME, MueTables, MueValue
+from plugin.context import BillingContext, ServiceLine
+from plugin.findings import Finding, Severity, Topic
+from plugin.rule import Rule
+from plugin.wording import join_words, upper_first
+
+_MAI_MEANING = {
+    "1": "MAI 1, a claim-line edit (separate lines with modifiers only where documentation supports them)",
+    "2": "MAI 2, an absolute date-of-service edit that cannot be overridden on appeal",
+    "3": "MAI 3, a date-of-service edit based on clinical data",
+}
+
+
+def _finding(line: ServiceLine, day: dt.date, units: Decimal, mue: MueValue, counted: list[str]) -> Finding:
+    iso = day.isoformat()
+    summary = f"{upper_first(line.label)}: {units:g} units of {mue.code} on {iso} exceed its MUE of {mue.max_units}"
+    detail = (f"Medicare's practitioner MUE for **{mue.code}** is **{mue.max_units}** units "
+              f"({_MAI_MEANING[mue.adjudication_indicator]}; rationale: {mue.rationale or 'not given'}). "
+              f"On **{iso}** {join_words(counted)} report {units:g} units. Units above the MUE are denied "
+              "and cannot be billed to the patient.")
+    return RULE.finding(line, summary, detail)
+
+
+def check_ncci_mue(context: BillingContext) -> list[Finding]:
+    """Findings for units above the MUE, per line (MAI 1) or per code and date (MAI 2 and 3)."""
+    if not context.dry_needling_lines:
+        return []
+    tables: MueTables | None = loaded_dataset(DATASET_NAME)
+    if tables is None:
+        return [RULE.could_not_check(context.dry_needling_lines[0], DATASET_NAME)]
+    findings: list[Finding] = []
+    per_date: dict[tuple[dt.date, str], list[ServiceLine]] = defaultdict(list)
+    for line in context.lines:
+        day = context.date_of(line)
+        mue = tables.value_on(line.code, day)
+        if mue is None:
+            continue
+        if mue.per_date:
+            per_date[(day, line.code)].append(line)
+        elif line.units > mue.max_units:
+            findings.append(_finding(line, day, line.units, mue, [line.label]))
+    for (day, code), lines in sorted(per_date.items()):
+        mue = tables.value_on(code, day)
+        assert mue is not None
+        earlier = [prior.reference for prior in context.history if (prior.date_of_service, prior.code) == (day, code)]
+        units = sum((line.units for line in lines), Decimal(0)) + len(earlier)
+        if units > mue.max_units:
+            counted = [line.label for line in lines] + [f"{ref} (already recorded, 1 unit)" for ref in earlier]
+            findings.append(_finding(lines[0], day, units, mue, counted))
+    return findings
+
+
+RULE = Rule(
+    rule_id="DN-NCCI-002",
+    title="Units above the NCCI MUE",
+    severity=Severity.WARNING,
+    topic=Topic.LIMITS,
+    checks="Units of each code on a date of service stay within the Medicare practitioner MUE in force then "
+           "(per line for MAI 1, summed over the date for MAI 2 and 3).",
+    source_ids=("CS-10",),
+    can_fix=False,
+    check=check_ncci_mue,
+    data_sets=(DATASET_NAME,),
+)

@@ -1,0 +1,83 @@
+"""The services of one patient on one date: the lines being checked and the earlier Procedures of that date.
+
+Code-pair rules (``mappings/code_pairs.csv``, NCCI PTP edits) compare a dry-needling line with the
+other services of its date of service; this module finds them once, the same way for every rule.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Collection
+from dataclasses import dataclass
+
+from mappings.code_pairs import CodePair, code_pair_on
+from plugin.context import BillingContext, PriorService, ServiceLine
+
+
+@dataclass(frozen=True)
+class SameDayService:
+    """Another service on the date: a line of this call (``line``) or an earlier Procedure (``prior``)."""
+
+    code: str
+    line: ServiceLine | None = None
+    prior: PriorService | None = None
+
+    @property
+    def label(self) -> str:
+        """How a person names it: "claim line 2 (97813)" or "Procedure/p9 (97813, already recorded)"."""
+        if self.line is not None:
+            return f"{self.line.label} ({self.code})"
+        reference = self.prior.reference if self.prior else "an earlier service"
+        return f"{reference} ({self.code}, already recorded)"
+
+    @property
+    def modifiers(self) -> tuple[str, ...]:
+        """The line's modifiers; an earlier Procedure carries none we can see."""
+        return self.line.modifiers if self.line is not None else ()
+
+
+def services_on(context: BillingContext, day: dt.date, codes: Collection[str] | None = None,
+                besides: ServiceLine | None = None) -> tuple[SameDayService, ...]:
+    """The lines (other than ``besides``) and earlier Procedures on ``day``, limited to ``codes`` if given."""
+    found = [SameDayService(line.code, line=line) for line in context.lines
+             if line is not besides and context.date_of(line) == day and (codes is None or line.code in codes)]
+    found += [SameDayService(prior.code, prior=prior) for prior in context.history
+              if prior.date_of_service == day and (codes is None or prior.code in codes)]
+    return tuple(found)
+
+
+@dataclass(frozen=True)
+class PairMatch:
+    """A line with a code of a pair's first set, and the services of the second set on its date."""
+
+    pair: CodePair
+    line: ServiceLine
+    day: dt.date
+    others: tuple[SameDayService, ...]
+
+
+def pair_matches(context: BillingContext, pair_id: str, with_history: bool = True) -> list[PairMatch]:
+    """Each line of the first set that meets the second set on its date, with the row in force that day.
+
+    When only the second set is in the request (say a trigger-point injection billed after a dry-needling
+    Procedure the same day) the finding attaches to that line instead.
+    """
+    matches: list[PairMatch] = []
+    for line in context.lines:
+        day = context.date_of(line)
+        pair = code_pair_on(pair_id, day)
+        if pair is None:
+            continue
+        if line.code in pair.first:
+            others = services_on(context, day, pair.second, besides=line)
+        elif line.code in pair.second:
+            others = services_on(context, day, pair.first, besides=line)
+            if any(other.line is not None for other in others):
+                continue  # the first-set line of the request carries the finding
+        else:
+            continue
+        if not with_history:
+            others = tuple(other for other in others if other.line is not None)
+        if others:
+            matches.append(PairMatch(pair, line, day, others))
+    return matches

@@ -1,0 +1,35 @@
+"""DN-PAIR-003: same-day office E/M needs modifier 25."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from plugin.context import PriorService
+from plugin.rules.evaluation_management_modifier_25 import check_evaluation_management_modifier_25 as check
+from tests.support.builders import DOS, context, line, two_muscles
+
+
+def test_e_m_without_25_on_the_date_of_dry_needling() -> None:
+    [finding] = check(context(line("99213", sequence=1), line("20560", *two_muscles(), sequence=2)))
+    assert finding.rule_id == "DN-PAIR-003" and finding.line_key == "Claim/c1#item-2"
+    assert "claim line 1 (99213)" in finding.detail and "modifier 25" in finding.summary
+
+
+def test_e_m_with_25_is_fine() -> None:
+    assert check(context(line("99213", sequence=1, modifiers=("25",)),
+                         line("20560", *two_muscles(), sequence=2))) == []
+
+
+def test_modifier_25_on_the_dry_needling_line_does_not_count() -> None:
+    assert check(context(line("99214", sequence=1), line("20560", *two_muscles(), sequence=2, modifiers=("25",))))
+
+
+def test_e_m_on_another_date_or_a_non_office_code_is_fine() -> None:
+    later = DOS + dt.timedelta(days=1)
+    assert check(context(line("99213", day=later, sequence=1), line("20560", *two_muscles(), sequence=2))) == []
+    assert check(context(line("99201", sequence=1), line("20560", *two_muscles(), sequence=2))) == []
+
+
+def test_earlier_e_m_procedures_are_not_compared() -> None:
+    history = (PriorService("Procedure/em-1", "99213", DOS),)
+    assert check(context(line("20560", *two_muscles(), sequence=1), history=history)) == []

@@ -1,0 +1,70 @@
+"""DN-NCCI-002: units within the Medicare practitioner MUE, on the fictitious sample table of tests/data."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mappings.datasets import using_datasets
+from plugin.context import PriorService
+from plugin.findings import Severity
+from plugin.rules.ncci_mue import check_ncci_mue as check
+from tests.support.builders import context, line, three_muscles, two_muscles
+
+SAMPLES = Path(__file__).resolve().parent.parent / "data"
+TABLE_STARTS = dt.date(2026, 1, 1)
+DAY = dt.date(2026, 3, 2)
+
+
+@pytest.fixture
+def samples() -> Iterator[None]:
+    with using_datasets(SAMPLES):
+        yield
+
+
+def test_without_the_data_set_it_says_once_that_it_could_not_check() -> None:
+    with using_datasets(None):
+        [finding] = check(context(line("20560", *two_muscles(), sequence=1), line("97140", sequence=2)))
+    assert finding.severity is Severity.INFO and "ncci-mue-practitioner" in finding.detail
+
+
+@pytest.mark.usefixtures("samples")
+def test_mai_2_adds_up_the_lines_of_the_date() -> None:
+    [finding] = check(context(line("20560", *two_muscles(), sequence=1), line("20560", *two_muscles(), sequence=2)))
+    assert finding.rule_id == "DN-NCCI-002" and "2 units of 20560" in finding.summary
+    assert "MAI 2" in finding.detail and "claim line 1 and claim line 2" in finding.detail
+
+
+@pytest.mark.usefixtures("samples")
+def test_mai_2_counts_an_earlier_procedure_of_the_date() -> None:
+    history = (PriorService("Procedure/dn-1", "20560", DAY),)
+    [finding] = check(context(line("20560", *two_muscles(), day=DAY, sequence=1), history=history))
+    assert "Procedure/dn-1" in finding.detail
+    other_day = (PriorService("Procedure/dn-2", "20560", DAY - dt.timedelta(days=1)),)
+    assert check(context(line("20560", *two_muscles(), day=DAY, sequence=1), history=other_day)) == []
+
+
+@pytest.mark.usefixtures("samples")
+def test_mai_1_looks_at_each_line_alone() -> None:
+    two_lines = context(line("20561", *three_muscles(), sequence=1), line("20561", *three_muscles(), sequence=2))
+    assert check(two_lines) == []
+    [finding] = check(context(line("20561", *three_muscles(), units=2, sequence=1)))
+    assert "MAI 1" in finding.detail
+
+
+@pytest.mark.usefixtures("samples")
+def test_mai_3_at_and_above_the_value() -> None:
+    dn = line("20560", *two_muscles(), sequence=1)
+    assert check(context(dn, line("97140", units=4, sequence=2))) == []
+    [finding] = check(context(dn, line("97140", units=3, sequence=2), line("97140", units=2, sequence=3)))
+    assert "5 units of 97140" in finding.summary and finding.line_key == "Claim/c1#item-2"
+
+
+@pytest.mark.usefixtures("samples")
+def test_the_table_applies_from_the_date_in_its_file_name() -> None:
+    before = TABLE_STARTS - dt.timedelta(days=1)
+    assert check(context(line("20561", *three_muscles(), day=before, units=2, sequence=1))) == []
+    assert check(context(line("20561", *three_muscles(), day=TABLE_STARTS, units=2, sequence=1)))
