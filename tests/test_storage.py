@@ -21,6 +21,7 @@ from flask.testing import FlaskClient
 
 from cds_hooks.app import create_app
 from cds_hooks.audit import AuditRecord, open_seconds
+from cds_hooks.cli import main
 from cds_hooks.feedback import FeedbackItem
 from cds_hooks.postgres_store import PostgresStore
 from cds_hooks.settings import Settings, load_settings
@@ -151,6 +152,17 @@ def test_an_unavailable_database_is_503_so_the_client_retries(http: FlaskClient,
          "overrideReason": {"userComment": "x"}}]})
     assert response.status_code == 503
     assert response.get_json()["issue"][0]["code"] == "transient"
+
+
+def test_health_is_503_while_the_database_is_unavailable(http: FlaskClient, served: Flask,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    assert http.get("/healthz").status_code == 200
+
+    def unavailable() -> None:
+        raise StoreUnavailable("PostgreSQL: OperationalError")
+
+    monkeypatch.setattr(served.extensions["needlecheck.store"], "check", unavailable)
+    assert http.get("/healthz").status_code == 503
 
 
 # -------------------------------------------------------------------------------------------------- audit
@@ -291,6 +303,23 @@ def test_an_audit_write_that_fails_does_not_fail_the_call(http: FlaskClient, ser
     response = http.post(ORDER_SIGN, json=load("order-sign/code001-20561-two-muscles.json"))
     assert response.status_code == 200
     assert "audit record" in caplog.text and "StoreUnavailable" in caplog.text
+
+
+def test_needlecheck_audit_prints_the_log_oldest_first(backend: Settings, http: FlaskClient, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    request = load("order-sign/code001-20561-two-muscles.json")
+    http.post(ORDER_SIGN, json=request)
+    http.post("/cds-services/nope", json=request)
+    config = tmp_path / "needlecheck.toml"
+    config.write_text(f"data_dir = {json.dumps(str(backend.data_dir))}\n"
+                      + (f"database_url = {json.dumps(backend.database_url)}\n" if backend.database_url else ""))
+    assert main(["audit", "--config", str(config)]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(line["serviceId"], line["httpStatus"]) for line in lines] == [("dry-needling-order-sign", 200),
+                                                                           ("nope", 404)]
+    assert lines[0]["hookInstance"] == request["hookInstance"] and lines[0]["recordedAt"].endswith("Z")
+    assert main(["audit", "--limit", "1", "--config", str(config)]) == 0
+    assert [json.loads(line)["serviceId"] for line in capsys.readouterr().out.splitlines()] == ["nope"]
 
 
 # ------------------------------------------------------------------------------------------ configuration
