@@ -12,6 +12,7 @@ from cds_hooks.errors import ApiError
 from cds_hooks.invoke import run_hook
 from cds_hooks.services import SERVICES
 from cds_hooks.settings import SettingsError, load_settings
+from cds_hooks.store import StoreUnavailable, open_store
 from mappings.errors import MappingError
 from plugin.rules import all_rules
 
@@ -83,6 +84,21 @@ def _rules(args: argparse.Namespace) -> int:
     return 0
 
 
+def _audit(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config)
+    try:
+        store = open_store(settings)
+        try:
+            records = store.invocations(args.limit)
+        finally:
+            store.close()
+    except StoreUnavailable as error:
+        return _fail(str(error))
+    for record in reversed(records):  # oldest first, as a log reads
+        print(json.dumps(record.as_json(), ensure_ascii=False))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``needlecheck`` command."""
     parser = argparse.ArgumentParser(prog="needlecheck", description=__doc__)
@@ -101,6 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
     rules = commands.add_parser("rules", help="list every rule with its sources")
     rules.add_argument("--markdown", action="store_true", help="print docs/rules.md")
     rules.set_defaults(run=_rules)
+    audit = commands.add_parser("audit", help="print the latest audit records (one JSON object a line)")
+    audit.add_argument("--limit", type=int, default=100, help="how many of the latest records (default 100)")
+    audit.add_argument("--config", type=Path, help="TOML configuration file")
+    audit.set_defaults(run=_audit)
     return parser
 
 
