@@ -31,6 +31,11 @@ def resolve(prefetch: dict[str, object], pool: ThreadPoolExecutor, server: bool 
     return resolve_prefetch(ORDER_SIGN.prefetch, prefetch, CONTEXT, client, pool)
 
 
+def nulls_except(**given: object) -> dict[str, object]:
+    """A prefetch where every key a rule reads is null except the ones ``given``."""
+    return {key.name: None for key in ORDER_SIGN.prefetch if key.checks} | given
+
+
 def test_tokens_and_templates() -> None:
     values = token_values(CONTEXT)
     assert values["userPractitionerId"] == "u1"
@@ -40,7 +45,7 @@ def test_tokens_and_templates() -> None:
 
 @responses.activate
 def test_provided_and_null_values_are_used_without_fetching(pool: ThreadPoolExecutor) -> None:
-    outcomes = resolve({"priorProcedures": HISTORY, "conditions": None}, pool)
+    outcomes = resolve(nulls_except(priorProcedures=HISTORY), pool)
     assert outcomes["priorProcedures"].status is KeyStatus.PROVIDED
     assert [r["id"] for r in outcomes["priorProcedures"].resources] == ["old"]
     assert outcomes["conditions"].status is KeyStatus.NULL
@@ -51,10 +56,11 @@ def test_provided_and_null_values_are_used_without_fetching(pool: ThreadPoolExec
 def test_absent_and_operation_outcome_values_are_fetched(pool: ThreadPoolExecutor) -> None:
     responses.get(f"{BASE}/Procedure", json=HISTORY)
     responses.get(f"{BASE}/Condition", json={"resourceType": "Bundle", "type": "searchset"})
-    outcomes = resolve({"priorProcedures": OUTCOME}, pool)
+    outcomes = resolve(nulls_except(priorProcedures=OUTCOME, conditions=OUTCOME), pool)
     assert outcomes["priorProcedures"].status is KeyStatus.FETCHED
     assert outcomes["conditions"].status is KeyStatus.FETCHED
     urls = sorted(call.request.url for call in responses.calls)
+    assert len(urls) == 2
     assert "patient=p1" in urls[0] and "Condition" in urls[0]
     codes = parse_qs(urlsplit(urls[1]).query)["code"][0].split(",")
     assert "http://www.ama-assn.org/go/cpt|20561" in codes
@@ -62,11 +68,21 @@ def test_absent_and_operation_outcome_values_are_fetched(pool: ThreadPoolExecuto
 
 @responses.activate
 def test_keys_no_rule_reads_are_not_fetched(pool: ThreadPoolExecutor) -> None:
-    responses.get(f"{BASE}/Procedure", json=HISTORY)
-    responses.get(f"{BASE}/Condition", json=HISTORY)
-    outcomes = resolve({}, pool)
-    assert outcomes["coverage"].status is KeyStatus.NOT_APPLICABLE
-    assert all("Coverage" not in call.request.url for call in responses.calls)
+    outcomes = resolve(nulls_except(), pool)
+    assert outcomes["patient"].status is KeyStatus.NOT_APPLICABLE
+    assert len(responses.calls) == 0
+
+
+@responses.activate
+def test_coverage_is_fetched_with_its_payor(pool: ThreadPoolExecutor) -> None:
+    responses.get(f"{BASE}/Coverage", json={"resourceType": "Bundle", "type": "searchset", "entry": [
+        {"resource": {"resourceType": "Coverage", "id": "c"}, "search": {"mode": "match"}},
+        {"resource": {"resourceType": "Organization", "id": "o"}, "search": {"mode": "include"}}]})
+    outcomes = resolve(nulls_except(coverage=OUTCOME), pool)
+    assert outcomes["coverage"].status is KeyStatus.FETCHED
+    assert [r["resourceType"] for r in outcomes["coverage"].resources] == ["Coverage", "Organization"]
+    assert "_include=Coverage%3Apayor" in responses.calls[0].request.url or \
+        "_include=Coverage:payor" in responses.calls[0].request.url
 
 
 def test_without_a_fhir_server_missing_keys_fail(pool: ThreadPoolExecutor) -> None:
@@ -80,13 +96,13 @@ def test_a_paged_prefetch_bundle_is_followed(pool: ThreadPoolExecutor) -> None:
     first = dict(HISTORY, link=[{"relation": "next", "url": f"{BASE}/Procedure?page=2"}])
     responses.get(f"{BASE}/Procedure", json={"resourceType": "Bundle", "type": "searchset",
                                              "entry": [{"resource": {"resourceType": "Procedure", "id": "older"}}]})
-    outcomes = resolve({"priorProcedures": first, "conditions": None}, pool)
+    outcomes = resolve(nulls_except(priorProcedures=first), pool)
     assert [r["id"] for r in outcomes["priorProcedures"].resources] == ["old", "older"]
 
 
 @responses.activate
 def test_a_failed_fetch_is_reported_with_its_reason(pool: ThreadPoolExecutor) -> None:
     responses.get(f"{BASE}/Procedure", status=503)
-    outcomes = resolve({"conditions": None}, pool)
+    outcomes = resolve(nulls_except(priorProcedures=OUTCOME), pool)
     assert outcomes["priorProcedures"].status is KeyStatus.FAILED
     assert outcomes["priorProcedures"].problem == "HTTP 503"
