@@ -52,9 +52,9 @@ class Rule:
         spec = dataset_specs()[data_set]
         return self.finding(
             line,
-            f"{self.title}: not checked, {spec.title} is not installed",
-            f"Needlecheck could not check **{self.title.lower()}** for {line.label}: it needs "
-            f"{spec.title}, which is not installed. An administrator can download it from "
+            f"Not checked: {self.title} (its data set is not installed)",
+            f"Needlecheck could not check **{self.title}** for {line.label}: the check needs {spec.title} "
+            f"(data set `{data_set}`), and it is not installed. An administrator can download it from "
             f"{spec.publisher_url} and place the files in the `{data_set}` folder of the data sets directory.",
             severity=Severity.INFO,
         )
