@@ -14,7 +14,7 @@ from typing import Any
 
 from fhir.resources.R4B.bodystructure import BodyStructure
 from fhir.resources.R4B.bundle import Bundle
-from fhir.resources.R4B.claim import Claim, ClaimItem
+from fhir.resources.R4B.claim import Claim, ClaimDiagnosis, ClaimItem
 from fhir.resources.R4B.codeableconcept import CodeableConcept
 from fhir.resources.R4B.condition import Condition
 from fhir.resources.R4B.procedure import Procedure
@@ -23,6 +23,7 @@ from fhir.resources.R4B.servicerequest import ServiceRequest
 
 from mappings.cpt import CPT_SYSTEM
 from plugin.context import BillingContext, ConditionFacts, PriorService, ServiceLine
+from plugin.fhir_documentation import documented_elements
 from plugin.fhir_parties import (
     claim_item_performers,
     coverage_facts,
@@ -194,6 +195,7 @@ def order_lines(draft_orders: Bundle, record: PatientRecord,
             performers=tuple(performers),
             service_state=first_state([*places, *(Reference(reference=p.reference) for p in performers)], record,
                                       order) or encounter_state(record),
+            documented=documented_elements(order, record),
             is_procedure_record=isinstance(order, Procedure),
         ))
     return tuple(lines)
@@ -212,9 +214,13 @@ def _item_procedures(claim: Claim, item: ClaimItem, procedures: dict[int, Proced
     return same_code or (list(procedures.values()) if len(procedures) == 1 else [])
 
 
-def _item_diagnoses(claim: Claim, item: ClaimItem, record: PatientRecord) -> tuple[Coding, ...]:
+def _item_diagnosis_entries(claim: Claim, item: ClaimItem) -> list[ClaimDiagnosis]:
     wanted = set(item.diagnosisSequence or [])
-    chosen = [d for d in claim.diagnosis or [] if not wanted or d.sequence in wanted]
+    return [d for d in claim.diagnosis or [] if not wanted or d.sequence in wanted]
+
+
+def _item_diagnoses(claim: Claim, item: ClaimItem, record: PatientRecord) -> tuple[Coding, ...]:
+    chosen = _item_diagnosis_entries(claim, item)
     concepts = [d.diagnosisCodeableConcept for d in chosen if d.diagnosisCodeableConcept is not None]
     references = [d.diagnosisReference for d in chosen if d.diagnosisReference is not None]
     return _reasons(concepts, references, record, claim)
@@ -251,6 +257,7 @@ def claim_lines(claim: Claim, record: PatientRecord) -> tuple[ServiceLine, ...]:
         for procedure in billed:
             reasons += _reasons(procedure.reasonCode or [], procedure.reasonReference or [], record, procedure)
         quantity = item.quantity.value if item.quantity and item.quantity.value is not None else 1
+        diagnoses = _item_diagnosis_entries(claim, item)
         performers = [p for procedure in billed for p in procedure_performers(procedure, record)]
         performers = performers or claim_item_performers(claim, item, record)
         places = [item.locationReference, claim.facility, *(p.location for p in billed), claim.provider,
@@ -270,6 +277,8 @@ def claim_lines(claim: Claim, record: PatientRecord) -> tuple[ServiceLine, ...]:
             described_as=described_as([item.productOrService, *(p.code for p in billed)]),
             performers=tuple(dict.fromkeys(performers)),
             service_state=first_state(places, record, claim) or encounter_state(record),
+            documented=frozenset().union(*(documented_elements(procedure, record, diagnoses)
+                                          for procedure in billed or [None])),
             is_procedure_record=bool(billed),
         ))
     return tuple(lines)
