@@ -12,8 +12,11 @@ from flask import Blueprint, Flask, Response, current_app, request
 from werkzeug.exceptions import HTTPException
 
 from cds_hooks.audit import record_invocations, trace_invocation
+from cds_hooks.client_auth import authenticated_client, install_client_auth
+from cds_hooks.cors import allow_origins
 from cds_hooks.errors import ApiError, operation_outcome, outcome_for
 from cds_hooks.feedback import parse_feedback
+from cds_hooks.fhir_server_policy import check_fhir_server
 from cds_hooks.invoke import run_hook
 from cds_hooks.request_limits import check_hook_request_size, parse_json_body
 from cds_hooks.services import SERVICES, ServiceDefinition, discovery_document
@@ -56,6 +59,8 @@ def invoke(service_id: str) -> Response:
     body = _body()
     trace = trace_invocation(body)  # the audit record is written from it, whatever the outcome
     check_hook_request_size(body, settings.request_limits)
+    caller = authenticated_client()
+    check_fhir_server(body, caller.client.fhir_hosts if caller else None, settings.allow_http)
     with trace.fhir_session:
         result = run_hook(service, body, settings.fhir, current_app.extensions["needlecheck.pool"],
                           trace.fhir_session)
@@ -94,6 +99,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["needlecheck.store"] = open_store(settings)
     app.extensions["needlecheck.pool"] = ThreadPoolExecutor(max_workers=16, thread_name_prefix="fhir")
     app.register_blueprint(routes)
+    install_client_auth(app, settings)
+    allow_origins(app, settings.cors_origins)
     record_invocations(app, "needlecheck.store", endpoint="cds_hooks.invoke")
 
     @app.errorhandler(ApiError)

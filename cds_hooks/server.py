@@ -45,9 +45,19 @@ class NeedlecheckServer(BaseApplication):  # type: ignore[misc]
 
 def serve(settings: Settings) -> None:
     """Run until stopped. Without trusted clients the service accepts unauthenticated calls, which is only
-    acceptable because it listens on loopback; the start-up log says so."""
+    acceptable on loopback (elsewhere the command line demands ``--insecure``); the start-up log says which."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    log.warning("no trusted CDS clients are configured: accepting unauthenticated calls, "
-                "acceptable only because the service is bound to loopback (%s)", settings.host)
+    if settings.trusted_clients:
+        log.info("client authentication required: %d trusted CDS client(s) (%s), aud base %s",
+                 len(settings.trusted_clients), ", ".join(c.iss for c in settings.trusted_clients),
+                 settings.public_base_url)
+    elif settings.bound_to_loopback:
+        log.warning("no trusted CDS clients are configured: accepting unauthenticated calls, "
+                    "acceptable only because the service is bound to loopback (%s)", settings.host)
+    else:
+        log.warning("no trusted CDS clients are configured: accepting unauthenticated calls on %s, which is "
+                    "NOT loopback (--insecure); anyone who can reach it can call it", settings.host)
+    if settings.allow_http:
+        log.warning("allow_http is on: http:// FHIR servers and key URLs are accepted (for tests only)")
     log.info("feedback and the audit log are stored in %s", describe_storage(settings))
     NeedlecheckServer(settings).run()

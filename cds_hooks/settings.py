@@ -11,6 +11,16 @@ from typing import Any
 
 from cds_hooks.fhir_client import FhirLimits
 from cds_hooks.request_limits import RequestLimits
+from cds_hooks.trust_settings import (
+    AuthLimits,
+    TrustConfigError,
+    TrustedClient,
+    check_trust,
+    cors_origins,
+    parse_auth_limits,
+    parse_trusted_clients,
+    public_base_url,
+)
 
 
 def default_data_dir() -> Path:
@@ -43,6 +53,12 @@ class Settings:
     max_bundle_entries: int = RequestLimits.max_bundle_entries
     max_claim_items: int = RequestLimits.max_claim_items
     fhir: FhirLimits = field(default_factory=FhirLimits)
+    # Client authentication (cds_hooks/client_auth.py); no trusted clients is open mode, for loopback only.
+    trusted_clients: tuple[TrustedClient, ...] = ()
+    auth: AuthLimits = field(default_factory=AuthLimits)
+    public_base_url: str | None = None
+    cors_origins: tuple[str, ...] = ()
+    allow_http: bool = False  # tests only: http:// for fhirServer, jwks_url and jku
     # May hold a password: kept out of repr so a logged Settings never shows it.
     database_url: str | None = field(default_factory=default_database_url, repr=False)
 
@@ -108,6 +124,8 @@ def _apply(settings: Settings, values: dict[str, Any]) -> Settings:
                 raise SettingsError(f"unknown setting 'fhir.{sorted(unknown)[0]}'")
             changes["fhir"] = replace(settings.fhir, **{
                 key: _typed(f"fhir.{key}", item, limit_types[key]) for key, item in value.items()})
+        elif name in _TRUST_SETTINGS:
+            changes[name] = _trust_setting(name, value, values.get("allow_http", settings.allow_http))
         elif name in types:
             changes[name] = _typed(name, value, types[name])
         else:
@@ -117,7 +135,30 @@ def _apply(settings: Settings, values: dict[str, Any]) -> Settings:
         raise SettingsError("setting 'port' must be between 1 and 65535")
     if result.workers < 1:
         raise SettingsError("setting 'workers' must be at least 1")
+    try:
+        check_trust(result.trusted_clients, result.public_base_url)
+    except TrustConfigError as error:
+        raise SettingsError(str(error)) from error
     for limit in ("max_json_depth", "max_bundle_entries", "max_claim_items"):
         if getattr(result, limit) < 1:
             raise SettingsError(f"setting '{limit}' must be at least 1")
     return result
+
+
+_TRUST_SETTINGS = frozenset({"trusted_clients", "auth", "public_base_url", "cors_origins", "allow_http"})
+
+
+def _trust_setting(name: str, value: Any, allow_http: Any) -> Any:
+    """One of the client-trust settings, parsed by ``trust_settings``; its errors become SettingsError."""
+    try:
+        if name == "trusted_clients":
+            return parse_trusted_clients(value, allow_http is True)
+        if name == "auth":
+            return parse_auth_limits(value)
+        if name == "public_base_url":
+            return public_base_url(value)
+        if name == "cors_origins":
+            return cors_origins(value)
+        return _typed(name, value, bool)
+    except TrustConfigError as error:
+        raise SettingsError(str(error)) from error

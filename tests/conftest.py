@@ -22,7 +22,8 @@ FIXTURES = REPO / "fixtures"
 @pytest.fixture
 def app(tmp_path: Path) -> Iterator[Flask]:
     """A service with its own data directory."""
-    application = create_app(Settings(data_dir=tmp_path / "data"))
+    # Open mode (no trusted clients); the test FHIR server speaks plain http.
+    application = create_app(Settings(data_dir=tmp_path / "data", allow_http=True))
     yield application
     application.extensions["needlecheck.pool"].shutdown(wait=False)
 

@@ -121,7 +121,10 @@ def served(tmp_path_factory: pytest.TempPathFactory, http: requests.Session) -> 
     """``python -m cds_hooks.cli serve`` on a free loopback port, stopped after the module."""
     data_dir = tmp_path_factory.mktemp("needlecheck-data")
     env = {key: value for key, value in os.environ.items() if key not in PROXY_VARIABLES}
-    env.update(NEEDLECHECK_DATA_DIR=str(data_dir), NO_PROXY="127.0.0.1,localhost", PYTHONUNBUFFERED="1")
+    config = data_dir / "needlecheck.toml"
+    config.write_text("allow_http = true  # the test FHIR server speaks plain http\n", encoding="utf-8")
+    env.update(NEEDLECHECK_DATA_DIR=str(data_dir), NEEDLECHECK_CONFIG=str(config), NO_PROXY="127.0.0.1,localhost",
+               PYTHONUNBUFFERED="1")
     problem = "not started"
     for attempt in range(3):  # the free port may be taken between probing and binding
         port = _free_port()
