@@ -115,6 +115,11 @@ def _release() -> ModuleType:
         return importlib.import_module("simple_icd_10_cm")
 
 
+def preload_release() -> None:
+    """Parse the ICD-10-CM release now (about 1.5 s), so the first hook call does not pay for it."""
+    _release()
+
+
 def _in_release(code: str) -> bool:
     release = _release()
     return release.is_valid_item(code) and not release.is_chapter_or_block(code)
