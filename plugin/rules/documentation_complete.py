@@ -96,7 +96,7 @@ def _summary(line: ServiceLine, required: int, advised: int) -> str:
 def _bullet(item: ElementRequirement) -> str:
     sources = ", ".join(f"[{s.title}]({s.url}) ({s.confidence})" for s in _sources_of(item))
     why = f" {item.statement}" if item.statement else ""
-    return f"- **{upper_first(item.element.label)}** (in FHIR: {item.element.fhir_location}).{why} Source: {sources}."
+    return f"- **{upper_first(item.element.label)}**. In FHIR: {item.element.fhir_location}.{why} Source: {sources}."
 
 
 def _sources_of(item: ElementRequirement) -> tuple[PolicySource, ...]:
@@ -107,7 +107,7 @@ def _payer_text(payer: Payer) -> str:
     kind = PAYER_CLASS_NAMES[payer.payer_class]
     if payer.payer_class is PayerClass.UNKNOWN:
         return "The payer is not identified, so only the requirements every payer shares apply."
-    named = f"**{payer.name}** ({kind})" if payer.name else f"**{upper_first(kind)}**"
+    named = f"**{payer.name}**, {kind}" if payer.name else f"**{upper_first(kind)}**"
     return f"Payer: {named}."
 
 

@@ -83,7 +83,7 @@ def test_the_same_gaps_are_only_good_practice_for_a_commercial_payer() -> None:
     commercial = CoverageFacts("Coverage/c1", type_codes=(Coding(SOPT, "5"),), payor_names=("Acme Health",))
     [finding] = check_documentation_complete(paid_by(commercial, lacking))
     assert finding.severity is Severity.INFO
-    assert "**Acme Health** (a commercial payer)" in finding.detail
+    assert "**Acme Health**, a commercial payer" in finding.detail
 
 
 def test_medicare_advantage_cites_the_plans_that_follow_the_ncd() -> None:
