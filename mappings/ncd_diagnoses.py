@@ -200,7 +200,7 @@ def load_ncd_diagnoses(files: list[Path]) -> NcdDiagnosisList:
 
 DATASET = DataSetSpec(
     name=DATASET_NAME,
-    title="the NCD 30.3.3 ICD-10-CM diagnosis list (CR 11755 NCD coding spreadsheet)",
+    title="the NCD 30.3.3 ICD-10-CM list (CR 11755 coding spreadsheet)",
     publisher_url="https://www.cms.gov/Medicare/Coverage/CoverageGenInfo/ICD10.html",
     file_format="CSV or tab-delimited export of CMS's NCD 30.3.3 coding spreadsheet (ICD-10 code, description, "
                 "optional NCD, coverage, effective and termination date columns)",

@@ -129,7 +129,7 @@ def _not_covered(payer: Payer, line: ServiceLine, diagnoses: tuple[Coding, ...],
 
 RULE = Rule(
     rule_id="DN-MCR-001",
-    title="Medicare: diagnosis outside NCD 30.3.3",
+    title="Chronic low back pain diagnosis for Medicare",
     severity=Severity.WARNING,
     topic=Topic.COVERAGE,
     checks="A Medicare dry-needling line on or after 2020-01-21 carries a chronic low back pain diagnosis "
