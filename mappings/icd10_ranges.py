@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mappings.errors import MappingError
+from mappings.provenance import parse_confidence
 from mappings.tables import EffectivePeriod, parse_choice, parse_https_url, parse_period, read_table
-
-CONFIDENCE_LEVELS = frozenset({"high", "medium-high", "medium", "low-medium", "low"})
 
 # A code as claims carry it: a letter, a digit, then up to five letters or digits; the dot is optional.
 _ICD10CM_CODE = re.compile(r"^[A-Z][0-9][0-9A-Z]([0-9A-Z]{0,4})$")
@@ -95,7 +94,7 @@ def load_icd10_ranges(path: Path, categories: frozenset[str]) -> tuple[Icd10Rang
             catalog_id=row["catalog_id"],
             source_title=row["source_title"],
             source_url=parse_https_url(path, row_number, "source_url", row["source_url"]),
-            confidence=parse_choice(path, row_number, "confidence", row["confidence"], CONFIDENCE_LEVELS),
+            confidence=parse_confidence(path, row_number, row["confidence"]),
             note=row.get("note", ""),
         ))
     return tuple(ranges)

@@ -8,7 +8,7 @@ from functools import cache
 from pathlib import Path
 
 from mappings.errors import MappingError
-from mappings.icd10_ranges import CONFIDENCE_LEVELS
+from mappings.provenance import parse_confidence
 from mappings.tables import DATA_DIR, parse_choice, parse_https_url, read_table
 
 MODIFIERS_FILE = DATA_DIR / "liability_modifiers.csv"
@@ -62,7 +62,7 @@ def load_liability_modifiers(path: Path = MODIFIERS_FILE) -> dict[str, Liability
             catalog_id=row["catalog_id"],
             source_title=row["source_title"],
             source_url=parse_https_url(path, row_number, "source_url", row["source_url"]),
-            confidence=parse_choice(path, row_number, "confidence", row["confidence"], CONFIDENCE_LEVELS),
+            confidence=parse_confidence(path, row_number, row["confidence"]),
         )
     return modifiers
 

@@ -17,7 +17,8 @@ from functools import cache
 from pathlib import Path
 
 from mappings.errors import MappingError
-from mappings.icd10_ranges import CONFIDENCE_LEVELS, Icd10Range, load_icd10_ranges
+from mappings.icd10_ranges import Icd10Range, load_icd10_ranges
+from mappings.provenance import parse_confidence
 from mappings.tables import DATA_DIR, EffectivePeriod, parse_choice, parse_https_url, parse_period, read_table
 
 CRITERIA_FILE = DATA_DIR / "ncd_30_3_3_criteria.csv"
@@ -70,7 +71,7 @@ def load_ncd_criteria(path: Path = CRITERIA_FILE) -> tuple[NcdCriterion, ...]:
             catalog_id=row["catalog_id"],
             source_title=row["source_title"],
             source_url=parse_https_url(path, row_number, "source_url", row["source_url"]),
-            confidence=parse_choice(path, row_number, "confidence", row["confidence"], CONFIDENCE_LEVELS),
+            confidence=parse_confidence(path, row_number, row["confidence"]),
         ))
     return tuple(rows)
 
