@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
+import urllib3
 
 FHIR_JSON = "application/fhir+json"
 
@@ -66,7 +67,7 @@ class FhirClient:
                                    stream=True) as response:
                 if response.status_code != 200:
                     raise FhirUnavailable(f"HTTP {response.status_code}")
-                body = _read_capped(response, self.limits.max_response_bytes)
+                body = _read_capped(response, self.limits.max_response_bytes, self.deadline)
         except requests.Timeout as error:
             raise FhirUnavailable("timed out") from error
         except requests.RequestException as error:
@@ -131,10 +132,32 @@ def _origin(url: str) -> tuple[str, str, int | None]:
     return parts.scheme, (parts.hostname or ""), port
 
 
-def _read_capped(response: requests.Response, limit: int) -> bytes:
+def _read_capped(response: requests.Response, limit: int, deadline: float) -> bytes:
+    """The body, refused past ``limit`` bytes or past ``deadline``.
+
+    A read timeout bounds each wait for data, not the whole body: a server sending a byte every second
+    would hold a plain ``iter_content`` loop for hours. So each read takes what has arrived (``read1``)
+    and may wait only until the deadline.
+    """
+    raw: urllib3.HTTPResponse = response.raw
+    connection = getattr(raw, "connection", None)
+    sock = getattr(connection, "sock", None)
     chunks: list[bytes] = []
     size = 0
-    for chunk in response.iter_content(chunk_size=65536):
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise FhirUnavailable("timed out")
+        if sock is not None:
+            sock.settimeout(remaining)
+        try:
+            chunk = raw.read1(65536, decode_content=True)
+        except (urllib3.exceptions.TimeoutError, TimeoutError) as error:
+            raise FhirUnavailable("timed out") from error
+        except (urllib3.exceptions.HTTPError, OSError) as error:
+            raise FhirUnavailable(f"unreachable ({type(error).__name__})") from error
+        if not chunk:
+            break
         size += len(chunk)
         if size > limit:
             raise FhirUnavailable(f"answer larger than {limit} bytes")
