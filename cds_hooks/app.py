@@ -18,6 +18,7 @@ from cds_hooks.errors import ApiError, operation_outcome, outcome_for
 from cds_hooks.feedback import parse_feedback
 from cds_hooks.fhir_server_policy import check_fhir_server
 from cds_hooks.invoke import run_hook
+from cds_hooks.openapi import openapi_routes
 from cds_hooks.request_limits import check_hook_request_size, parse_json_body
 from cds_hooks.services import SERVICES, ServiceDefinition, discovery_document
 from cds_hooks.settings import Settings
@@ -99,6 +100,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["needlecheck.store"] = open_store(settings)
     app.extensions["needlecheck.pool"] = ThreadPoolExecutor(max_workers=16, thread_name_prefix="fhir")
     app.register_blueprint(routes)
+    app.register_blueprint(openapi_routes)
     install_client_auth(app, settings)
     allow_origins(app, settings.cors_origins)
     record_invocations(app, "needlecheck.store", endpoint="cds_hooks.invoke")

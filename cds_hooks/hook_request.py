@@ -64,7 +64,7 @@ def _parse_resource(value: Any, path: str, model: type[Bundle] | type[Claim]) ->
         return model.model_validate(value)
     except ValidationError as error:
         raise ApiError(400, _fhir_problem(error, path), expression=path) from error
-    except (TypeError, ValueError) as error:
+    except (TypeError, ValueError, LookupError) as error:  # fhir.resources: KeyError on an unknown resourceType
         raise ApiError(400, f"'{path}' is not a valid FHIR R4 {expected}: {error}", expression=path) from error
 
 
