@@ -23,6 +23,7 @@ from cds_hooks.request_limits import check_hook_request_size, parse_json_body
 from cds_hooks.services import SERVICES, ServiceDefinition, discovery_document
 from cds_hooks.settings import Settings
 from cds_hooks.store import Store, StoreUnavailable, open_store
+from mappings.datasets import configure_datasets, load_all_datasets
 
 log = logging.getLogger("needlecheck")
 routes = Blueprint("cds_hooks", __name__)
@@ -97,6 +98,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     app = Flask("needlecheck")
     app.config["NEEDLECHECK_SETTINGS"] = settings
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    # Installed data sets are validated now: a malformed official file stops start-up, naming the row.
+    configure_datasets(settings.datasets_dir)
+    load_all_datasets()
     app.extensions["needlecheck.store"] = open_store(settings)
     app.extensions["needlecheck.pool"] = ThreadPoolExecutor(max_workers=16, thread_name_prefix="fhir")
     app.register_blueprint(routes)

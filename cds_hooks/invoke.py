@@ -110,9 +110,11 @@ def _decide(service: ServiceDefinition, request: HookRequest, body: dict[str, An
                                      signer if isinstance(signer, str) else None)
         drafts = _draft_orders_by_reference(body["context"]["draftOrders"])
     findings = evaluate(context)
-    cards = cards_for(findings, request.hook_instance, drafts)
-    if context.missing_data and context.dry_needling_lines:
-        cards.append(unchecked_card(request.hook_instance, context.missing_data))
+    cards = cards_for([f for f in findings if not f.unchecked], request.hook_instance, drafts)
+    # Checks that could not run share one info card: a card per missing data set would bury the problems.
+    unchecked = (*context.missing_data, *dict.fromkeys(f.detail for f in findings if f.unchecked))
+    if unchecked and context.dry_needling_lines:
+        cards.append(unchecked_card(request.hook_instance, unchecked))
     return HookResult({"cards": cards}, findings, outcomes)
 
 

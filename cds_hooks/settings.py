@@ -21,6 +21,7 @@ from cds_hooks.trust_settings import (
     parse_trusted_clients,
     public_base_url,
 )
+from mappings.datasets import default_datasets_dir
 
 
 def default_data_dir() -> Path:
@@ -66,6 +67,11 @@ class Settings:
     def sqlite_database(self) -> Path:
         """The SQLite file feedback and the audit log are stored in when there is no ``database_url``."""
         return self.data_dir / "needlecheck.sqlite3"
+
+    @property
+    def datasets_dir(self) -> Path:
+        """Where official data sets (NCCI edits, MUEs, NCD code lists) are installed, one folder each."""
+        return default_datasets_dir() or self.data_dir / "datasets"
 
     @property
     def request_limits(self) -> RequestLimits:

@@ -57,3 +57,5 @@ class Finding:
     sources: tuple[PolicySource, ...]
     fix: CodeChange | None = None
     rationale: str = ""
+    # The rule could not run for want of data: reported with the other unchecked checks, not as a problem.
+    unchecked: bool = False

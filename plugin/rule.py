@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from mappings.datasets import dataset_specs
 from mappings.sources import PolicySource, policy_source
@@ -48,13 +48,13 @@ class Rule:
         )
 
     def could_not_check(self, line: ServiceLine, data_set: str) -> Finding:
-        """An ``info`` finding saying that the check needs data set ``data_set``, which is not installed."""
+        """An unchecked ``info`` finding: the check needs data set ``data_set``, which is not installed."""
         spec = dataset_specs()[data_set]
-        return self.finding(
+        return replace(self.finding(
             line,
             f"Not checked: {self.title} (its data set is not installed)",
-            f"Needlecheck could not check **{self.title}** for {line.label}: the check needs {spec.title} "
-            f"(data set `{data_set}`), and it is not installed. An administrator can download it from "
-            f"{spec.publisher_url} and place the files in the `{data_set}` folder of the data sets directory.",
+            f"{self.title} ({self.rule_id}) for {line.label}: needs {spec.title}, which is not installed "
+            f"(an administrator can download it from {spec.publisher_url} into the `{data_set}` folder of the "
+            "data sets directory)",
             severity=Severity.INFO,
-        )
+        ), unchecked=True)

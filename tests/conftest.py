@@ -1,7 +1,13 @@
-"""Shared fixtures: the real FHIR server (sekmet) and a Needlecheck app per test."""
+"""Shared fixtures: the real FHIR server (sekmet) and a Needlecheck app per test.
+
+The service under test runs with the sample data sets of ``tests/data`` installed (fictitious rows in
+CMS's layouts), as a deployment runs with its official files: the rules that need them check instead
+of reporting that they could not. Tests of the not-installed path set their own directory.
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +22,9 @@ from tests.support.fixtures_fhir import fhir_server, fresh_fhir_server  # noqa: 
 from tests.support.fixtures_postgres import postgres_server, postgres_url  # noqa: F401
 
 REPO = Path(__file__).resolve().parent.parent
+TEST_DATASETS = REPO / "tests" / "data"
+# Read when an app is created; ``needlecheck serve`` subprocesses inherit it too.
+os.environ["NEEDLECHECK_DATASETS_DIR"] = str(TEST_DATASETS)
 FIXTURES = REPO / "fixtures"
 
 

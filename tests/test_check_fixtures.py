@@ -17,9 +17,10 @@ MANIFEST: list[dict[str, Any]] = yaml.safe_load((REQUESTS / "manifest.yaml").rea
 OFFLINE = [case for case in MANIFEST if not case.get("needs_fhir_server")]
 
 
-def rule_ids(response: dict[str, Any]) -> list[str]:
-    """The rule ids of the warning cards, sorted."""
-    return sorted(card["extension"]["org.needlecheck.rule-id"] for card in response["cards"] if "extension" in card)
+def rule_ids(response: dict[str, Any], indicator: str = "warning") -> list[str]:
+    """The rule ids of the cards with ``indicator``, sorted."""
+    return sorted(card["extension"]["org.needlecheck.rule-id"] for card in response["cards"]
+                  if "extension" in card and card["indicator"] == indicator)
 
 
 def suggested_codes(response: dict[str, Any]) -> set[str]:
@@ -46,6 +47,7 @@ def test_check_prints_the_expected_cards(case: dict[str, Any], capsys: pytest.Ca
     response = json.loads(capsys.readouterr().out)
     assert_conformant_response(response)
     assert rule_ids(response) == sorted(case["expect_rules"])
+    assert rule_ids(response, "info") == sorted(case.get("expect_info", []))
     if "expect_code" in case:
         assert case["expect_code"] in suggested_codes(response)
         [card] = [c for c in response["cards"] if c["extension"]["org.needlecheck.rule-id"] == "DN-CODE-001"]

@@ -42,7 +42,7 @@ def test_discovery_lists_both_services_with_prefetch(client: FlaskClient) -> Non
 def test_order_sign_answers_with_cards(client: FlaskClient) -> None:
     response = client.post(ORDER_SIGN, json=load("order-sign/code001-20561-two-muscles.json"))
     assert response.status_code == 200
-    [card] = response.get_json()["cards"]
+    [card] = [c for c in response.get_json()["cards"] if c["indicator"] == "warning"]
     assert card["extension"]["org.needlecheck.rule-id"] == "DN-CODE-001"
     [action] = card["suggestions"][0]["actions"]
     assert action["type"] == "update"
