@@ -57,6 +57,35 @@ def test_rules_lists_every_rule_with_sources(capsys: pytest.CaptureFixture[str])
     assert "https://" in out
 
 
+def test_rules_names_the_missing_data_sets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("NEEDLECHECK_DATASETS_DIR", str(tmp_path))
+    code, out, _ = run(["rules"], capsys)
+    assert code == 0
+    assert "data set ncci-mue-practitioner: MISSING" in out
+    missing = out.split("Missing data sets", 1)[1]
+    assert all(f"  {name}:" in missing for name in ("ncci-ptp-practitioner", "ncci-mue-practitioner",
+                                                     "ncd-30.3.3-icd10"))
+
+
+def test_rules_reports_installed_data_sets(capsys: pytest.CaptureFixture[str]) -> None:
+    # tests/conftest.py installs the sample data sets of tests/data for every test.
+    code, out, _ = run(["rules"], capsys)
+    assert code == 0
+    assert "data set ncci-mue-practitioner: installed" in out and "Missing data sets" not in out
+
+
+def test_a_malformed_data_set_stops_the_command_naming_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "ncd-30.3.3-icd10"
+    folder.mkdir()
+    (folder / "list.csv").write_text("NCD,ICD-10 Code,Description,Effective Date\n30.3.3,M54.50,x,not-a-date\n",
+                                     encoding="utf-8")
+    monkeypatch.setenv("NEEDLECHECK_DATASETS_DIR", str(tmp_path))
+    code, _, err = run(["rules"], capsys)
+    assert code == 2 and "list.csv" in err
+
+
 def test_serve_refuses_a_public_address_without_trusted_clients(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(["serve", "--host", "0.0.0.0", "--port", "8999"], capsys)
     assert code == 2 and "--insecure" in err

@@ -9,7 +9,10 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
+from cds_hooks.app import create_app
+from cds_hooks.settings import Settings
 from cds_hooks.store import Store
+from tests.support.card_conformance import assert_conformant_response
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "requests"
 ORDER_SIGN = "/cds-services/dry-needling-order-sign"
@@ -161,3 +164,15 @@ def test_malformed_feedback_is_400_and_nothing_is_stored(client: FlaskClient, ap
 
 def test_feedback_for_an_unknown_service_is_404(client: FlaskClient) -> None:
     assert client.post("/cds-services/nope/feedback", json=FEEDBACK).status_code == 404
+
+
+def test_checks_without_their_data_sets_share_one_info_card(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEEDLECHECK_DATASETS_DIR", str(tmp_path / "none"))
+    application = create_app(Settings(data_dir=tmp_path / "data", allow_http=True))
+    response = application.test_client().post(ORDER_SIGN, json=load("order-sign/code001-20561-two-muscles.json"))
+    cards = response.get_json()["cards"]
+    [unchecked] = [c for c in cards if c["indicator"] == "info" and "extension" not in c]
+    assert "ncci-ptp-practitioner" in unchecked["detail"] and "ncci-mue-practitioner" in unchecked["detail"]
+    assert not any(c.get("extension", {}).get("org.needlecheck.rule-id", "").startswith("DN-NCCI") for c in cards)
+    assert_conformant_response(response.get_json())
+    application.extensions["needlecheck.pool"].shutdown(wait=False)
