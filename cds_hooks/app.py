@@ -24,6 +24,7 @@ from cds_hooks.services import SERVICES, ServiceDefinition, discovery_document
 from cds_hooks.settings import Settings
 from cds_hooks.store import Store, StoreUnavailable, open_store
 from mappings.datasets import configure_datasets, load_all_datasets
+from mappings.icd10cm import preload_release
 
 log = logging.getLogger("needlecheck")
 routes = Blueprint("cds_hooks", __name__)
@@ -101,6 +102,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     # Installed data sets are validated now: a malformed official file stops start-up, naming the row.
     configure_datasets(settings.datasets_dir)
     load_all_datasets()
+    # The ICD-10-CM release takes seconds to parse: pay it at start-up, not in a clinician's first hook call.
+    preload_release()
     app.extensions["needlecheck.store"] = open_store(settings)
     app.extensions["needlecheck.pool"] = ThreadPoolExecutor(max_workers=16, thread_name_prefix="fhir")
     app.register_blueprint(routes)

@@ -30,3 +30,8 @@ def test_docs_rules_md_is_generated_from_the_registry() -> None:
 
     docs = Path(__file__).resolve().parent.parent / "docs" / "rules.md"
     assert docs.read_text(encoding="utf-8") == rules_markdown(), "run: needlecheck rules --markdown > docs/rules.md"
+
+
+def test_the_readme_lists_every_rule() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    assert [rule.rule_id for rule in all_rules() if f"| {rule.rule_id} |" not in readme] == []
