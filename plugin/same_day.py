@@ -12,6 +12,9 @@ from dataclasses import dataclass
 
 from mappings.code_pairs import CodePair, code_pair_on
 from plugin.context import BillingContext, PriorService, ServiceLine
+from plugin.findings import Finding, Severity
+from plugin.rule import Rule
+from plugin.wording import join_words, upper_first
 
 
 @dataclass(frozen=True)
@@ -81,3 +84,20 @@ def pair_matches(context: BillingContext, pair_id: str, with_history: bool = Tru
         if others:
             matches.append(PairMatch(pair, line, day, others))
     return matches
+
+
+def same_date_findings(context: BillingContext, rule: Rule, pair_id: str, summary: str, advice: str) -> list[Finding]:
+    """One finding of ``rule`` per match of pair ``pair_id``, at the severity of the pair's row.
+
+    The card reads "<line>: <summary>" with ``{day}`` filled in, and its detail "On <day> <line> meets
+    <others>. <advice>" with ``{confidence}`` (the row's) filled in: the wording of a plain same-date pair.
+    """
+    findings: list[Finding] = []
+    for match in pair_matches(context, pair_id):
+        others = join_words([other.label for other in match.others])
+        day = match.day.isoformat()
+        head = f"{upper_first(match.line.label)}: {summary.format(day=day)}"
+        detail = (f"On **{day}** {match.line.label} ({match.line.code}) meets {others}. "
+                  f"{advice.format(confidence=match.pair.confidence)}")
+        findings.append(rule.finding(match.line, head, detail, severity=Severity(match.pair.severity)))
+    return findings

@@ -23,27 +23,20 @@ from __future__ import annotations
 from plugin.context import BillingContext
 from plugin.findings import Finding, Severity, Topic
 from plugin.rule import Rule
-from plugin.same_day import pair_matches
-from plugin.wording import join_words, upper_first
+from plugin.same_day import same_date_findings
 
 PAIR_ID = "acupuncture-same-date"
 
 
 def check_acupuncture_same_date(context: BillingContext) -> list[Finding]:
     """One finding per line that meets acupuncture (or dry needling) on its date of service."""
-    findings: list[Finding] = []
-    for match in pair_matches(context, PAIR_ID):
-        others = join_words([other.label for other in match.others])
-        day = match.day.isoformat()
-        summary = f"{upper_first(match.line.label)}: dry needling and acupuncture on {day}: report one"
-        detail = (
-            f"On **{day}** {match.line.label} ({match.line.code}) meets {others}. When dry needling and "
-            "time-based acupuncture happen in one encounter, guidance is to report only 97810-97814; edits "
-            "are reported to deny 20561 with 97810-97814 on the same date (confidence "
-            f"{match.pair.confidence})."
-        )
-        findings.append(RULE.finding(match.line, summary, detail, severity=Severity(match.pair.severity)))
-    return findings
+    return same_date_findings(
+        context, RULE, PAIR_ID,
+        summary="dry needling and acupuncture on {day}: report one",
+        advice=("When dry needling and time-based acupuncture happen in one encounter, guidance is to report only "
+                "97810-97814; edits are reported to deny 20561 with 97810-97814 on the same date (confidence "
+                "{confidence})."),
+    )
 
 
 RULE = Rule(

@@ -23,27 +23,20 @@ from __future__ import annotations
 from plugin.context import BillingContext
 from plugin.findings import Finding, Severity, Topic
 from plugin.rule import Rule
-from plugin.same_day import pair_matches
-from plugin.wording import join_words, upper_first
+from plugin.same_day import same_date_findings
 
 PAIR_ID = "estim-same-date"
 
 
 def check_electrical_stimulation_same_date(context: BillingContext) -> list[Finding]:
     """One finding per dry-needling line that meets electrical stimulation on its date of service."""
-    findings: list[Finding] = []
-    for match in pair_matches(context, PAIR_ID):
-        others = join_words([other.label for other in match.others])
-        day = match.day.isoformat()
-        summary = f"{upper_first(match.line.label)}: e-stim with dry needling on {day}: check it was a separate service"
-        detail = (
-            f"On **{day}** {match.line.label} ({match.line.code}) meets {others}. Stimulation through the "
-            "dry-needling needles is, by inference from the acupuncture rules, not a separate attended "
-            "modality; bill it only when it was a separate service with its own electrodes and notes "
-            f"(no source addresses dry needling directly; confidence {match.pair.confidence})."
-        )
-        findings.append(RULE.finding(match.line, summary, detail, severity=Severity(match.pair.severity)))
-    return findings
+    return same_date_findings(
+        context, RULE, PAIR_ID,
+        summary="e-stim with dry needling on {day}: check it was a separate service",
+        advice=("Stimulation through the dry-needling needles is, by inference from the acupuncture rules, not a "
+                "separate attended modality; bill it only when it was a separate service with its own electrodes "
+                "and notes (no source addresses dry needling directly; confidence {confidence})."),
+    )
 
 
 RULE = Rule(
