@@ -7,13 +7,14 @@ service Medicare will not pay (ABN and GA/GX/GY/GZ for fee-for-service, none of 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 
 from mappings.datasets import loaded_dataset
 from mappings.icd10_ranges import icd10_key, ranges_holding
-from mappings.medicare_ncd import ncd_effective_from, ncd_scope
+from mappings.medicare_ncd import ncd_effective_from, ncd_in_force, ncd_scope
 from mappings.ncd_diagnoses import DATASET_NAME, NcdDiagnosisList
-from plugin.context import ConditionFacts, ServiceLine
-from plugin.payer import Payer, PayerClass
+from plugin.context import BillingContext, ConditionFacts, ServiceLine
+from plugin.payer import Payer, PayerClass, payer_of
 from plugin.performer import ProviderType, provider_types
 from plugin.terms import ICD10CM_SYSTEM, Coding
 
@@ -49,6 +50,26 @@ def furnished_only_by_ineligible(line: ServiceLine) -> frozenset[ProviderType]:
     """
     types = provider_types(line)
     return types if types and types <= NEVER_ELIGIBLE else frozenset()
+
+
+def excluded_by_statute(payer: Payer, line: ServiceLine) -> bool:
+    """Whether traditional Medicare excludes the line's practitioners outright (DN-MCR-004 reports that)."""
+    return payer.payer_class is PayerClass.MEDICARE_FFS and bool(furnished_only_by_ineligible(line))
+
+
+def lines_under_ncd(context: BillingContext) -> Iterator[tuple[ServiceLine, dt.date]]:
+    """The Medicare dry-needling lines, with their dates, whose coverage turns on NCD 30.3.3's criteria.
+
+    Nothing when the payer is not Medicare. A line dated before the NCD (DN-MCR-001 reports it) or one
+    the statute excludes under traditional Medicare (DN-MCR-004) is left out: no criterion could save it.
+    """
+    payer = payer_of(context)
+    if not payer.is_medicare:
+        return
+    for line in context.dry_needling_lines:
+        day = context.date_of(line)
+        if ncd_in_force(day) and not excluded_by_statute(payer, line):
+            yield line, day
 
 
 def ncd_list_on(day: dt.date) -> NcdDiagnosisList | None:

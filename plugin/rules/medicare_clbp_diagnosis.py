@@ -40,7 +40,7 @@ from plugin.context import BillingContext, ServiceLine
 from plugin.findings import Finding, Severity, Topic
 from plugin.medicare import (
     before_ncd_text,
-    furnished_only_by_ineligible,
+    excluded_by_statute,
     icd10_diagnoses,
     ncd_list_on,
     not_covered_guidance,
@@ -72,7 +72,7 @@ def _check_line(context: BillingContext, payer: Payer, line: ServiceLine) -> Fin
     day = context.date_of(line)
     if not ncd_in_force(day):
         return _before_ncd(line, day.isoformat())
-    if payer.payer_class is PayerClass.MEDICARE_FFS and furnished_only_by_ineligible(line):
+    if excluded_by_statute(payer, line):
         return None
     diagnoses = icd10_diagnoses(line)
     if not diagnoses:

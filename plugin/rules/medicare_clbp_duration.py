@@ -31,8 +31,7 @@ import datetime as dt
 from mappings.medicare_ncd import MINIMUM_DURATION_WEEKS, criterion_on
 from plugin.context import BillingContext, ConditionFacts, ServiceLine
 from plugin.findings import Finding, Severity, Topic
-from plugin.medicare import conditions_for, furnished_only_by_ineligible, low_back_candidates, shown
-from plugin.payer import PayerClass, payer_of
+from plugin.medicare import conditions_for, lines_under_ncd, low_back_candidates, shown
 from plugin.rule import Rule
 from plugin.terms import Coding
 from plugin.wording import join_words, upper_first
@@ -40,17 +39,11 @@ from plugin.wording import join_words, upper_first
 
 def check_medicare_clbp_duration(context: BillingContext) -> list[Finding]:
     """A finding for each Medicare dry-needling line whose low back pain is not shown to be 12 weeks old."""
-    payer = payer_of(context)
-    if not payer.is_medicare:
-        return []
     findings: list[Finding] = []
-    for line in context.dry_needling_lines:
-        day = context.date_of(line)
+    for line, day in lines_under_ncd(context):
         minimum = criterion_on(MINIMUM_DURATION_WEEKS, day)
         if minimum is None:
-            continue  # before NCD 30.3.3 nothing was covered: DN-MCR-001 says so
-        if payer.payer_class is PayerClass.MEDICARE_FFS and furnished_only_by_ineligible(line):
-            continue
+            continue  # the NCD in force that day sets no minimum duration
         diagnoses = low_back_candidates(line, day)
         if not diagnoses:
             continue  # no low back pain to measure: DN-MCR-001 reports the diagnosis

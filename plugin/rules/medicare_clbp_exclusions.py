@@ -30,11 +30,10 @@ from __future__ import annotations
 import datetime as dt
 
 from mappings.icd10_ranges import Icd10Range, ranges_holding
-from mappings.medicare_ncd import ncd_exclusions, ncd_in_force
+from mappings.medicare_ncd import ncd_exclusions
 from plugin.context import BillingContext, ServiceLine
 from plugin.findings import Finding, Severity, Topic
-from plugin.medicare import furnished_only_by_ineligible, icd10_diagnoses, is_current
-from plugin.payer import PayerClass, payer_of
+from plugin.medicare import icd10_diagnoses, is_current, lines_under_ncd
 from plugin.rule import Rule
 from plugin.terms import ICD10CM_SYSTEM
 from plugin.wording import join_words, upper_first
@@ -42,16 +41,8 @@ from plugin.wording import join_words, upper_first
 
 def check_medicare_clbp_exclusions(context: BillingContext) -> list[Finding]:
     """An ``info`` finding for each Medicare dry-needling line whose record suggests a non-covered cause."""
-    payer = payer_of(context)
-    if not payer.is_medicare:
-        return []
     findings: list[Finding] = []
-    for line in context.dry_needling_lines:
-        day = context.date_of(line)
-        if not ncd_in_force(day):
-            continue
-        if payer.payer_class is PayerClass.MEDICARE_FFS and furnished_only_by_ineligible(line):
-            continue
+    for line, day in lines_under_ncd(context):
         hits = _flagged_codes(context, line, day)
         if hits:
             findings.append(_review(line, hits))
