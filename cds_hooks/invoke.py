@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,8 +50,35 @@ def _record_from(outcomes: dict[str, KeyOutcome], request: HookRequest) -> Patie
     return record
 
 
+def _resource_keys_in(prefetch: dict[str, Any]) -> set[str]:
+    """``Type/id`` of every resource the client prefetched (alone or in a Bundle)."""
+    keys = set()
+    for value in prefetch.values():
+        is_bundle = isinstance(value, dict) and value.get("resourceType") == "Bundle"
+        entries = value.get("entry") if is_bundle else [{"resource": value}]
+        resources = [e.get("resource") for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
+        keys.update(f"{r.get('resourceType')}/{r.get('id')}" for r in resources if isinstance(r, dict))
+    return keys
+
+
+def _start_claim_procedure_reads(request: HookRequest, client: FhirClient | None,
+                                 pool: ThreadPoolExecutor) -> dict[str, Future[Any]]:
+    """Start reading the billed Procedures that neither the claim nor prefetch holds.
+
+    They run alongside the prefetch searches: a slow history search must not use up the time budget the
+    one read the claim cannot do without needs.
+    """
+    if request.claim is None or client is None:
+        return {}
+    provided = _resource_keys_in(request.prefetch)
+    wanted = [ref.reference for ref in claim_procedure_references(request.claim)
+              if ref.reference and not ref.reference.startswith("#")
+              and "/".join(ref.reference.rstrip("/").split("/")[-2:]) not in provided]
+    return {reference: pool.submit(client.get, reference) for reference in dict.fromkeys(wanted)}
+
+
 def _fetch_claim_procedures(request: HookRequest, record: PatientRecord, client: FhirClient | None,
-                            pool: ThreadPoolExecutor) -> None:
+                            pool: ThreadPoolExecutor, started: dict[str, Future[Any]]) -> None:
     """Fetch the Procedures the claim bills that neither the claim nor prefetch holds; 412 if impossible."""
     claim = request.claim
     assert claim is not None
@@ -63,7 +90,7 @@ def _fetch_claim_procedures(request: HookRequest, record: PatientRecord, client:
         raise ApiError(412, f"the claim references {', '.join(wanted)}, which is neither contained, in prefetch, "
                             "nor obtainable without a FHIR server",
                        code="not-found", expression="context.claim.procedure")
-    futures = {reference: pool.submit(client.get, reference) for reference in wanted}
+    futures = {reference: started.get(reference) or pool.submit(client.get, reference) for reference in wanted}
     for reference, future in futures.items():
         try:
             resource = parse_resource(future.result())
@@ -97,10 +124,11 @@ def run_hook(service: ServiceDefinition, body: Any, limits: FhirLimits, pool: Th
 
 def _decide(service: ServiceDefinition, request: HookRequest, body: dict[str, Any], client: FhirClient | None,
             pool: ThreadPoolExecutor, evaluated_on: dt.date) -> HookResult:
+    started = _start_claim_procedure_reads(request, client, pool)
     outcomes = resolve_prefetch(service.prefetch, request.prefetch, request.context, client, pool)
     record = _record_from(outcomes, request)
     if request.claim is not None:
-        _fetch_claim_procedures(request, record, client, pool)
+        _fetch_claim_procedures(request, record, client, pool, started)
         context = claim_create_context(request.patient_id, request.claim, record, evaluated_on)
         drafts = {f"Claim/{request.claim.id}" if request.claim.id else "Claim": body["context"]["claim"]}
     else:
