@@ -16,9 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, request
-
-from cds_hooks.server import NeedlecheckServer
-from cds_hooks.settings import Settings, load_settings
+from needlecheck.cds_hooks.server import NeedlecheckServer
+from needlecheck.cds_hooks.settings import Settings, load_settings
 
 
 def _json(body: dict[str, Any], status: int = 200) -> Response:

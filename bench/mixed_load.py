@@ -33,10 +33,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
+from needlecheck.cds_hooks.settings import Settings
+from needlecheck.cds_hooks.store import open_store
 
 from bench.requests import SCENARIOS
-from cds_hooks.settings import Settings
-from cds_hooks.store import open_store
 
 HOST = "127.0.0.1"
 ORDER_SIGN = "/cds-services/dry-needling-order-sign"
@@ -233,7 +233,7 @@ def served(data_dir: Path, workers: int = 2, startup_seconds: float = 60.0) -> I
     log_path = data_dir / "serve.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "cds_hooks.cli", "serve", "--host", HOST, "--port", str(port),
+            [sys.executable, "-m", "needlecheck", "serve", "--host", HOST, "--port", str(port),
              "--workers", str(workers)],
             cwd=data_dir, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True)

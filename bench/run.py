@@ -34,12 +34,12 @@ from pathlib import Path
 from typing import Any
 
 from fhir.resources.R4B import get_fhir_model_class
+from needlecheck.cds_hooks.fhir_client import FhirLimits
+from needlecheck.cds_hooks.invoke import run_hook
+from needlecheck.cds_hooks.services import SERVICES, ServiceDefinition
 
 from bench.load import LoadResult, process_tree_cpu, run_load, system_busy_seconds
 from bench.requests import SCENARIOS, TODAY
-from cds_hooks.fhir_client import FhirLimits
-from cds_hooks.invoke import run_hook
-from cds_hooks.services import SERVICES, ServiceDefinition
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH = REPO / "bench"
@@ -451,7 +451,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def _server_commands(port: int, config: Path | None) -> tuple[list[str], list[str]]:
     script = Path(sys.executable).with_name("needlecheck")
-    service = [str(script)] if script.exists() else [sys.executable, "-m", "cds_hooks.cli"]
+    service = [str(script)] if script.exists() else [sys.executable, "-m", "needlecheck"]
     service += ["serve", "--host", HOST, "--port", str(port)]
     ceiling = [sys.executable, "-m", "bench.ceiling_app", "--host", HOST, "--port", str(port)]
     if config:

@@ -9,22 +9,21 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, request
+from needlecheck.cds_hooks.audit import record_invocations, trace_invocation
+from needlecheck.cds_hooks.client_auth import authenticated_client, install_client_auth
+from needlecheck.cds_hooks.cors import allow_origins
+from needlecheck.cds_hooks.errors import ApiError, operation_outcome, outcome_for
+from needlecheck.cds_hooks.feedback import parse_feedback
+from needlecheck.cds_hooks.fhir_server_policy import check_fhir_server
+from needlecheck.cds_hooks.invoke import run_hook
+from needlecheck.cds_hooks.openapi import openapi_routes
+from needlecheck.cds_hooks.request_limits import check_hook_request_size, parse_json_body
+from needlecheck.cds_hooks.services import SERVICES, ServiceDefinition, discovery_document
+from needlecheck.cds_hooks.settings import Settings
+from needlecheck.cds_hooks.store import Store, StoreUnavailable, open_store
+from needlecheck.mappings.datasets import configure_datasets, load_all_datasets
+from needlecheck.mappings.icd10cm import preload_release
 from werkzeug.exceptions import HTTPException
-
-from cds_hooks.audit import record_invocations, trace_invocation
-from cds_hooks.client_auth import authenticated_client, install_client_auth
-from cds_hooks.cors import allow_origins
-from cds_hooks.errors import ApiError, operation_outcome, outcome_for
-from cds_hooks.feedback import parse_feedback
-from cds_hooks.fhir_server_policy import check_fhir_server
-from cds_hooks.invoke import run_hook
-from cds_hooks.openapi import openapi_routes
-from cds_hooks.request_limits import check_hook_request_size, parse_json_body
-from cds_hooks.services import SERVICES, ServiceDefinition, discovery_document
-from cds_hooks.settings import Settings
-from cds_hooks.store import Store, StoreUnavailable, open_store
-from mappings.datasets import configure_datasets, load_all_datasets
-from mappings.icd10cm import preload_release
 
 log = logging.getLogger("needlecheck")
 routes = Blueprint("cds_hooks", __name__)

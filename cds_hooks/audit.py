@@ -17,10 +17,9 @@ from typing import Any
 
 import requests
 from flask import Flask, Response, g, request
-
-from cds_hooks.client_auth import authenticated_client
-from cds_hooks.invoke import HookResult
-from cds_hooks.services import SERVICES
+from needlecheck.cds_hooks.client_auth import authenticated_client
+from needlecheck.cds_hooks.invoke import HookResult
+from needlecheck.cds_hooks.services import SERVICES
 
 log = logging.getLogger("needlecheck")
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from mappings.cpt import CPT_SYSTEM, cpt_codes
-from plugin.findings import CodeChange, Finding, Severity, Topic
+from needlecheck.mappings.cpt import CPT_SYSTEM, cpt_codes
+from needlecheck.plugin.findings import CodeChange, Finding, Severity, Topic
 
 CARD_TYPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/cdshooks-card-type"
 OVERRIDE_REASON_SYSTEM = "urn:needlecheck:override-reason"

@@ -9,14 +9,14 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from cds_hooks.errors import ApiError
-from cds_hooks.invoke import run_hook
-from cds_hooks.services import SERVICES
-from cds_hooks.settings import SettingsError, load_settings
-from cds_hooks.store import StoreUnavailable, open_store
-from mappings.datasets import configure_datasets, dataset_specs, datasets_dir, load_all_datasets
-from mappings.errors import MappingError
-from plugin.rules import all_rules
+from needlecheck.cds_hooks.errors import ApiError
+from needlecheck.cds_hooks.invoke import run_hook
+from needlecheck.cds_hooks.services import SERVICES
+from needlecheck.cds_hooks.settings import SettingsError, load_settings
+from needlecheck.cds_hooks.store import StoreUnavailable, open_store
+from needlecheck.mappings.datasets import configure_datasets, dataset_specs, datasets_dir, load_all_datasets
+from needlecheck.mappings.errors import MappingError
+from needlecheck.plugin.rules import all_rules
 
 EXIT_INVALID = 2
 EXIT_PRECONDITION = 3
@@ -35,7 +35,7 @@ def _config_path(args: argparse.Namespace) -> Path | None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from cds_hooks.server import serve
+    from needlecheck.cds_hooks.server import serve
 
     settings = load_settings(_config_path(args), host=args.host, port=args.port, workers=args.workers)
     if not settings.trusted_clients and not settings.bound_to_loopback and not args.insecure:

@@ -21,12 +21,18 @@ from typing import Any
 
 import jwt
 from flask import Flask, Response, g, request
-
-from cds_hooks.errors import operation_outcome
-from cds_hooks.jwks import SIGNING_ALGORITHMS, InlineKeys, KeyMismatch, KeySource, RemoteKeys, key_for_algorithm
-from cds_hooks.replay_cache import ReplayCache, open_replay_cache
-from cds_hooks.settings import Settings
-from cds_hooks.trust_settings import AuthLimits, TrustedClient
+from needlecheck.cds_hooks.errors import operation_outcome
+from needlecheck.cds_hooks.jwks import (
+    SIGNING_ALGORITHMS,
+    InlineKeys,
+    KeyMismatch,
+    KeySource,
+    RemoteKeys,
+    key_for_algorithm,
+)
+from needlecheck.cds_hooks.replay_cache import ReplayCache, open_replay_cache
+from needlecheck.cds_hooks.settings import Settings
+from needlecheck.cds_hooks.trust_settings import AuthLimits, TrustedClient
 
 log = logging.getLogger("needlecheck.auth")
 

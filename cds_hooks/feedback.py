@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from cds_hooks.errors import ApiError
+from needlecheck.cds_hooks.errors import ApiError
 
 OUTCOMES = ("accepted", "overridden")
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
-from cds_hooks.errors import ApiError
+from needlecheck.cds_hooks.errors import ApiError
 
 DEFAULT_PORTS = {"https": 443, "http": 80}
 

@@ -12,10 +12,9 @@ from urllib.parse import urlsplit
 
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.claim import Claim
+from needlecheck.cds_hooks.errors import ApiError
+from needlecheck.cds_hooks.services import ServiceDefinition
 from pydantic import ValidationError
-
-from cds_hooks.errors import ApiError
-from cds_hooks.services import ServiceDefinition
 
 
 @dataclass(frozen=True)

@@ -13,17 +13,21 @@ from typing import Any
 
 import requests
 from fhir.resources.R4B.procedure import Procedure
-
-from cds_hooks.cards import cards_for, unchecked_card
-from cds_hooks.errors import ApiError
-from cds_hooks.fhir_client import FhirClient, FhirLimits, FhirUnavailable
-from cds_hooks.hook_request import HookRequest, parse_hook_request
-from cds_hooks.prefetch import KeyOutcome, KeyStatus, resolve_prefetch
-from cds_hooks.services import ServiceDefinition
-from plugin.engine import evaluate
-from plugin.fhir_input import claim_create_context, claim_procedure_references, is_about_patient, order_sign_context
-from plugin.fhir_record import PatientRecord, parse_resource
-from plugin.findings import Finding
+from needlecheck.cds_hooks.cards import cards_for, unchecked_card
+from needlecheck.cds_hooks.errors import ApiError
+from needlecheck.cds_hooks.fhir_client import FhirClient, FhirLimits, FhirUnavailable
+from needlecheck.cds_hooks.hook_request import HookRequest, parse_hook_request
+from needlecheck.cds_hooks.prefetch import KeyOutcome, KeyStatus, resolve_prefetch
+from needlecheck.cds_hooks.services import ServiceDefinition
+from needlecheck.plugin.engine import evaluate
+from needlecheck.plugin.fhir_input import (
+    claim_create_context,
+    claim_procedure_references,
+    is_about_patient,
+    order_sign_context,
+)
+from needlecheck.plugin.fhir_record import PatientRecord, parse_resource
+from needlecheck.plugin.findings import Finding
 
 
 @dataclass

@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from cds_hooks.postgres_store import create_schema, open_pool, transaction
+from needlecheck.cds_hooks.postgres_store import create_schema, open_pool, transaction
 
 PRUNE_INTERVAL_SECONDS = 60.0
 

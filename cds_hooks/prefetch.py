@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from cds_hooks.fhir_client import FhirClient, FhirUnavailable, matches, next_link
-from cds_hooks.services import PrefetchKey
+from needlecheck.cds_hooks.fhir_client import FhirClient, FhirUnavailable, matches, next_link
+from needlecheck.cds_hooks.services import PrefetchKey
 
 _TOKEN = re.compile(r"\{\{\s*([A-Za-z.]+)\s*\}\}")
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from cds_hooks.settings import Settings
+    from needlecheck.cds_hooks.settings import Settings
 
 PRUNE_INTERVAL_SECONDS = 60.0
 
@@ -87,7 +87,7 @@ class SqliteReplayCache:
 def open_replay_cache(settings: Settings) -> ReplayCache:
     """The replay cache the settings call for: PostgreSQL with ``database_url``, else SQLite in the data directory."""
     if settings.database_url:
-        from cds_hooks.postgres_replay_cache import PostgresReplayCache
+        from needlecheck.cds_hooks.postgres_replay_cache import PostgresReplayCache
 
         return PostgresReplayCache(settings.database_url)
     return SqliteReplayCache(settings.data_dir / "replay-cache.sqlite3")

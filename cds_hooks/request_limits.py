@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from cds_hooks.errors import ApiError
+from needlecheck.cds_hooks.errors import ApiError
 
 # A JSON string, escapes included. Only applied to a body json.loads accepted, so every string is
 # terminated and the scan is linear.

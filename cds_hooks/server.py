@@ -7,10 +7,9 @@ from typing import Any
 
 from flask import Flask
 from gunicorn.app.base import BaseApplication
-
-from cds_hooks.app import create_app
-from cds_hooks.settings import Settings
-from cds_hooks.store import describe_storage
+from needlecheck.cds_hooks.app import create_app
+from needlecheck.cds_hooks.settings import Settings
+from needlecheck.cds_hooks.store import describe_storage
 
 log = logging.getLogger("needlecheck")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from mappings.cpt import CPT_SYSTEM
+from needlecheck.mappings.cpt import CPT_SYSTEM
 
 # Dry needling, the codes it pairs with on one date, and acupuncture (which shares Medicare's session caps).
 HISTORY_CODES = ("20560", "20561", "20552", "20553", "97810", "97811", "97813", "97814", "97032", "97014")

@@ -9,9 +9,9 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from cds_hooks.fhir_client import FhirLimits
-from cds_hooks.request_limits import RequestLimits
-from cds_hooks.trust_settings import (
+from needlecheck.cds_hooks.fhir_client import FhirLimits
+from needlecheck.cds_hooks.request_limits import RequestLimits
+from needlecheck.cds_hooks.trust_settings import (
     AuthLimits,
     TrustConfigError,
     TrustedClient,
@@ -21,7 +21,7 @@ from cds_hooks.trust_settings import (
     parse_trusted_clients,
     public_base_url,
 )
-from mappings.datasets import default_datasets_dir
+from needlecheck.mappings.datasets import default_datasets_dir
 
 
 def default_data_dir() -> Path:

@@ -14,9 +14,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from cds_hooks.audit import AuditRecord
-from cds_hooks.feedback import FeedbackItem
-from cds_hooks.store import StoreUnavailable
+from needlecheck.cds_hooks.audit import AuditRecord
+from needlecheck.cds_hooks.feedback import FeedbackItem
+from needlecheck.cds_hooks.store import StoreUnavailable
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS feedback (

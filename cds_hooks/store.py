@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from cds_hooks.audit import AuditRecord
-from cds_hooks.feedback import FeedbackItem
-from cds_hooks.settings import Settings
+from needlecheck.cds_hooks.audit import AuditRecord
+from needlecheck.cds_hooks.feedback import FeedbackItem
+from needlecheck.cds_hooks.settings import Settings
 
 
 class StoreUnavailable(Exception):
@@ -53,10 +53,10 @@ class Store(Protocol):
 def open_store(settings: Settings) -> Store:
     """PostgreSQL when ``settings.database_url`` is set, else SQLite in the data directory; schema created."""
     if settings.database_url:
-        from cds_hooks.postgres_store import PostgresStore
+        from needlecheck.cds_hooks.postgres_store import PostgresStore
 
         return PostgresStore(settings.database_url)
-    from cds_hooks.sqlite_store import SqliteStore
+    from needlecheck.cds_hooks.sqlite_store import SqliteStore
 
     return SqliteStore(settings.sqlite_database)
 
@@ -64,7 +64,7 @@ def open_store(settings: Settings) -> Store:
 def describe_storage(settings: Settings) -> str:
     """Where ``open_store`` keeps the data, for the start-up log: never the user or password of the URL."""
     if settings.database_url:
-        from cds_hooks.postgres_store import describe_url
+        from needlecheck.cds_hooks.postgres_store import describe_url
 
         return describe_url(settings.database_url)
     return f"SQLite {settings.sqlite_database}"

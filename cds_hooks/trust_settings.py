@@ -10,8 +10,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import jwt
-
-from cds_hooks.jwks import SIGNING_ALGORITHMS, key_for_algorithm
+from needlecheck.cds_hooks.jwks import SIGNING_ALGORITHMS, key_for_algorithm
 
 
 class TrustConfigError(ValueError):

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from mappings.cpt import cpt_codes
-from mappings.errors import MappingError
-from mappings.sources import policy_sources
-from mappings.tables import DATA_DIR, EffectivePeriod, parse_choice, parse_period, read_table
+from needlecheck.mappings.cpt import cpt_codes
+from needlecheck.mappings.errors import MappingError
+from needlecheck.mappings.sources import policy_sources
+from needlecheck.mappings.tables import DATA_DIR, EffectivePeriod, parse_choice, parse_period, read_table
 
 PAIRS_FILE = DATA_DIR / "code_pairs.csv"
 SAME_DATE = "same-date"

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from mappings.errors import MappingError
-from mappings.tables import DATA_DIR, parse_choice, parse_date, read_table
+from needlecheck.mappings.errors import MappingError
+from needlecheck.mappings.tables import DATA_DIR, parse_choice, parse_date, read_table
 
 CPT_FILE = DATA_DIR / "cpt_codes.csv"
 CPT_SYSTEM = "http://www.ama-assn.org/go/cpt"

@@ -19,7 +19,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import mappings
+from needlecheck import mappings
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ def dataset_specs() -> dict[str, DataSetSpec]:
     """Every data set some module of ``mappings`` declares, by name."""
     specs: dict[str, DataSetSpec] = {}
     for module_info in pkgutil.iter_modules(mappings.__path__):
-        module = importlib.import_module(f"mappings.{module_info.name}")
+        module = importlib.import_module(f"{mappings.__name__}.{module_info.name}")
         spec = getattr(module, "DATASET", None)
         if isinstance(spec, DataSetSpec):
             specs[spec.name] = spec

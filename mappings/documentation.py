@@ -24,10 +24,10 @@ from enum import StrEnum
 from functools import cache
 from pathlib import Path
 
-from mappings.errors import MappingError
-from mappings.provenance import parse_confidence, parse_source_ids
-from mappings.sources import PolicySource
-from mappings.tables import DATA_DIR, EffectivePeriod, parse_choice, parse_period, read_table
+from needlecheck.mappings.errors import MappingError
+from needlecheck.mappings.provenance import parse_confidence, parse_source_ids
+from needlecheck.mappings.sources import PolicySource
+from needlecheck.mappings.tables import DATA_DIR, EffectivePeriod, parse_choice, parse_period, read_table
 
 ELEMENTS_FILE = DATA_DIR / "documentation_elements.csv"
 REQUIREMENTS_FILE = DATA_DIR / "documentation_requirements.csv"

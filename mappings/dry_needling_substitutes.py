@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from mappings.code_pairs import CONFIDENCES, parse_codes, parse_source_id
-from mappings.errors import MappingError
-from mappings.tables import DATA_DIR, EffectivePeriod, parse_choice, parse_period, read_table
+from needlecheck.mappings.code_pairs import CONFIDENCES, parse_codes, parse_source_id
+from needlecheck.mappings.errors import MappingError
+from needlecheck.mappings.tables import DATA_DIR, EffectivePeriod, parse_choice, parse_period, read_table
 
 SUBSTITUTES_FILE = DATA_DIR / "dry_needling_substitutes.csv"
 

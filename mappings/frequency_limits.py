@@ -19,10 +19,17 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from mappings.errors import MappingError
-from mappings.payer_policies import CODE_FAMILIES
-from mappings.sources import PolicySource
-from mappings.tables import DATA_DIR, EffectivePeriod, parse_choice, parse_https_url, parse_period, read_table
+from needlecheck.mappings.errors import MappingError
+from needlecheck.mappings.payer_policies import CODE_FAMILIES
+from needlecheck.mappings.sources import PolicySource
+from needlecheck.mappings.tables import (
+    DATA_DIR,
+    EffectivePeriod,
+    parse_choice,
+    parse_https_url,
+    parse_period,
+    read_table,
+)
 
 FREQUENCY_LIMITS_FILE = DATA_DIR / "frequency_limits.csv"
 

@@ -13,9 +13,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from mappings.errors import MappingError
-from mappings.provenance import parse_confidence
-from mappings.tables import EffectivePeriod, parse_choice, parse_https_url, parse_period, read_table
+from needlecheck.mappings.errors import MappingError
+from needlecheck.mappings.provenance import parse_confidence
+from needlecheck.mappings.tables import EffectivePeriod, parse_choice, parse_https_url, parse_period, read_table
 
 # A code as claims carry it: a letter, a digit, then up to five letters or digits; the dot is optional.
 _ICD10CM_CODE = re.compile(r"^[A-Z][0-9][0-9A-Z]([0-9A-Z]{0,4})$")

@@ -18,9 +18,9 @@ from functools import cache
 from pathlib import Path
 from types import ModuleType
 
-from mappings.errors import MappingError
-from mappings.sources import policy_sources
-from mappings.tables import DATA_DIR, parse_choice, parse_date, read_table
+from needlecheck.mappings.errors import MappingError
+from needlecheck.mappings.sources import policy_sources
+from needlecheck.mappings.tables import DATA_DIR, parse_choice, parse_date, read_table
 
 CHANGES_FILE = DATA_DIR / "icd10cm_changes.csv"
 ICD10CM_RELEASE = "April 2026 (simple-icd-10-cm 1.5.0)"

@@ -7,9 +7,9 @@ from enum import StrEnum
 from functools import cache
 from pathlib import Path
 
-from mappings.errors import MappingError
-from mappings.provenance import parse_confidence
-from mappings.tables import DATA_DIR, parse_choice, parse_https_url, read_table
+from needlecheck.mappings.errors import MappingError
+from needlecheck.mappings.provenance import parse_confidence
+from needlecheck.mappings.tables import DATA_DIR, parse_choice, parse_https_url, read_table
 
 MODIFIERS_FILE = DATA_DIR / "liability_modifiers.csv"
 

@@ -16,10 +16,17 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from mappings.errors import MappingError
-from mappings.icd10_ranges import Icd10Range, load_icd10_ranges
-from mappings.provenance import parse_confidence
-from mappings.tables import DATA_DIR, EffectivePeriod, parse_choice, parse_https_url, parse_period, read_table
+from needlecheck.mappings.errors import MappingError
+from needlecheck.mappings.icd10_ranges import Icd10Range, load_icd10_ranges
+from needlecheck.mappings.provenance import parse_confidence
+from needlecheck.mappings.tables import (
+    DATA_DIR,
+    EffectivePeriod,
+    parse_choice,
+    parse_https_url,
+    parse_period,
+    read_table,
+)
 
 CRITERIA_FILE = DATA_DIR / "ncd_30_3_3_criteria.csv"
 SCOPE_FILE = DATA_DIR / "ncd_30_3_3_scope.csv"

@@ -7,8 +7,8 @@ from enum import StrEnum
 from functools import cache
 from pathlib import Path
 
-from mappings.errors import MappingError
-from mappings.tables import DATA_DIR, parse_choice, read_table
+from needlecheck.mappings.errors import MappingError
+from needlecheck.mappings.tables import DATA_DIR, parse_choice, read_table
 
 MUSCLES_FILE = DATA_DIR / "snomed_muscles.csv"
 LATERALITY_FILE = DATA_DIR / "laterality_qualifiers.csv"

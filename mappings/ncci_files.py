@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from mappings.errors import MappingError
+from needlecheck.mappings.errors import MappingError
 
 TEXT_SUFFIXES = frozenset({".txt", ".csv"})
 _SPACES = re.compile(r"\s+")

@@ -17,9 +17,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from mappings.datasets import DataSetSpec
-from mappings.errors import MappingError
-from mappings.ncci_files import normalized_cell, parse_hcpcs, rows_after_header
+from needlecheck.mappings.datasets import DataSetSpec
+from needlecheck.mappings.errors import MappingError
+from needlecheck.mappings.ncci_files import normalized_cell, parse_hcpcs, rows_after_header
 
 DATASET_NAME = "ncci-mue-practitioner"
 LINE_EDIT, POLICY_DATE_EDIT, CLINICAL_DATE_EDIT = "1", "2", "3"

@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
-from mappings.code_pairs import CONFIDENCES, parse_source_id
-from mappings.cpt import cpt_codes
-from mappings.datasets import DataSetSpec
-from mappings.errors import MappingError
-from mappings.ncci_files import normalized_cell, parse_cms_date, parse_hcpcs, rows_after_header
-from mappings.tables import DATA_DIR, parse_choice, read_table
+from needlecheck.mappings.code_pairs import CONFIDENCES, parse_source_id
+from needlecheck.mappings.cpt import cpt_codes
+from needlecheck.mappings.datasets import DataSetSpec
+from needlecheck.mappings.errors import MappingError
+from needlecheck.mappings.ncci_files import normalized_cell, parse_cms_date, parse_hcpcs, rows_after_header
+from needlecheck.mappings.tables import DATA_DIR, parse_choice, read_table
 
 DATASET_NAME = "ncci-ptp-practitioner"
 MODIFIERS_FILE = DATA_DIR / "ncci_modifiers.csv"

@@ -37,10 +37,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from mappings.datasets import DataSetSpec
-from mappings.errors import MappingError
-from mappings.icd10_ranges import icd10_key, is_icd10cm_shaped
-from mappings.tables import EffectivePeriod
+from needlecheck.mappings.datasets import DataSetSpec
+from needlecheck.mappings.errors import MappingError
+from needlecheck.mappings.icd10_ranges import icd10_key, is_icd10cm_shaped
+from needlecheck.mappings.tables import EffectivePeriod
 
 NCD_SECTION = "30.3.3"
 DATASET_NAME = "ncd-30.3.3-icd10"

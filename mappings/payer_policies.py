@@ -12,9 +12,16 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from mappings.errors import MappingError
-from mappings.sources import PolicySource
-from mappings.tables import DATA_DIR, EffectivePeriod, parse_choice, parse_https_url, parse_period, read_table
+from needlecheck.mappings.errors import MappingError
+from needlecheck.mappings.sources import PolicySource
+from needlecheck.mappings.tables import (
+    DATA_DIR,
+    EffectivePeriod,
+    parse_choice,
+    parse_https_url,
+    parse_period,
+    read_table,
+)
 
 PAYER_POLICIES_FILE = DATA_DIR / "payer_policies.csv"
 

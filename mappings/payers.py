@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from mappings.errors import MappingError
-from mappings.tables import DATA_DIR, parse_choice, parse_https_url, read_table
+from needlecheck.mappings.errors import MappingError
+from needlecheck.mappings.tables import DATA_DIR, parse_choice, parse_https_url, read_table
 
 PAYER_CLASSES_FILE = DATA_DIR / "payer_classes.csv"
 PAYER_DIRECTORY_FILE = DATA_DIR / "payer_directory.csv"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mappings.errors import MappingError
-from mappings.sources import PolicySource, policy_sources
-from mappings.tables import parse_choice
+from needlecheck.mappings.errors import MappingError
+from needlecheck.mappings.sources import PolicySource, policy_sources
+from needlecheck.mappings.tables import parse_choice
 
 # The scale of ../shared/reference/billing_rules.md, lower-cased.
 CONFIDENCE_LEVELS = frozenset({"high", "medium-high", "medium", "medium-low", "low-medium", "low"})

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from mappings.errors import MappingError
-from mappings.tables import DATA_DIR, parse_choice, parse_https_url, read_table
+from needlecheck.mappings.errors import MappingError
+from needlecheck.mappings.tables import DATA_DIR, parse_choice, parse_https_url, read_table
 
 PROVIDER_TYPES_FILE = DATA_DIR / "provider_types.csv"
 NUCC_SYSTEM = "http://nucc.org/provider-taxonomy"

@@ -7,9 +7,8 @@ from functools import cache
 from pathlib import Path
 
 import yaml
-
-from mappings.errors import MappingError
-from mappings.tables import DATA_DIR
+from needlecheck.mappings.errors import MappingError
+from needlecheck.mappings.tables import DATA_DIR
 
 SOURCES_DIR = DATA_DIR / "policy_sources"
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from mappings.errors import MappingError
+from needlecheck.mappings.errors import MappingError
 
 DATA_DIR = Path(__file__).resolve().parent
 

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cached_property
 
-from mappings.cpt import DRY_NEEDLING, cpt_codes
-from plugin.muscles import MuscleCount, count_muscles
-from plugin.terms import BodySite, Coding
+from needlecheck.mappings.cpt import DRY_NEEDLING, cpt_codes
+from needlecheck.plugin.muscles import MuscleCount, count_muscles
+from needlecheck.plugin.terms import BodySite, Coding
 
 
 @dataclass(frozen=True)

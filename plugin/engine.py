@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from plugin.context import BillingContext
-from plugin.findings import Finding
-from plugin.rules import all_rules
+from needlecheck.plugin.context import BillingContext
+from needlecheck.plugin.findings import Finding
+from needlecheck.plugin.rules import all_rules
 
 
 def evaluate(context: BillingContext) -> list[Finding]:

@@ -20,11 +20,10 @@ from fhir.resources.R4B.condition import Condition
 from fhir.resources.R4B.procedure import Procedure
 from fhir.resources.R4B.reference import Reference
 from fhir.resources.R4B.servicerequest import ServiceRequest
-
-from mappings.cpt import CPT_SYSTEM
-from plugin.context import BillingContext, ConditionFacts, PriorService, ServiceLine
-from plugin.fhir_documentation import documented_elements
-from plugin.fhir_parties import (
+from needlecheck.mappings.cpt import CPT_SYSTEM
+from needlecheck.plugin.context import BillingContext, ConditionFacts, PriorService, ServiceLine
+from needlecheck.plugin.fhir_documentation import documented_elements
+from needlecheck.plugin.fhir_parties import (
     claim_item_performers,
     coverage_facts,
     encounter_state,
@@ -32,8 +31,8 @@ from plugin.fhir_parties import (
     order_performers,
     procedure_performers,
 )
-from plugin.fhir_record import PatientRecord, as_date, codings_of
-from plugin.terms import BodySite, Coding
+from needlecheck.plugin.fhir_record import PatientRecord, as_date, codings_of
+from needlecheck.plugin.terms import BodySite, Coding
 
 LATERALITY_EXTENSION = "http://hl7.org/fhir/us/mcode/StructureDefinition/mcode-laterality-qualifier"
 TARGET_BODY_STRUCTURE_EXTENSION = "http://hl7.org/fhir/StructureDefinition/procedure-targetBodyStructure"

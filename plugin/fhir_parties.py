@@ -21,10 +21,9 @@ from fhir.resources.R4B.practitionerrole import PractitionerRole
 from fhir.resources.R4B.procedure import Procedure
 from fhir.resources.R4B.reference import Reference
 from fhir.resources.R4B.servicerequest import ServiceRequest
-
-from plugin.context import CoverageFacts, Performer
-from plugin.fhir_record import PatientRecord, codings_of
-from plugin.terms import Coding
+from needlecheck.plugin.context import CoverageFacts, Performer
+from needlecheck.plugin.fhir_record import PatientRecord, codings_of
+from needlecheck.plugin.terms import Coding
 
 
 def _names_patient(reference: Reference | None, patient_id: str) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from mappings.sources import PolicySource
+from needlecheck.mappings.sources import PolicySource
 
 
 class Severity(StrEnum):

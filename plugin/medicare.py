@@ -9,14 +9,14 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 
-from mappings.datasets import loaded_dataset
-from mappings.icd10_ranges import icd10_key, ranges_holding
-from mappings.medicare_ncd import ncd_effective_from, ncd_in_force, ncd_scope
-from mappings.ncd_diagnoses import DATASET_NAME, NcdDiagnosisList
-from plugin.context import BillingContext, ConditionFacts, ServiceLine
-from plugin.payer import Payer, PayerClass, payer_of
-from plugin.performer import ProviderType, provider_types
-from plugin.terms import ICD10CM_SYSTEM, Coding
+from needlecheck.mappings.datasets import loaded_dataset
+from needlecheck.mappings.icd10_ranges import icd10_key, ranges_holding
+from needlecheck.mappings.medicare_ncd import ncd_effective_from, ncd_in_force, ncd_scope
+from needlecheck.mappings.ncd_diagnoses import DATASET_NAME, NcdDiagnosisList
+from needlecheck.plugin.context import BillingContext, ConditionFacts, ServiceLine
+from needlecheck.plugin.payer import Payer, PayerClass, payer_of
+from needlecheck.plugin.performer import ProviderType, provider_types
+from needlecheck.plugin.terms import ICD10CM_SYSTEM, Coding
 
 # MC-07: Medicare never pays a physical therapist's or a chiropractor's dry needling. A PT assistant works
 # under the PT's benefit, so the same holds (inference; no source names PTAs).

@@ -12,8 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from mappings.muscles import MuscleCatalog, MuscleConcept, Side, muscle_catalog
-from plugin.terms import BodySite
+from needlecheck.mappings.muscles import MuscleCatalog, MuscleConcept, Side, muscle_catalog
+from needlecheck.plugin.terms import BodySite
 
 LATERALITY_ATTRIBUTE = "272741003"
 

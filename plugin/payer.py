@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from mappings.payers import SOPT_SYSTEMS, DirectoryEntry, payer_class_of_sopt, payer_directory
-from plugin.context import BillingContext, CoverageFacts
+from needlecheck.mappings.payers import SOPT_SYSTEMS, DirectoryEntry, payer_class_of_sopt, payer_directory
+from needlecheck.plugin.context import BillingContext, CoverageFacts
 
 
 class PayerClass(StrEnum):

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from mappings.provider_types import provider_types_of_code
-from plugin.context import ServiceLine
+from needlecheck.mappings.provider_types import provider_types_of_code
+from needlecheck.plugin.context import ServiceLine
 
 
 class ProviderType(StrEnum):

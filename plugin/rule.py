@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from mappings.datasets import dataset_specs
-from mappings.sources import PolicySource, policy_source
-from plugin.context import BillingContext, ServiceLine
-from plugin.findings import CodeChange, Finding, Severity, Topic
+from needlecheck.mappings.datasets import dataset_specs
+from needlecheck.mappings.sources import PolicySource, policy_source
+from needlecheck.plugin.context import BillingContext, ServiceLine
+from needlecheck.plugin.findings import CodeChange, Finding, Severity, Topic
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,11 @@ import datetime as dt
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from mappings.code_pairs import CodePair, code_pair_on
-from plugin.context import BillingContext, PriorService, ServiceLine
-from plugin.findings import Finding, Severity
-from plugin.rule import Rule
-from plugin.wording import join_words, upper_first
+from needlecheck.mappings.code_pairs import CodePair, code_pair_on
+from needlecheck.plugin.context import BillingContext, PriorService, ServiceLine
+from needlecheck.plugin.findings import Finding, Severity
+from needlecheck.plugin.rule import Rule
+from needlecheck.plugin.wording import join_words, upper_first
 
 
 @dataclass(frozen=True)

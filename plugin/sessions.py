@@ -9,9 +9,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 
-from mappings.cpt import cpt_codes
-from mappings.frequency_limits import NCD_YEAR, PER_PATIENT, ROLLING_DAYS, FrequencyLimit
-from plugin.context import BillingContext
+from needlecheck.mappings.cpt import cpt_codes
+from needlecheck.mappings.frequency_limits import NCD_YEAR, PER_PATIENT, ROLLING_DAYS, FrequencyLimit
+from needlecheck.plugin.context import BillingContext
 
 
 def session_dates(context: BillingContext, families: Iterable[str]) -> tuple[dt.date, ...]:

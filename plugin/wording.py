@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from mappings.muscles import Side
+from needlecheck.mappings.muscles import Side
 
 
 def muscle_list(muscles: Iterable[tuple[str, Side]]) -> str:

@@ -6,8 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-
-from cds_hooks.cli import main
+from needlecheck.cds_hooks.cli import main
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "requests"
 

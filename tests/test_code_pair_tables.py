@@ -6,11 +6,10 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-
-from mappings.code_pairs import SAME_MUSCLE, code_pairs, load_code_pairs
-from mappings.dry_needling_substitutes import load_substitutes, substitute_for
-from mappings.errors import MappingError
-from mappings.ncci_ptp import load_ncci_modifiers, ncci_modifiers
+from needlecheck.mappings.code_pairs import SAME_MUSCLE, code_pairs, load_code_pairs
+from needlecheck.mappings.dry_needling_substitutes import load_substitutes, substitute_for
+from needlecheck.mappings.errors import MappingError
+from needlecheck.mappings.ncci_ptp import load_ncci_modifiers, ncci_modifiers
 
 PAIRS_HEADER = ("pair_id,first,second,scope,required_modifier,modifier_on,severity,source_id,"
                 "effective_from,effective_to,confidence\n")

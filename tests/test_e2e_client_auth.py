@@ -52,7 +52,7 @@ def served(tmp_path_factory: pytest.TempPathFactory, key: SigningKey, http: requ
     log_path = data_dir / "serve.log"
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(
-            [sys.executable, "-m", "cds_hooks.cli", "serve", "--port", str(port), "--workers", "3"],
+            [sys.executable, "-m", "needlecheck", "serve", "--port", str(port), "--workers", "3"],
             cwd=data_dir, env=env, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
             start_new_session=True)
     base_url = f"http://127.0.0.1:{port}"

@@ -35,8 +35,8 @@ from healthchain.models.hooks import OrderSignContext
 from healthchain.models.hooks.basehookcontext import BaseHookContext
 from healthchain.models.requests.cdsrequest import FHIRAuthorization
 from healthchain.sandbox import SandboxClient
+from needlecheck.mappings.cpt import CPT_SYSTEM
 
-from mappings.cpt import CPT_SYSTEM
 from tests.support.card_conformance import assert_conformant_response
 from tests.support.fhir_server import FhirTestServer
 
@@ -118,7 +118,7 @@ def http() -> Iterator[requests.Session]:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory, http: requests.Session) -> Iterator[ServedApp]:
-    """``python -m cds_hooks.cli serve`` on a free loopback port, stopped after the module."""
+    """``python -m needlecheck serve`` on a free loopback port, stopped after the module."""
     data_dir = tmp_path_factory.mktemp("needlecheck-data")
     env = {key: value for key, value in os.environ.items() if key not in PROXY_VARIABLES}
     config = data_dir / "needlecheck.toml"
@@ -131,7 +131,7 @@ def served(tmp_path_factory: pytest.TempPathFactory, http: requests.Session) -> 
         log_path = data_dir / f"serve-{attempt}.log"
         with log_path.open("wb") as log_file:
             process = subprocess.Popen(
-                [sys.executable, "-m", "cds_hooks.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
+                [sys.executable, "-m", "needlecheck", "serve", "--host", "127.0.0.1", "--port", str(port),
                  "--workers", "2"],
                 cwd=data_dir, env=env, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
                 start_new_session=True,

@@ -7,8 +7,7 @@ import time
 import pytest
 import requests
 import responses
-
-from cds_hooks.fhir_client import FhirClient, FhirLimits, FhirUnavailable
+from needlecheck.cds_hooks.fhir_client import FhirClient, FhirLimits, FhirUnavailable
 
 BASE = "https://ehr.example.org/fhir"
 

@@ -11,10 +11,9 @@ import pytest
 from fhir.resources.R4B.claim import Claim
 from fhir.resources.R4B.procedure import Procedure
 from fhir.resources.R4B.servicerequest import ServiceRequest
-
-from mappings.documentation import documentation_elements
-from plugin.fhir_documentation import PHRASES, documented_elements
-from plugin.fhir_record import PatientRecord, parse_resource
+from needlecheck.mappings.documentation import documentation_elements
+from needlecheck.plugin.fhir_documentation import PHRASES, documented_elements
+from needlecheck.plugin.fhir_record import PatientRecord, parse_resource
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "requests"
 CPT = "http://www.ama-assn.org/go/cpt"

@@ -7,9 +7,8 @@ from typing import Any
 
 from fhir.resources.R4B.claim import Claim
 from fhir.resources.R4B.procedure import Procedure
-
-from plugin.fhir_input import claim_create_context, injected_substances, prior_services
-from plugin.fhir_record import PatientRecord
+from needlecheck.plugin.fhir_input import claim_create_context, injected_substances, prior_services
+from needlecheck.plugin.fhir_record import PatientRecord
 
 CPT = "http://www.ama-assn.org/go/cpt"
 SCT = "http://snomed.info/sct"

@@ -27,13 +27,13 @@ import pytest
 import requests
 import yaml
 from flask.testing import FlaskClient
+from needlecheck.cds_hooks.fhir_client import FhirClient
+from needlecheck.cds_hooks.invoke import HookResult, run_hook
+from needlecheck.cds_hooks.prefetch import KeyStatus, render_template
+from needlecheck.cds_hooks.services import PATIENT_PREFETCH, SERVICES
+from needlecheck.mappings.cpt import CPT_SYSTEM
 from werkzeug.test import TestResponse
 
-from cds_hooks.fhir_client import FhirClient
-from cds_hooks.invoke import HookResult, run_hook
-from cds_hooks.prefetch import KeyStatus, render_template
-from cds_hooks.services import PATIENT_PREFETCH, SERVICES
-from mappings.cpt import CPT_SYSTEM
 from tests.support.fhir_server import FhirTestServer
 from tests.support.fixtures_fhir import FHIR_BUNDLE_PATH, read_bundle
 
@@ -127,7 +127,7 @@ def observed(monkeypatch: pytest.MonkeyPatch) -> Observed:
         return result
 
     monkeypatch.setattr(FhirClient, "get", recording_get)
-    monkeypatch.setattr("cds_hooks.app.run_hook", recording_run_hook)
+    monkeypatch.setattr("needlecheck.cds_hooks.app.run_hook", recording_run_hook)
     return seen
 
 

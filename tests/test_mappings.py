@@ -6,11 +6,10 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-
-from mappings.cpt import dry_needling_code_for, load_cpt_codes
-from mappings.errors import MappingError
-from mappings.muscles import ConceptKind, load_laterality_qualifiers, load_muscle_concepts, muscle_catalog
-from mappings.sources import load_policy_sources, load_source_directory, policy_sources
+from needlecheck.mappings.cpt import dry_needling_code_for, load_cpt_codes
+from needlecheck.mappings.errors import MappingError
+from needlecheck.mappings.muscles import ConceptKind, load_laterality_qualifiers, load_muscle_concepts, muscle_catalog
+from needlecheck.mappings.sources import load_policy_sources, load_source_directory, policy_sources
 
 MUSCLE_HEADER = "sctid,name_as_found,name_type,canonical_muscle,kind,laterality,source,verified,confidence,notes\n"
 CPT_HEADER = (

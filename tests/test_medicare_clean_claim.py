@@ -5,11 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import replace
 
-from mappings.datasets import using_datasets
-from mappings.documentation import documentation_elements
-from plugin.context import BillingContext, ServiceLine
-from plugin.engine import evaluate
-from plugin.findings import Severity
+from needlecheck.mappings.datasets import using_datasets
+from needlecheck.mappings.documentation import documentation_elements
+from needlecheck.plugin.context import BillingContext, ServiceLine
+from needlecheck.plugin.engine import evaluate
+from needlecheck.plugin.findings import Severity
+
 from tests.support.builders import DOS, LEFT, TRAPEZIUS, line, site
 from tests.support.medicare import (
     CERVICALGIA,

@@ -6,12 +6,11 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-
-from mappings.datasets import dataset_specs, loaded_dataset, using_datasets
-from mappings.errors import MappingError
-from mappings.icd10_ranges import RANGE_COLUMNS, icd10_key, load_icd10_ranges, ranges_holding
-from mappings.liability_modifiers import LiabilityRoute, load_liability_modifiers, modifiers_by_route
-from mappings.medicare_ncd import (
+from needlecheck.mappings.datasets import dataset_specs, loaded_dataset, using_datasets
+from needlecheck.mappings.errors import MappingError
+from needlecheck.mappings.icd10_ranges import RANGE_COLUMNS, icd10_key, load_icd10_ranges, ranges_holding
+from needlecheck.mappings.liability_modifiers import LiabilityRoute, load_liability_modifiers, modifiers_by_route
+from needlecheck.mappings.medicare_ncd import (
     COVERED_INDICATION,
     MINIMUM_DURATION_WEEKS,
     SCOPE_CATEGORIES,
@@ -21,7 +20,7 @@ from mappings.medicare_ncd import (
     ncd_in_force,
     ncd_scope,
 )
-from mappings.ncd_diagnoses import DATASET_NAME, NcdDiagnosisList, load_ncd_diagnoses, load_ncd_file
+from needlecheck.mappings.ncd_diagnoses import DATASET_NAME, NcdDiagnosisList, load_ncd_diagnoses, load_ncd_file
 
 TEST_DATA = Path(__file__).resolve().parent / "data"
 NCD_START = dt.date(2020, 1, 21)

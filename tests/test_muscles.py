@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from needlecheck.mappings.muscles import Side
+from needlecheck.plugin.muscles import SiteProblem, count_muscles, parse_expression, reduce_body_site
 
-from mappings.muscles import Side
-from plugin.muscles import SiteProblem, count_muscles, parse_expression, reduce_body_site
 from tests.support.builders import (
     BACK_REGION,
     BOTH,
@@ -97,7 +97,7 @@ def test_unmapped_code_and_text_only_site_are_never_counted() -> None:
 
 
 def test_a_code_in_another_system_is_not_a_muscle() -> None:
-    from plugin.terms import BodySite, Coding
+    from needlecheck.plugin.terms import BodySite, Coding
 
     counted = count_muscles([BodySite((Coding("http://example.org/local", TRAPEZIUS),))])
     assert counted.count == 0

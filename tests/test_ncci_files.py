@@ -6,10 +6,9 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-
-from mappings.errors import MappingError
-from mappings.ncci_mue import load_mue_tables
-from mappings.ncci_ptp import load_ptp_edits
+from needlecheck.mappings.errors import MappingError
+from needlecheck.mappings.ncci_mue import load_mue_tables
+from needlecheck.mappings.ncci_ptp import load_ptp_edits
 
 SAMPLES = Path(__file__).resolve().parent / "data"
 PTP_HEADER = ("Column 1\tColumn 2\t*=in existence prior to 1996\tEffective Date\tDeletion Date *=no data\t"

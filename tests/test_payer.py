@@ -6,12 +6,11 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-
-from mappings.errors import MappingError
-from mappings.payers import load_payer_classes, load_payer_directory, payer_class_of_sopt
-from plugin.context import BillingContext, CoverageFacts
-from plugin.payer import Payer, PayerClass, payer_of
-from plugin.terms import Coding
+from needlecheck.mappings.errors import MappingError
+from needlecheck.mappings.payers import load_payer_classes, load_payer_directory, payer_class_of_sopt
+from needlecheck.plugin.context import BillingContext, CoverageFacts
+from needlecheck.plugin.payer import Payer, PayerClass, payer_of
+from needlecheck.plugin.terms import Coding
 
 SOPT = "urn:oid:2.16.840.1.113883.3.221.5"
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from mappings.errors import MappingError
-from mappings.frequency_limits import frequency_limits, load_frequency_limits
-from mappings.payer_policies import load_payer_policies, payer_policies
-from mappings.payers import payer_directory
-from mappings.sources import policy_sources
+from needlecheck.mappings.errors import MappingError
+from needlecheck.mappings.frequency_limits import frequency_limits, load_frequency_limits
+from needlecheck.mappings.payer_policies import load_payer_policies, payer_policies
+from needlecheck.mappings.payers import payer_directory
+from needlecheck.mappings.sources import policy_sources
 
 POLICY_HEADER = ("pack,code_family,status,effective_from,effective_to,statement,source_id,source_title,source_url,"
                  "confidence\n")

@@ -5,12 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from mappings.errors import MappingError
-from mappings.provider_types import load_provider_types
-from plugin.context import Performer, ServiceLine
-from plugin.performer import ProviderType, provider_types
-from plugin.terms import Coding
+from needlecheck.mappings.errors import MappingError
+from needlecheck.mappings.provider_types import load_provider_types
+from needlecheck.plugin.context import Performer, ServiceLine
+from needlecheck.plugin.performer import ProviderType, provider_types
+from needlecheck.plugin.terms import Coding
 
 NUCC = "http://nucc.org/provider-taxonomy"
 DEGREE = "http://terminology.hl7.org/CodeSystem/v2-0360"

@@ -8,10 +8,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import responses
-
-from cds_hooks.fhir_client import FhirClient, FhirLimits
-from cds_hooks.prefetch import KeyStatus, render_template, resolve_prefetch, token_values
-from cds_hooks.services import ORDER_SIGN
+from needlecheck.cds_hooks.fhir_client import FhirClient, FhirLimits
+from needlecheck.cds_hooks.prefetch import KeyStatus, render_template, resolve_prefetch, token_values
+from needlecheck.cds_hooks.services import ORDER_SIGN
 
 BASE = "https://ehr.example.org/fhir"
 CONTEXT = {"userId": "Practitioner/u1", "patientId": "p1", "draftOrders": {}}

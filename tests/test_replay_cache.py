@@ -7,7 +7,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from cds_hooks.replay_cache import ReplayCache, SqliteReplayCache
+from needlecheck.cds_hooks.replay_cache import ReplayCache, SqliteReplayCache
 
 ISS = "https://ehr.example.org"
 

@@ -7,10 +7,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-
-from cds_hooks.postgres_replay_cache import PostgresReplayCache
-from cds_hooks.replay_cache import ReplayCache, SqliteReplayCache, open_replay_cache
-from cds_hooks.settings import Settings
+from needlecheck.cds_hooks.postgres_replay_cache import PostgresReplayCache
+from needlecheck.cds_hooks.replay_cache import ReplayCache, SqliteReplayCache, open_replay_cache
+from needlecheck.cds_hooks.settings import Settings
 
 ISSUER = "https://ehr.example.org/cds-client"
 

@@ -11,10 +11,9 @@ import pytest
 from flask.testing import FlaskClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from cds_hooks.app import create_app
-from cds_hooks.request_limits import RequestLimits, nesting_depth_exceeds
-from cds_hooks.settings import Settings, SettingsError, load_settings
+from needlecheck.cds_hooks.app import create_app
+from needlecheck.cds_hooks.request_limits import RequestLimits, nesting_depth_exceeds
+from needlecheck.cds_hooks.settings import Settings, SettingsError, load_settings
 
 REQUESTS = Path(__file__).resolve().parent.parent / "fixtures" / "requests"
 ORDER_SIGN = "/cds-services/dry-needling-order-sign"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from plugin.rules import all_rules
+from needlecheck.plugin.rules import all_rules
 
 RULES_DIR = Path(__file__).resolve().parent.parent / "plugin" / "rules"
 TESTS_DIR = Path(__file__).resolve().parent / "rules"
@@ -26,7 +26,7 @@ def test_every_rule_documents_itself_and_cites_sources() -> None:
 
 
 def test_docs_rules_md_is_generated_from_the_registry() -> None:
-    from cds_hooks.cli import rules_markdown
+    from needlecheck.cds_hooks.cli import rules_markdown
 
     docs = Path(__file__).resolve().parent.parent / "docs" / "rules.md"
     assert docs.read_text(encoding="utf-8") == rules_markdown(), "run: needlecheck rules --markdown > docs/rules.md"

@@ -6,8 +6,7 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-
-from mappings.documentation import (
+from needlecheck.mappings.documentation import (
     PAYER_CLASSES,
     Requirement,
     documentation_elements,
@@ -16,11 +15,11 @@ from mappings.documentation import (
     load_documentation_requirements,
     requirement_for,
 )
-from mappings.errors import MappingError
-from mappings.scope_of_practice import PROVIDER_TYPES, ScopeStatus, load_scope_of_practice, scope_on
-from mappings.sources import SOURCES_DIR, load_policy_sources, policy_sources
-from plugin.payer import PayerClass
-from plugin.performer import ProviderType
+from needlecheck.mappings.errors import MappingError
+from needlecheck.mappings.scope_of_practice import PROVIDER_TYPES, ScopeStatus, load_scope_of_practice, scope_on
+from needlecheck.mappings.sources import SOURCES_DIR, load_policy_sources, policy_sources
+from needlecheck.plugin.payer import PayerClass
+from needlecheck.plugin.performer import ProviderType
 
 SCOPE_HEADER = "state,provider_type,status,effective_from,effective_to,statement,source_ids,confidence\n"
 GOOD_SCOPE = "CA,physical-therapist,not-permitted,,,s,SC-06,medium\n"

@@ -7,10 +7,10 @@ import logging
 from pathlib import Path
 
 import pytest
+from needlecheck.cds_hooks import server as cds_server
+from needlecheck.cds_hooks.cli import main
+from needlecheck.cds_hooks.settings import Settings
 
-import cds_hooks.server
-from cds_hooks.cli import main
-from cds_hooks.settings import Settings
 from tests.support.client_tokens import ec_key
 
 TRUSTED = ('public_base_url = "https://cds.example.org"\n\n[[trusted_clients]]\niss = "https://ehr.example.org"\n'
@@ -21,7 +21,7 @@ TRUSTED = ('public_base_url = "https://cds.example.org"\n\n[[trusted_clients]]\n
 def served(monkeypatch: pytest.MonkeyPatch) -> list[Settings]:
     """Record the settings ``serve`` would run gunicorn with, instead of running it."""
     started: list[Settings] = []
-    monkeypatch.setattr(cds_hooks.server.NeedlecheckServer, "run", lambda self: started.append(self.settings))
+    monkeypatch.setattr(cds_server.NeedlecheckServer, "run", lambda self: started.append(self.settings))
     monkeypatch.delenv("NEEDLECHECK_CONFIG", raising=False)
     return started
 

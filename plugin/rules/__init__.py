@@ -10,7 +10,7 @@ import pkgutil
 from dataclasses import replace
 from functools import cache
 
-from plugin.rule import Rule
+from needlecheck.plugin.rule import Rule
 
 
 @cache

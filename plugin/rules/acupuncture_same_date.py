@@ -20,10 +20,10 @@ Report the acupuncture codes only for that encounter, or document two separate e
 
 from __future__ import annotations
 
-from plugin.context import BillingContext
-from plugin.findings import Finding, Severity, Topic
-from plugin.rule import Rule
-from plugin.same_day import same_date_findings
+from needlecheck.plugin.context import BillingContext
+from needlecheck.plugin.findings import Finding, Severity, Topic
+from needlecheck.plugin.rule import Rule
+from needlecheck.plugin.same_day import same_date_findings
 
 PAIR_ID = "acupuncture-same-date"
 

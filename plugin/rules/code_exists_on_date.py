@@ -17,11 +17,11 @@ A claim for a 2019 date of service with 20560 is rejected as an invalid code.
 
 from __future__ import annotations
 
-from mappings.cpt import cpt_codes
-from plugin.context import BillingContext
-from plugin.findings import CodeChange, Finding, Severity, Topic
-from plugin.rule import Rule
-from plugin.wording import upper_first
+from needlecheck.mappings.cpt import cpt_codes
+from needlecheck.plugin.context import BillingContext
+from needlecheck.plugin.findings import CodeChange, Finding, Severity, Topic
+from needlecheck.plugin.rule import Rule
+from needlecheck.plugin.wording import upper_first
 
 UNLISTED_CODE = "20999"
 

@@ -18,11 +18,11 @@ documented muscles is denied or recouped on review.
 
 from __future__ import annotations
 
-from mappings.cpt import dry_needling_code_for
-from plugin.context import BillingContext
-from plugin.findings import CodeChange, Finding, Severity, Topic
-from plugin.rule import Rule
-from plugin.wording import muscle_list, upper_first
+from needlecheck.mappings.cpt import dry_needling_code_for
+from needlecheck.plugin.context import BillingContext
+from needlecheck.plugin.findings import CodeChange, Finding, Severity, Topic
+from needlecheck.plugin.rule import Rule
+from needlecheck.plugin.wording import muscle_list, upper_first
 
 
 def check_code_matches_muscle_count(context: BillingContext) -> list[Finding]:

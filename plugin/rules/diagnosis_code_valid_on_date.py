@@ -27,12 +27,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from mappings.icd10cm import ICD10CM_RELEASE, MAX_NAMED_CODES, CodeState, CodeStatus, description, status_on
-from plugin.context import BillingContext, ServiceLine
-from plugin.findings import Finding, Severity, Topic
-from plugin.rule import Rule
-from plugin.terms import ICD10CM_SYSTEM
-from plugin.wording import join_words, upper_first
+from needlecheck.mappings.icd10cm import ICD10CM_RELEASE, MAX_NAMED_CODES, CodeState, CodeStatus, description, status_on
+from needlecheck.plugin.context import BillingContext, ServiceLine
+from needlecheck.plugin.findings import Finding, Severity, Topic
+from needlecheck.plugin.rule import Rule
+from needlecheck.plugin.terms import ICD10CM_SYSTEM
+from needlecheck.plugin.wording import join_words, upper_first
 
 _UNSURE = frozenset({"low", "low-medium"})
 

@@ -34,19 +34,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
-from mappings.documentation import (
+from needlecheck.mappings.documentation import (
     ElementRequirement,
     Requirement,
     documentation_elements,
     documentation_requirements,
     requirement_for,
 )
-from mappings.sources import PolicySource, policy_source
-from plugin.context import BillingContext, ServiceLine
-from plugin.findings import Finding, Severity, Topic
-from plugin.payer import Payer, PayerClass, payer_of
-from plugin.rule import Rule
-from plugin.wording import iso, upper_first
+from needlecheck.mappings.sources import PolicySource, policy_source
+from needlecheck.plugin.context import BillingContext, ServiceLine
+from needlecheck.plugin.findings import Finding, Severity, Topic
+from needlecheck.plugin.payer import Payer, PayerClass, payer_of
+from needlecheck.plugin.rule import Rule
+from needlecheck.plugin.wording import iso, upper_first
 
 # Elements the service line itself shows, without a look at the FHIR documentation.
 SHOWN_BY_THE_LINE: dict[str, Callable[[ServiceLine], bool]] = {

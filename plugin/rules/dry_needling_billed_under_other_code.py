@@ -26,12 +26,12 @@ from __future__ import annotations
 
 import re
 
-from mappings.cpt import cpt_codes, dry_needling_code_for
-from mappings.dry_needling_substitutes import substitute_for
-from plugin.context import BillingContext, ServiceLine
-from plugin.findings import CodeChange, Finding, Severity, Topic
-from plugin.rule import Rule
-from plugin.wording import upper_first
+from needlecheck.mappings.cpt import cpt_codes, dry_needling_code_for
+from needlecheck.mappings.dry_needling_substitutes import substitute_for
+from needlecheck.plugin.context import BillingContext, ServiceLine
+from needlecheck.plugin.findings import CodeChange, Finding, Severity, Topic
+from needlecheck.plugin.rule import Rule
+from needlecheck.plugin.wording import upper_first
 
 # Words of the descriptor and the names under which dry needling is taught and regulated.
 DRY_NEEDLING_WORDS = (

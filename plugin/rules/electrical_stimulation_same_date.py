@@ -20,10 +20,10 @@ Bill the e-stim only when it was a separate service with its own electrodes and 
 
 from __future__ import annotations
 
-from plugin.context import BillingContext
-from plugin.findings import Finding, Severity, Topic
-from plugin.rule import Rule
-from plugin.same_day import same_date_findings
+from needlecheck.plugin.context import BillingContext
+from needlecheck.plugin.findings import Finding, Severity, Topic
+from needlecheck.plugin.rule import Rule
+from needlecheck.plugin.same_day import same_date_findings
 
 PAIR_ID = "estim-same-date"
 

@@ -22,11 +22,11 @@ pre-needling assessment.
 
 from __future__ import annotations
 
-from plugin.context import BillingContext
-from plugin.findings import Finding, Severity, Topic
-from plugin.rule import Rule
-from plugin.same_day import pair_matches
-from plugin.wording import join_words, upper_first
+from needlecheck.plugin.context import BillingContext
+from needlecheck.plugin.findings import Finding, Severity, Topic
+from needlecheck.plugin.rule import Rule
+from needlecheck.plugin.same_day import pair_matches
+from needlecheck.plugin.wording import join_words, upper_first
 
 PAIR_ID = "em-without-25"
 

@@ -17,10 +17,10 @@ the line's diagnosisSequence.
 
 from __future__ import annotations
 
-from plugin.context import BillingContext
-from plugin.findings import Finding, Severity, Topic
-from plugin.rule import Rule
-from plugin.wording import upper_first
+from needlecheck.plugin.context import BillingContext
+from needlecheck.plugin.findings import Finding, Severity, Topic
+from needlecheck.plugin.rule import Rule
+from needlecheck.plugin.wording import upper_first
 
 
 def check_indication_documented(context: BillingContext) -> list[Finding]:

@@ -17,11 +17,11 @@ trigger-point injection (20552 for 1-2 muscles, 20553 for 3 or more).
 
 from __future__ import annotations
 
-from mappings.cpt import TRIGGER_POINT_INJECTION, codes_in_family, cpt_codes
-from plugin.context import BillingContext
-from plugin.findings import CodeChange, Finding, Severity, Topic
-from plugin.rule import Rule
-from plugin.wording import join_words, upper_first
+from needlecheck.mappings.cpt import TRIGGER_POINT_INJECTION, codes_in_family, cpt_codes
+from needlecheck.plugin.context import BillingContext
+from needlecheck.plugin.findings import CodeChange, Finding, Severity, Topic
+from needlecheck.plugin.rule import Rule
+from needlecheck.plugin.wording import join_words, upper_first
 
 
 def check_injection_is_not_dry_needling(context: BillingContext) -> list[Finding]:

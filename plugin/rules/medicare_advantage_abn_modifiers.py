@@ -19,12 +19,12 @@ No GA/GX/GY/GZ; ask the plan for a pre-service organization determination when c
 
 from __future__ import annotations
 
-from mappings.liability_modifiers import liability_modifiers_on
-from plugin.context import BillingContext
-from plugin.findings import Finding, Severity, Topic
-from plugin.payer import PayerClass, payer_of
-from plugin.rule import Rule
-from plugin.wording import join_words, upper_first
+from needlecheck.mappings.liability_modifiers import liability_modifiers_on
+from needlecheck.plugin.context import BillingContext
+from needlecheck.plugin.findings import Finding, Severity, Topic
+from needlecheck.plugin.payer import PayerClass, payer_of
+from needlecheck.plugin.rule import Rule
+from needlecheck.plugin.wording import join_words, upper_first
 
 
 def check_medicare_advantage_abn_modifiers(context: BillingContext) -> list[Finding]:

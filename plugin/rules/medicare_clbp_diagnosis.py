@@ -33,12 +33,12 @@ organization determination (Medicare Advantage).
 
 from __future__ import annotations
 
-from mappings.icd10_ranges import ranges_holding
-from mappings.medicare_ncd import ncd_in_force, ncd_scope
-from mappings.ncd_diagnoses import DATASET_NAME
-from plugin.context import BillingContext, ServiceLine
-from plugin.findings import Finding, Severity, Topic
-from plugin.medicare import (
+from needlecheck.mappings.icd10_ranges import ranges_holding
+from needlecheck.mappings.medicare_ncd import ncd_in_force, ncd_scope
+from needlecheck.mappings.ncd_diagnoses import DATASET_NAME
+from needlecheck.plugin.context import BillingContext, ServiceLine
+from needlecheck.plugin.findings import Finding, Severity, Topic
+from needlecheck.plugin.medicare import (
     before_ncd_text,
     excluded_by_statute,
     icd10_diagnoses,
@@ -47,10 +47,10 @@ from plugin.medicare import (
     outside_ncd,
     shown,
 )
-from plugin.payer import Payer, PayerClass, payer_of
-from plugin.rule import Rule
-from plugin.terms import Coding
-from plugin.wording import join_words, upper_first
+from needlecheck.plugin.payer import Payer, PayerClass, payer_of
+from needlecheck.plugin.rule import Rule
+from needlecheck.plugin.terms import Coding
+from needlecheck.plugin.wording import join_words, upper_first
 
 _DECLARED_DENIAL = frozenset({"GA", "GZ"})
 

@@ -28,13 +28,13 @@ from __future__ import annotations
 
 import datetime as dt
 
-from mappings.medicare_ncd import MINIMUM_DURATION_WEEKS, criterion_on
-from plugin.context import BillingContext, ConditionFacts, ServiceLine
-from plugin.findings import Finding, Severity, Topic
-from plugin.medicare import conditions_for, lines_under_ncd, low_back_candidates, shown
-from plugin.rule import Rule
-from plugin.terms import Coding
-from plugin.wording import join_words, upper_first
+from needlecheck.mappings.medicare_ncd import MINIMUM_DURATION_WEEKS, criterion_on
+from needlecheck.plugin.context import BillingContext, ConditionFacts, ServiceLine
+from needlecheck.plugin.findings import Finding, Severity, Topic
+from needlecheck.plugin.medicare import conditions_for, lines_under_ncd, low_back_candidates, shown
+from needlecheck.plugin.rule import Rule
+from needlecheck.plugin.terms import Coding
+from needlecheck.plugin.wording import join_words, upper_first
 
 
 def check_medicare_clbp_duration(context: BillingContext) -> list[Finding]:

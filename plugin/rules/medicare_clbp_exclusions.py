@@ -29,14 +29,14 @@ from __future__ import annotations
 
 import datetime as dt
 
-from mappings.icd10_ranges import Icd10Range, ranges_holding
-from mappings.medicare_ncd import ncd_exclusions
-from plugin.context import BillingContext, ServiceLine
-from plugin.findings import Finding, Severity, Topic
-from plugin.medicare import icd10_diagnoses, is_current, lines_under_ncd
-from plugin.rule import Rule
-from plugin.terms import ICD10CM_SYSTEM
-from plugin.wording import join_words, upper_first
+from needlecheck.mappings.icd10_ranges import Icd10Range, ranges_holding
+from needlecheck.mappings.medicare_ncd import ncd_exclusions
+from needlecheck.plugin.context import BillingContext, ServiceLine
+from needlecheck.plugin.findings import Finding, Severity, Topic
+from needlecheck.plugin.medicare import icd10_diagnoses, is_current, lines_under_ncd
+from needlecheck.plugin.rule import Rule
+from needlecheck.plugin.terms import ICD10CM_SYSTEM
+from needlecheck.plugin.wording import join_words, upper_first
 
 
 def check_medicare_clbp_exclusions(context: BillingContext) -> list[Finding]:

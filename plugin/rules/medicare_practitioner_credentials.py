@@ -27,14 +27,14 @@ keep the ACAOM degree on file, or have a physician furnish the service.
 
 from __future__ import annotations
 
-from mappings.medicare_ncd import ncd_in_force
-from plugin.context import BillingContext, ServiceLine
-from plugin.findings import Finding, Severity, Topic
-from plugin.medicare import NEEDS_ACUPUNCTURE_CREDENTIALS
-from plugin.payer import payer_of
-from plugin.performer import ProviderType, provider_types
-from plugin.rule import Rule
-from plugin.wording import join_words, upper_first
+from needlecheck.mappings.medicare_ncd import ncd_in_force
+from needlecheck.plugin.context import BillingContext, ServiceLine
+from needlecheck.plugin.findings import Finding, Severity, Topic
+from needlecheck.plugin.medicare import NEEDS_ACUPUNCTURE_CREDENTIALS
+from needlecheck.plugin.payer import payer_of
+from needlecheck.plugin.performer import ProviderType, provider_types
+from needlecheck.plugin.rule import Rule
+from needlecheck.plugin.wording import join_words, upper_first
 
 
 def check_medicare_practitioner_credentials(context: BillingContext) -> list[Finding]:

@@ -32,13 +32,13 @@ ABN on file (DOC-15).
 
 from __future__ import annotations
 
-from mappings.liability_modifiers import LiabilityRoute, liability_modifiers_on, modifiers_by_route
-from plugin.context import BillingContext, ServiceLine
-from plugin.findings import Finding, Severity, Topic
-from plugin.medicare import furnished_only_by_ineligible
-from plugin.payer import PayerClass, payer_of
-from plugin.rule import Rule
-from plugin.wording import join_words, upper_first
+from needlecheck.mappings.liability_modifiers import LiabilityRoute, liability_modifiers_on, modifiers_by_route
+from needlecheck.plugin.context import BillingContext, ServiceLine
+from needlecheck.plugin.findings import Finding, Severity, Topic
+from needlecheck.plugin.medicare import furnished_only_by_ineligible
+from needlecheck.plugin.payer import PayerClass, payer_of
+from needlecheck.plugin.rule import Rule
+from needlecheck.plugin.wording import join_words, upper_first
 
 
 def check_medicare_statutory_exclusion(context: BillingContext) -> list[Finding]:

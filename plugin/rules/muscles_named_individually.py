@@ -18,11 +18,11 @@ One bodySite per muscle, each a SNOMED CT muscle concept with its side, e.g. lon
 
 from __future__ import annotations
 
-from plugin.context import BillingContext
-from plugin.findings import Finding, Severity, Topic
-from plugin.muscles import SiteProblem, TreatedSite
-from plugin.rule import Rule
-from plugin.wording import upper_first
+from needlecheck.plugin.context import BillingContext
+from needlecheck.plugin.findings import Finding, Severity, Topic
+from needlecheck.plugin.muscles import SiteProblem, TreatedSite
+from needlecheck.plugin.rule import Rule
+from needlecheck.plugin.wording import upper_first
 
 _WHY = {
     SiteProblem.GROUP: "a group or region, not one muscle",

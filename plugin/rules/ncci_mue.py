@@ -26,12 +26,12 @@ import datetime as dt
 from collections import defaultdict
 from decimal import Decimal
 
-from mappings.datasets import loaded_dataset
-from mappings.ncci_mue import DATASET_NAME, MueTables, MueValue
-from plugin.context import BillingContext, ServiceLine
-from plugin.findings import Finding, Severity, Topic
-from plugin.rule import Rule
-from plugin.wording import join_words, upper_first
+from needlecheck.mappings.datasets import loaded_dataset
+from needlecheck.mappings.ncci_mue import DATASET_NAME, MueTables, MueValue
+from needlecheck.plugin.context import BillingContext, ServiceLine
+from needlecheck.plugin.findings import Finding, Severity, Topic
+from needlecheck.plugin.rule import Rule
+from needlecheck.plugin.wording import join_words, upper_first
 
 _MAI_MEANING = {
     "1": "MAI 1, a claim-line edit (separate lines with modifiers only where documentation supports them)",

@@ -23,13 +23,13 @@ e.g. XS for a separate site.
 
 from __future__ import annotations
 
-from mappings.datasets import loaded_dataset
-from mappings.ncci_ptp import ALLOWED, DATASET_NAME, NOT_ALLOWED, PtpEdit, PtpEdits, ncci_modifiers
-from plugin.context import BillingContext, ServiceLine
-from plugin.findings import Finding, Severity, Topic
-from plugin.rule import Rule
-from plugin.same_day import SameDayService, services_on
-from plugin.wording import upper_first
+from needlecheck.mappings.datasets import loaded_dataset
+from needlecheck.mappings.ncci_ptp import ALLOWED, DATASET_NAME, NOT_ALLOWED, PtpEdit, PtpEdits, ncci_modifiers
+from needlecheck.plugin.context import BillingContext, ServiceLine
+from needlecheck.plugin.findings import Finding, Severity, Topic
+from needlecheck.plugin.rule import Rule
+from needlecheck.plugin.same_day import SameDayService, services_on
+from needlecheck.plugin.wording import upper_first
 
 
 def _column_2_modifiers(line: ServiceLine, other: SameDayService, edit: PtpEdit) -> tuple[str, ...] | None:

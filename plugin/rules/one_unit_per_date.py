@@ -20,10 +20,10 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 
-from plugin.context import BillingContext, ServiceLine
-from plugin.findings import Finding, Severity, Topic
-from plugin.rule import Rule
-from plugin.wording import join_words, upper_first
+from needlecheck.plugin.context import BillingContext, ServiceLine
+from needlecheck.plugin.findings import Finding, Severity, Topic
+from needlecheck.plugin.rule import Rule
+from needlecheck.plugin.wording import join_words, upper_first
 
 
 def check_one_unit_per_date(context: BillingContext) -> list[Finding]:

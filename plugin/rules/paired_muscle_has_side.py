@@ -17,10 +17,10 @@ concept, or a BodyStructure with its locationQualifier.
 
 from __future__ import annotations
 
-from plugin.context import BillingContext
-from plugin.findings import Finding, Severity, Topic
-from plugin.rule import Rule
-from plugin.wording import join_words, upper_first
+from needlecheck.plugin.context import BillingContext
+from needlecheck.plugin.findings import Finding, Severity, Topic
+from needlecheck.plugin.rule import Rule
+from needlecheck.plugin.wording import join_words, upper_first
 
 
 def check_paired_muscle_has_side(context: BillingContext) -> list[Finding]:

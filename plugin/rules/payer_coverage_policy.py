@@ -24,13 +24,20 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from mappings.cpt import DRY_NEEDLING
-from mappings.payer_policies import COVERED, FOLLOWS_NCD, INVESTIGATIONAL, NOT_COVERED, PayerPolicy, policy_on
-from mappings.sources import policy_source
-from plugin.context import BillingContext, ServiceLine
-from plugin.findings import Finding, Severity, Topic
-from plugin.payer import Payer, PayerClass, payer_of
-from plugin.rule import Rule
+from needlecheck.mappings.cpt import DRY_NEEDLING
+from needlecheck.mappings.payer_policies import (
+    COVERED,
+    FOLLOWS_NCD,
+    INVESTIGATIONAL,
+    NOT_COVERED,
+    PayerPolicy,
+    policy_on,
+)
+from needlecheck.mappings.sources import policy_source
+from needlecheck.plugin.context import BillingContext, ServiceLine
+from needlecheck.plugin.findings import Finding, Severity, Topic
+from needlecheck.plugin.payer import Payer, PayerClass, payer_of
+from needlecheck.plugin.rule import Rule
 
 _STATUS_WORDS = {NOT_COVERED: "not covered", INVESTIGATIONAL: "investigational"}
 

@@ -20,10 +20,10 @@ payor organization, then verify the payer's dry needling policy before the visit
 
 from __future__ import annotations
 
-from plugin.context import BillingContext
-from plugin.findings import Finding, Severity, Topic
-from plugin.payer import PayerClass, payer_of
-from plugin.rule import Rule
+from needlecheck.plugin.context import BillingContext
+from needlecheck.plugin.findings import Finding, Severity, Topic
+from needlecheck.plugin.payer import PayerClass, payer_of
+from needlecheck.plugin.rule import Rule
 
 
 def check_payer_identified(context: BillingContext) -> list[Finding]:

@@ -27,13 +27,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from mappings.scope_of_practice import ScopeRule, ScopeStatus, scope_of_practice, scope_on
-from mappings.sources import policy_source
-from plugin.context import BillingContext, ServiceLine
-from plugin.findings import Finding, Severity, Topic
-from plugin.performer import provider_types
-from plugin.rule import Rule
-from plugin.wording import iso, join_words, upper_first
+from needlecheck.mappings.scope_of_practice import ScopeRule, ScopeStatus, scope_of_practice, scope_on
+from needlecheck.mappings.sources import policy_source
+from needlecheck.plugin.context import BillingContext, ServiceLine
+from needlecheck.plugin.findings import Finding, Severity, Topic
+from needlecheck.plugin.performer import provider_types
+from needlecheck.plugin.rule import Rule
+from needlecheck.plugin.wording import iso, join_words, upper_first
 
 
 def _profession(rule: ScopeRule) -> str:

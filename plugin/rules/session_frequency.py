@@ -30,13 +30,13 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, replace
 
-from mappings.frequency_limits import KX_MODIFIER, NCD_YEAR, FrequencyLimit, frequency_limits
-from mappings.sources import PolicySource, policy_source
-from plugin.context import BillingContext, ServiceLine
-from plugin.findings import Finding, Severity, Topic
-from plugin.payer import payer_of
-from plugin.rule import Rule
-from plugin.sessions import ncd_year_start, session_dates, sessions_in_window
+from needlecheck.mappings.frequency_limits import KX_MODIFIER, NCD_YEAR, FrequencyLimit, frequency_limits
+from needlecheck.mappings.sources import PolicySource, policy_source
+from needlecheck.plugin.context import BillingContext, ServiceLine
+from needlecheck.plugin.findings import Finding, Severity, Topic
+from needlecheck.plugin.payer import payer_of
+from needlecheck.plugin.rule import Rule
+from needlecheck.plugin.sessions import ncd_year_start, session_dates, sessions_in_window
 
 
 @dataclass(frozen=True)

@@ -24,13 +24,13 @@ line naming its muscles.
 
 from __future__ import annotations
 
-from mappings.datasets import loaded_dataset
-from mappings.ncci_ptp import ALLOWED, DATASET_NAME, PtpEdits
-from plugin.context import BillingContext, ServiceLine
-from plugin.findings import Finding, Severity, Topic
-from plugin.rule import Rule
-from plugin.same_day import PairMatch, SameDayService, pair_matches
-from plugin.wording import join_words, muscle_list, upper_first
+from needlecheck.mappings.datasets import loaded_dataset
+from needlecheck.mappings.ncci_ptp import ALLOWED, DATASET_NAME, PtpEdits
+from needlecheck.plugin.context import BillingContext, ServiceLine
+from needlecheck.plugin.findings import Finding, Severity, Topic
+from needlecheck.plugin.rule import Rule
+from needlecheck.plugin.same_day import PairMatch, SameDayService, pair_matches
+from needlecheck.plugin.wording import join_words, muscle_list, upper_first
 
 PAIR_ID = "tpi-same-muscle"
 DISTINCT_SITE_MODIFIERS = frozenset({"XS", "59"})

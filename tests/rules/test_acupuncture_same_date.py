@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from plugin.context import PriorService
-from plugin.findings import Severity
-from plugin.rules.acupuncture_same_date import check_acupuncture_same_date as check
+from needlecheck.plugin.context import PriorService
+from needlecheck.plugin.findings import Severity
+from needlecheck.plugin.rules.acupuncture_same_date import check_acupuncture_same_date as check
+
 from tests.support.builders import DOS, context, line, two_muscles
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from plugin.rules.bilateral_modifier import check_bilateral_modifier as check
+from needlecheck.plugin.rules.bilateral_modifier import check_bilateral_modifier as check
+
 from tests.support.builders import context, line, two_muscles
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from plugin.rules.code_exists_on_date import check_code_exists_on_date as check
+from needlecheck.plugin.rules.code_exists_on_date import check_code_exists_on_date as check
+
 from tests.support.builders import context, line, two_muscles
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from plugin.findings import CodeChange
-from plugin.rules.code_matches_muscle_count import check_code_matches_muscle_count as check
+from needlecheck.plugin.findings import CodeChange
+from needlecheck.plugin.rules.code_matches_muscle_count import check_code_matches_muscle_count as check
+
 from tests.support.builders import (
     ERECTOR_SPINAE,
     LEFT,

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from plugin.context import PriorService
-from plugin.rules.evaluation_management_modifier_25 import check_evaluation_management_modifier_25 as check
+from needlecheck.plugin.context import PriorService
+from needlecheck.plugin.rules.evaluation_management_modifier_25 import check_evaluation_management_modifier_25 as check
+
 from tests.support.builders import DOS, context, line, two_muscles
 
 

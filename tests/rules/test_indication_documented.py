@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from plugin.rules.indication_documented import check_indication_documented as check
+from needlecheck.plugin.rules.indication_documented import check_indication_documented as check
+
 from tests.support.builders import MYALGIA, context, line, two_muscles
 
 

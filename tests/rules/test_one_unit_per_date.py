@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from plugin.context import PriorService
-from plugin.rules.one_unit_per_date import check_one_unit_per_date as check
+from needlecheck.plugin.context import PriorService
+from needlecheck.plugin.rules.one_unit_per_date import check_one_unit_per_date as check
+
 from tests.support.builders import DOS, context, line, two_muscles
 
 

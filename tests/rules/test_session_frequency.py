@@ -5,11 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import replace
 
-from plugin.context import BillingContext, CoverageFacts, PriorService
-from plugin.findings import Severity, Topic
-from plugin.rules.session_frequency import check_session_frequency as check
-from plugin.sessions import first_day_of_next_ncd_year, ncd_year_start
-from plugin.terms import Coding
+from needlecheck.plugin.context import BillingContext, CoverageFacts, PriorService
+from needlecheck.plugin.findings import Severity, Topic
+from needlecheck.plugin.rules.session_frequency import check_session_frequency as check
+from needlecheck.plugin.sessions import first_day_of_next_ncd_year, ncd_year_start
+from needlecheck.plugin.terms import Coding
+
 from tests.support.builders import context, line
 
 SOPT = "urn:oid:2.16.840.1.113883.3.221.5"

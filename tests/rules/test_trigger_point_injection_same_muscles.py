@@ -5,10 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from mappings.datasets import using_datasets
-from plugin.context import PriorService
-from plugin.findings import Severity
-from plugin.rules.trigger_point_injection_same_muscles import check_trigger_point_injection_same_muscles as check
+from needlecheck.mappings.datasets import using_datasets
+from needlecheck.plugin.context import PriorService
+from needlecheck.plugin.findings import Severity
+from needlecheck.plugin.rules.trigger_point_injection_same_muscles import (
+    check_trigger_point_injection_same_muscles as check,
+)
+
 from tests.support.builders import (
     DOS,
     INFRASPINATUS,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from plugin.context import BillingContext, PriorService, ServiceLine
-from plugin.terms import ICD10CM_SYSTEM, SNOMED_SYSTEM, BodySite, Coding
+from needlecheck.plugin.context import BillingContext, PriorService, ServiceLine
+from needlecheck.plugin.terms import ICD10CM_SYSTEM, SNOMED_SYSTEM, BodySite, Coding
 
 TRAPEZIUS = "31764008"
 LEVATOR_SCAPULAE = "11327007"

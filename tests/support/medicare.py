@@ -6,8 +6,9 @@ import datetime as dt
 from dataclasses import replace
 from pathlib import Path
 
-from plugin.context import BillingContext, ConditionFacts, CoverageFacts, Performer, ServiceLine
-from plugin.terms import ICD10CM_SYSTEM, Coding
+from needlecheck.plugin.context import BillingContext, ConditionFacts, CoverageFacts, Performer, ServiceLine
+from needlecheck.plugin.terms import ICD10CM_SYSTEM, Coding
+
 from tests.support.builders import context
 
 SOPT = "urn:oid:2.16.840.1.113883.3.221.5"

@@ -81,7 +81,7 @@ def serve_needlecheck(workdir: Path, config: str, workers: int) -> Iterator[Serv
         log_path = workdir / f"serve-{attempt}.log"
         with log_path.open("wb") as log_file:
             process = subprocess.Popen(
-                [sys.executable, "-m", "cds_hooks.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
+                [sys.executable, "-m", "needlecheck", "serve", "--host", "127.0.0.1", "--port", str(port),
                  "--workers", str(workers), "--config", str(config_path)],
                 cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
                 start_new_session=True)
