@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, request
+
 from needlecheck.cds_hooks.server import NeedlecheckServer
 from needlecheck.cds_hooks.settings import Settings, load_settings
 

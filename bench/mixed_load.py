@@ -33,10 +33,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
-from needlecheck.cds_hooks.settings import Settings
-from needlecheck.cds_hooks.store import open_store
 
 from bench.requests import SCENARIOS
+from needlecheck.cds_hooks.settings import Settings
+from needlecheck.cds_hooks.store import open_store
 
 HOST = "127.0.0.1"
 ORDER_SIGN = "/cds-services/dry-needling-order-sign"

@@ -34,12 +34,12 @@ from pathlib import Path
 from typing import Any
 
 from fhir.resources.R4B import get_fhir_model_class
-from needlecheck.cds_hooks.fhir_client import FhirLimits
-from needlecheck.cds_hooks.invoke import run_hook
-from needlecheck.cds_hooks.services import SERVICES, ServiceDefinition
 
 from bench.load import LoadResult, process_tree_cpu, run_load, system_busy_seconds
 from bench.requests import SCENARIOS, TODAY
+from needlecheck.cds_hooks.fhir_client import FhirLimits
+from needlecheck.cds_hooks.invoke import run_hook
+from needlecheck.cds_hooks.services import SERVICES, ServiceDefinition
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH = REPO / "bench"

@@ -9,6 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, request
+from werkzeug.exceptions import HTTPException
+
 from needlecheck.cds_hooks.audit import record_invocations, trace_invocation
 from needlecheck.cds_hooks.client_auth import authenticated_client, install_client_auth
 from needlecheck.cds_hooks.cors import allow_origins
@@ -23,7 +25,6 @@ from needlecheck.cds_hooks.settings import Settings
 from needlecheck.cds_hooks.store import Store, StoreUnavailable, open_store
 from needlecheck.mappings.datasets import configure_datasets, load_all_datasets
 from needlecheck.mappings.icd10cm import preload_release
-from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger("needlecheck")
 routes = Blueprint("cds_hooks", __name__)

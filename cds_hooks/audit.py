@@ -17,6 +17,7 @@ from typing import Any
 
 import requests
 from flask import Flask, Response, g, request
+
 from needlecheck.cds_hooks.client_auth import authenticated_client
 from needlecheck.cds_hooks.invoke import HookResult
 from needlecheck.cds_hooks.services import SERVICES

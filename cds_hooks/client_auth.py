@@ -21,6 +21,7 @@ from typing import Any
 
 import jwt
 from flask import Flask, Response, g, request
+
 from needlecheck.cds_hooks.errors import operation_outcome
 from needlecheck.cds_hooks.jwks import (
     SIGNING_ALGORITHMS,

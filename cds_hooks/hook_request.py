@@ -12,9 +12,10 @@ from urllib.parse import urlsplit
 
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.claim import Claim
+from pydantic import ValidationError
+
 from needlecheck.cds_hooks.errors import ApiError
 from needlecheck.cds_hooks.services import ServiceDefinition
-from pydantic import ValidationError
 
 
 @dataclass(frozen=True)

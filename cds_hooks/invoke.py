@@ -13,6 +13,7 @@ from typing import Any
 
 import requests
 from fhir.resources.R4B.procedure import Procedure
+
 from needlecheck.cds_hooks.cards import cards_for, unchecked_card
 from needlecheck.cds_hooks.errors import ApiError
 from needlecheck.cds_hooks.fhir_client import FhirClient, FhirLimits, FhirUnavailable

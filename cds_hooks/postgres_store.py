@@ -13,11 +13,12 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
+from psycopg_pool import ConnectionPool, PoolTimeout
+
 from needlecheck.cds_hooks.audit import AuditRecord
 from needlecheck.cds_hooks.feedback import FeedbackItem
 from needlecheck.cds_hooks.store import StoreUnavailable
-from psycopg.conninfo import conninfo_to_dict
-from psycopg_pool import ConnectionPool, PoolTimeout
 
 # Any fixed number: workers starting together create the schema one at a time under this lock.
 _SCHEMA_LOCK = 7_113_205_605

@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Flask
 from gunicorn.app.base import BaseApplication
+
 from needlecheck.cds_hooks.app import create_app
 from needlecheck.cds_hooks.settings import Settings
 from needlecheck.cds_hooks.store import describe_storage

@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import jwt
+
 from needlecheck.cds_hooks.jwks import SIGNING_ALGORITHMS, key_for_algorithm
 
 

@@ -7,6 +7,7 @@ from functools import cache
 from pathlib import Path
 
 import yaml
+
 from needlecheck.mappings.errors import MappingError
 from needlecheck.mappings.tables import DATA_DIR
 

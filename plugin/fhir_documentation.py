@@ -32,6 +32,7 @@ from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.procedure import Procedure
 from fhir.resources.R4B.reference import Reference
 from fhir.resources.R4B.servicerequest import ServiceRequest
+
 from needlecheck.mappings.documentation import AppliesTo, documentation_elements
 from needlecheck.plugin.fhir_record import PatientRecord, codings_of
 

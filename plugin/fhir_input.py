@@ -20,6 +20,7 @@ from fhir.resources.R4B.condition import Condition
 from fhir.resources.R4B.procedure import Procedure
 from fhir.resources.R4B.reference import Reference
 from fhir.resources.R4B.servicerequest import ServiceRequest
+
 from needlecheck.mappings.cpt import CPT_SYSTEM
 from needlecheck.plugin.context import BillingContext, ConditionFacts, PriorService, ServiceLine
 from needlecheck.plugin.fhir_documentation import documented_elements

@@ -21,6 +21,7 @@ from fhir.resources.R4B.practitionerrole import PractitionerRole
 from fhir.resources.R4B.procedure import Procedure
 from fhir.resources.R4B.reference import Reference
 from fhir.resources.R4B.servicerequest import ServiceRequest
+
 from needlecheck.plugin.context import CoverageFacts, Performer
 from needlecheck.plugin.fhir_record import PatientRecord, codings_of
 from needlecheck.plugin.terms import Coding

@@ -14,8 +14,9 @@ from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.codeableconcept import CodeableConcept
 from fhir.resources.R4B.reference import Reference
 from fhir.resources.R4B.resource import Resource
-from needlecheck.plugin.terms import Coding
 from pydantic import ValidationError
+
+from needlecheck.plugin.terms import Coding
 
 
 def parse_resource(resource: Any) -> Resource | None:

@@ -7,7 +7,6 @@ from typing import Any
 from needlecheck.cds_hooks.cards import apply_code_change, cards_for, finding_card, unchecked_card
 from needlecheck.plugin.findings import CodeChange, Finding, Severity, Topic
 from needlecheck.plugin.rules.code_matches_muscle_count import RULE
-
 from tests.support.builders import line, three_muscles
 from tests.support.card_conformance import assert_conformant_response
 

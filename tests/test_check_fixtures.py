@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 import yaml
-from needlecheck.cds_hooks.cli import main
 
+from needlecheck.cds_hooks.cli import main
 from tests.support.card_conformance import assert_conformant_response
 
 REQUESTS = Path(__file__).resolve().parent.parent / "fixtures" / "requests"

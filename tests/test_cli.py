@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from needlecheck.cds_hooks.cli import main
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "requests"

@@ -21,12 +21,12 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from flask import Flask
 from flask.testing import FlaskClient
+
 from needlecheck.cds_hooks.app import create_app
 from needlecheck.cds_hooks.client_auth import ClientAuthenticator
 from needlecheck.cds_hooks.replay_cache import SqliteReplayCache
 from needlecheck.cds_hooks.settings import Settings
 from needlecheck.cds_hooks.trust_settings import AuthLimits, TrustedClient
-
 from tests.support.client_tokens import JwksServer, SigningKey, claims, ec_key, jwks, mint, rsa_key, serve_jwks
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "requests"

@@ -6,6 +6,7 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+
 from needlecheck.mappings.code_pairs import SAME_MUSCLE, code_pairs, load_code_pairs
 from needlecheck.mappings.dry_needling_substitutes import load_substitutes, substitute_for
 from needlecheck.mappings.errors import MappingError

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
+
 from needlecheck.cds_hooks.app import create_app
 from needlecheck.cds_hooks.settings import Settings
 from needlecheck.cds_hooks.trust_settings import TrustedClient
-
 from tests.support.client_tokens import ec_key
 
 EHR = "https://ehr.example.org"

@@ -35,8 +35,8 @@ from healthchain.models.hooks import OrderSignContext
 from healthchain.models.hooks.basehookcontext import BaseHookContext
 from healthchain.models.requests.cdsrequest import FHIRAuthorization
 from healthchain.sandbox import SandboxClient
-from needlecheck.mappings.cpt import CPT_SYSTEM
 
+from needlecheck.mappings.cpt import CPT_SYSTEM
 from tests.support.card_conformance import assert_conformant_response
 from tests.support.fhir_server import FhirTestServer
 

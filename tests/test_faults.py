@@ -26,11 +26,11 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
+
 from needlecheck.cds_hooks.fhir_client import FhirLimits
 from needlecheck.cds_hooks.invoke import run_hook
 from needlecheck.cds_hooks.services import SERVICES
-from werkzeug.test import TestResponse
-
 from tests.support.fault_proxy import Fault, FaultProxy
 from tests.support.fhir_server import FhirTestServer
 from tests.support.fixtures_fhir import FHIR_BUNDLE_PATH, read_bundle

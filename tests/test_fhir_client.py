@@ -7,6 +7,7 @@ import time
 import pytest
 import requests
 import responses
+
 from needlecheck.cds_hooks.fhir_client import FhirClient, FhirLimits, FhirUnavailable
 
 BASE = "https://ehr.example.org/fhir"

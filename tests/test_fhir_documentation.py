@@ -11,6 +11,7 @@ import pytest
 from fhir.resources.R4B.claim import Claim
 from fhir.resources.R4B.procedure import Procedure
 from fhir.resources.R4B.servicerequest import ServiceRequest
+
 from needlecheck.mappings.documentation import documentation_elements
 from needlecheck.plugin.fhir_documentation import PHRASES, documented_elements
 from needlecheck.plugin.fhir_record import PatientRecord, parse_resource

@@ -7,6 +7,7 @@ from typing import Any
 
 from fhir.resources.R4B.claim import Claim
 from fhir.resources.R4B.procedure import Procedure
+
 from needlecheck.plugin.fhir_input import claim_create_context, injected_substances, prior_services
 from needlecheck.plugin.fhir_record import PatientRecord
 

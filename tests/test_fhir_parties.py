@@ -9,10 +9,10 @@ from typing import Any
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.claim import Claim
 from fhir.resources.R4B.reference import Reference
+
 from needlecheck.plugin.fhir_input import claim_create_context, condition_facts, order_sign_context
 from needlecheck.plugin.fhir_parties import coverage_facts, order_performers, state_at
 from needlecheck.plugin.fhir_record import PatientRecord
-
 from tests.support.fixtures_fhir import FHIR_BUNDLE_PATH, read_bundle
 
 CPT = "http://www.ama-assn.org/go/cpt"

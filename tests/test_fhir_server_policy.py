@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 import responses
 from flask.testing import FlaskClient
+
 from needlecheck.cds_hooks.app import create_app
 from needlecheck.cds_hooks.settings import Settings
 from needlecheck.cds_hooks.trust_settings import TrustedClient
-
 from tests.support.client_tokens import SigningKey, claims, ec_key, mint
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "requests"

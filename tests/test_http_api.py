@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
+
 from needlecheck.cds_hooks.app import create_app
 from needlecheck.cds_hooks.settings import Settings
 from needlecheck.cds_hooks.store import Store
-
 from tests.support.card_conformance import assert_conformant_response
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "requests"

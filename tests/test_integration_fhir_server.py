@@ -27,13 +27,13 @@ import pytest
 import requests
 import yaml
 from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
+
 from needlecheck.cds_hooks.fhir_client import FhirClient
 from needlecheck.cds_hooks.invoke import HookResult, run_hook
 from needlecheck.cds_hooks.prefetch import KeyStatus, render_template
 from needlecheck.cds_hooks.services import PATIENT_PREFETCH, SERVICES
 from needlecheck.mappings.cpt import CPT_SYSTEM
-from werkzeug.test import TestResponse
-
 from tests.support.fhir_server import FhirTestServer
 from tests.support.fixtures_fhir import FHIR_BUNDLE_PATH, read_bundle
 

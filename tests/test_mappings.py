@@ -6,6 +6,7 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+
 from needlecheck.mappings.cpt import dry_needling_code_for, load_cpt_codes
 from needlecheck.mappings.errors import MappingError
 from needlecheck.mappings.muscles import ConceptKind, load_laterality_qualifiers, load_muscle_concepts, muscle_catalog

@@ -10,7 +10,6 @@ from needlecheck.mappings.documentation import documentation_elements
 from needlecheck.plugin.context import BillingContext, ServiceLine
 from needlecheck.plugin.engine import evaluate
 from needlecheck.plugin.findings import Severity
-
 from tests.support.builders import DOS, LEFT, TRAPEZIUS, line, site
 from tests.support.medicare import (
     CERVICALGIA,

@@ -6,6 +6,7 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+
 from needlecheck.mappings.datasets import dataset_specs, loaded_dataset, using_datasets
 from needlecheck.mappings.errors import MappingError
 from needlecheck.mappings.icd10_ranges import RANGE_COLUMNS, icd10_key, load_icd10_ranges, ranges_holding

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+
 from needlecheck.mappings.muscles import Side
 from needlecheck.plugin.muscles import SiteProblem, count_muscles, parse_expression, reduce_body_site
-
 from tests.support.builders import (
     BACK_REGION,
     BOTH,

@@ -6,6 +6,7 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+
 from needlecheck.mappings.errors import MappingError
 from needlecheck.mappings.ncci_mue import load_mue_tables
 from needlecheck.mappings.ncci_ptp import load_ptp_edits

@@ -15,16 +15,17 @@ import schemathesis
 import yaml
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, settings
-from needlecheck.cds_hooks.app import create_app
-from needlecheck.cds_hooks.fhir_client import FhirClient, FhirUnavailable
-from needlecheck.cds_hooks.services import SERVICES
-from needlecheck.cds_hooks.settings import Settings
 from schemathesis.checks import (
     content_type_conformance,
     not_a_server_error,
     response_schema_conformance,
     status_code_conformance,
 )
+
+from needlecheck.cds_hooks.app import create_app
+from needlecheck.cds_hooks.fhir_client import FhirClient, FhirUnavailable
+from needlecheck.cds_hooks.services import SERVICES
+from needlecheck.cds_hooks.settings import Settings
 
 CHECKED_IN = Path(__file__).resolve().parent.parent / "cds_hooks" / "openapi.yaml"
 

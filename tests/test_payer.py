@@ -6,6 +6,7 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+
 from needlecheck.mappings.errors import MappingError
 from needlecheck.mappings.payers import load_payer_classes, load_payer_directory, payer_class_of_sopt
 from needlecheck.plugin.context import BillingContext, CoverageFacts

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from needlecheck.mappings.errors import MappingError
 from needlecheck.mappings.frequency_limits import frequency_limits, load_frequency_limits
 from needlecheck.mappings.payer_policies import load_payer_policies, payer_policies

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from needlecheck.mappings.errors import MappingError
 from needlecheck.mappings.provider_types import load_provider_types
 from needlecheck.plugin.context import Performer, ServiceLine

@@ -8,6 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import responses
+
 from needlecheck.cds_hooks.fhir_client import FhirClient, FhirLimits
 from needlecheck.cds_hooks.prefetch import KeyStatus, render_template, resolve_prefetch, token_values
 from needlecheck.cds_hooks.services import ORDER_SIGN

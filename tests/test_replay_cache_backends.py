@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
 from needlecheck.cds_hooks.postgres_replay_cache import PostgresReplayCache
 from needlecheck.cds_hooks.replay_cache import ReplayCache, SqliteReplayCache, open_replay_cache
 from needlecheck.cds_hooks.settings import Settings

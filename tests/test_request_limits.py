@@ -11,6 +11,7 @@ import pytest
 from flask.testing import FlaskClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from needlecheck.cds_hooks.app import create_app
 from needlecheck.cds_hooks.request_limits import RequestLimits, nesting_depth_exceeds
 from needlecheck.cds_hooks.settings import Settings, SettingsError, load_settings

@@ -6,6 +6,7 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+
 from needlecheck.mappings.documentation import (
     PAYER_CLASSES,
     Requirement,

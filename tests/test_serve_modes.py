@@ -7,10 +7,10 @@ import logging
 from pathlib import Path
 
 import pytest
+
 from needlecheck.cds_hooks import server as cds_server
 from needlecheck.cds_hooks.cli import main
 from needlecheck.cds_hooks.settings import Settings
-
 from tests.support.client_tokens import ec_key
 
 TRUSTED = ('public_base_url = "https://cds.example.org"\n\n[[trusted_clients]]\niss = "https://ehr.example.org"\n'

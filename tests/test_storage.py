@@ -18,6 +18,7 @@ import psycopg
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+
 from needlecheck.cds_hooks.app import create_app
 from needlecheck.cds_hooks.audit import AuditRecord, open_seconds
 from needlecheck.cds_hooks.cli import main
@@ -27,7 +28,6 @@ from needlecheck.cds_hooks.settings import Settings, load_settings
 from needlecheck.cds_hooks.sqlite_store import SqliteStore
 from needlecheck.cds_hooks.store import Store, StoreUnavailable, describe_storage, open_store
 from needlecheck.cds_hooks.trust_settings import TrustedClient
-
 from tests.support.card_conformance import assert_conformant_response
 from tests.support.client_tokens import claims, ec_key, mint
 

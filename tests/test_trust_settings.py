@@ -6,8 +6,8 @@ import re
 from pathlib import Path
 
 import pytest
-from needlecheck.cds_hooks.settings import SettingsError, load_settings
 
+from needlecheck.cds_hooks.settings import SettingsError, load_settings
 from tests.support.client_tokens import ec_key
 
 README = Path(__file__).resolve().parent.parent / "README.md"

@@ -7,7 +7,6 @@ import datetime as dt
 from needlecheck.plugin.context import PriorService
 from needlecheck.plugin.findings import Severity
 from needlecheck.plugin.rules.acupuncture_same_date import check_acupuncture_same_date as check
-
 from tests.support.builders import DOS, context, line, two_muscles
 
 

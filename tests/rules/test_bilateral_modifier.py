@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from needlecheck.plugin.rules.bilateral_modifier import check_bilateral_modifier as check
-
 from tests.support.builders import context, line, two_muscles
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 
 from needlecheck.plugin.rules.code_exists_on_date import check_code_exists_on_date as check
-
 from tests.support.builders import context, line, two_muscles
 
 

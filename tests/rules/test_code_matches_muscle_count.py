@@ -6,7 +6,6 @@ import datetime as dt
 
 from needlecheck.plugin.findings import CodeChange
 from needlecheck.plugin.rules.code_matches_muscle_count import check_code_matches_muscle_count as check
-
 from tests.support.builders import (
     ERECTOR_SPINAE,
     LEFT,

@@ -6,11 +6,11 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+
 from needlecheck.mappings.errors import MappingError
 from needlecheck.mappings.icd10cm import CodeState, load_icd10cm_changes, normalize_code, status_on
 from needlecheck.plugin.rules.diagnosis_code_valid_on_date import check_diagnosis_code_valid_on_date as check
 from needlecheck.plugin.terms import ICD10CM_SYSTEM, Coding
-
 from tests.support.builders import context, line, two_muscles
 
 M54_SPLIT = dt.date(2021, 10, 1)

@@ -6,12 +6,12 @@ import datetime as dt
 from dataclasses import replace
 
 import pytest
+
 from needlecheck.mappings.documentation import documentation_elements
 from needlecheck.plugin.context import BillingContext, CoverageFacts, Performer, ServiceLine
 from needlecheck.plugin.findings import Severity
 from needlecheck.plugin.rules.documentation_complete import check_documentation_complete
 from needlecheck.plugin.terms import Coding
-
 from tests.support.builders import context, line, two_muscles
 
 SOPT = "urn:oid:2.16.840.1.113883.3.221.5"

@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+
 from needlecheck.plugin.rules.dry_needling_billed_under_other_code import (
     check_dry_needling_billed_under_other_code as check,
 )
-
 from tests.support.builders import context, line, three_muscles, two_muscles
 
 CODES_EXIST = dt.date(2020, 1, 1)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+
 from needlecheck.plugin.findings import Severity
 from needlecheck.plugin.rules.electrical_stimulation_same_date import check_electrical_stimulation_same_date as check
-
 from tests.support.builders import DOS, context, line, two_muscles
 
 

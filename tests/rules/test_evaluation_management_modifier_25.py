@@ -6,7 +6,6 @@ import datetime as dt
 
 from needlecheck.plugin.context import PriorService
 from needlecheck.plugin.rules.evaluation_management_modifier_25 import check_evaluation_management_modifier_25 as check
-
 from tests.support.builders import DOS, context, line, two_muscles
 
 

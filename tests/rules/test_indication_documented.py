@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from needlecheck.plugin.rules.indication_documented import check_indication_documented as check
-
 from tests.support.builders import MYALGIA, context, line, two_muscles
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from needlecheck.plugin.findings import CodeChange
 from needlecheck.plugin.rules.injection_is_not_dry_needling import check_injection_is_not_dry_needling as check
-
 from tests.support.builders import ERECTOR_SPINAE, context, line, site, three_muscles, two_muscles
 
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+
 from needlecheck.plugin.findings import Severity
 from needlecheck.plugin.rules.medicare_advantage_abn_modifiers import check_medicare_advantage_abn_modifiers as check
-
 from tests.support.builders import line, two_muscles
 from tests.support.medicare import COMMERCIAL, MEDICARE_ADVANTAGE, MEDICARE_FFS, medicare
 

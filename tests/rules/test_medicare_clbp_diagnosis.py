@@ -7,12 +7,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from needlecheck.mappings.datasets import using_datasets
 from needlecheck.plugin.context import ServiceLine
 from needlecheck.plugin.findings import Severity
 from needlecheck.plugin.rules.medicare_clbp_diagnosis import check_medicare_clbp_diagnosis as check
 from needlecheck.plugin.terms import SNOMED_SYSTEM, Coding
-
 from tests.support.builders import MYALGIA, line, two_muscles
 from tests.support.medicare import (
     CERVICALGIA,

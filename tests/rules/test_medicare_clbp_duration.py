@@ -7,12 +7,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from needlecheck.mappings.datasets import using_datasets
 from needlecheck.plugin.context import ConditionFacts, ServiceLine
 from needlecheck.plugin.findings import Severity
 from needlecheck.plugin.rules.medicare_clbp_duration import check_medicare_clbp_duration as check
 from needlecheck.plugin.terms import Coding
-
 from tests.support.builders import DOS, line, two_muscles
 from tests.support.medicare import (
     CERVICALGIA,

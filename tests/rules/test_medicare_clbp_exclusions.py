@@ -5,11 +5,11 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+
 from needlecheck.plugin.context import ServiceLine
 from needlecheck.plugin.findings import Severity
 from needlecheck.plugin.rules.medicare_clbp_exclusions import check_medicare_clbp_exclusions as check
 from needlecheck.plugin.terms import Coding
-
 from tests.support.builders import DOS, line, two_muscles
 from tests.support.medicare import (
     COMMERCIAL,

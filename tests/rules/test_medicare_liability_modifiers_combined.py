@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
+
 from needlecheck.plugin.findings import Severity
 from needlecheck.plugin.rules.medicare_liability_modifiers_combined import (
     check_medicare_liability_modifiers_combined as check,
 )
-
 from tests.support.builders import line, two_muscles
 from tests.support.medicare import COMMERCIAL, MEDICARE_ADVANTAGE, medicare
 

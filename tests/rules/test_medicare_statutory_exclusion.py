@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+
 from needlecheck.plugin.context import ServiceLine
 from needlecheck.plugin.findings import Severity
 from needlecheck.plugin.rules.medicare_statutory_exclusion import check_medicare_statutory_exclusion as check
-
 from tests.support.builders import line, two_muscles
 from tests.support.medicare import (
     ACUPUNCTURIST,

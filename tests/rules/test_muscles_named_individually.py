@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from needlecheck.plugin.rules.muscles_named_individually import check_muscles_named_individually as check
-
 from tests.support.builders import BACK_REGION, ERECTOR_SPINAE, LEFT, TRAPEZIUS, context, line, site, two_muscles
 
 

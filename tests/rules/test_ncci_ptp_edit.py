@@ -7,11 +7,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from needlecheck.mappings.datasets import using_datasets
 from needlecheck.plugin.context import PriorService
 from needlecheck.plugin.findings import Severity
 from needlecheck.plugin.rules.ncci_ptp_edit import check_ncci_ptp_edit as check
-
 from tests.support.builders import context, line, three_muscles, two_muscles
 
 SAMPLES = Path(__file__).resolve().parent.parent / "data"

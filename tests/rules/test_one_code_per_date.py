@@ -6,7 +6,6 @@ import datetime as dt
 
 from needlecheck.plugin.context import PriorService
 from needlecheck.plugin.rules.one_code_per_date import check_one_code_per_date as check
-
 from tests.support.builders import DOS, context, line, three_muscles, two_muscles
 
 

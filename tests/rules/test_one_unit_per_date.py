@@ -6,7 +6,6 @@ import datetime as dt
 
 from needlecheck.plugin.context import PriorService
 from needlecheck.plugin.rules.one_unit_per_date import check_one_unit_per_date as check
-
 from tests.support.builders import DOS, context, line, two_muscles
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from needlecheck.plugin.rules.paired_muscle_has_side import check_paired_muscle_has_side as check
-
 from tests.support.builders import LEFT, LEVATOR_SCAPULAE, RIGHT, TRAPEZIUS, context, line, site
 
 

@@ -6,11 +6,11 @@ import datetime as dt
 from dataclasses import replace
 
 import pytest
+
 from needlecheck.plugin.context import BillingContext, CoverageFacts
 from needlecheck.plugin.findings import Severity, Topic
 from needlecheck.plugin.rules.payer_coverage_policy import check_payer_coverage_policy as check
 from needlecheck.plugin.terms import Coding
-
 from tests.support.builders import context, line
 
 SOPT = "urn:oid:2.16.840.1.113883.3.221.5"

@@ -8,7 +8,6 @@ from needlecheck.plugin.context import BillingContext, CoverageFacts
 from needlecheck.plugin.findings import Severity, Topic
 from needlecheck.plugin.rules.payer_identified import check_payer_identified as check
 from needlecheck.plugin.terms import Coding
-
 from tests.support.builders import context, line
 
 SOPT = "urn:oid:2.16.840.1.113883.3.221.5"

@@ -6,11 +6,11 @@ import datetime as dt
 from dataclasses import replace
 
 import pytest
+
 from needlecheck.plugin.context import Performer, ServiceLine
 from needlecheck.plugin.findings import Severity
 from needlecheck.plugin.rules.scope_of_practice import check_scope_of_practice
 from needlecheck.plugin.terms import Coding
-
 from tests.support.builders import context, line, two_muscles
 
 NUCC = "http://nucc.org/provider-taxonomy"

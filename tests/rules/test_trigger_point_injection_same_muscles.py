@@ -11,7 +11,6 @@ from needlecheck.plugin.findings import Severity
 from needlecheck.plugin.rules.trigger_point_injection_same_muscles import (
     check_trigger_point_injection_same_muscles as check,
 )
-
 from tests.support.builders import (
     DOS,
     INFRASPINATUS,

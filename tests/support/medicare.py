@@ -8,7 +8,6 @@ from pathlib import Path
 
 from needlecheck.plugin.context import BillingContext, ConditionFacts, CoverageFacts, Performer, ServiceLine
 from needlecheck.plugin.terms import ICD10CM_SYSTEM, Coding
-
 from tests.support.builders import context
 
 SOPT = "urn:oid:2.16.840.1.113883.3.221.5"
