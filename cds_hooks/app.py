@@ -102,7 +102,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     # Installed data sets are validated now: a malformed official file stops start-up, naming the row.
     configure_datasets(settings.datasets_dir)
     load_all_datasets()
-    # The ICD-10-CM release takes seconds to parse: pay it at start-up, not in a clinician's first hook call.
+    # Deriving the ICD-10-CM table takes seconds, once per library version: never in a clinician's hook call.
     preload_release()
     app.extensions["needlecheck.store"] = open_store(settings)
     app.extensions["needlecheck.pool"] = ThreadPoolExecutor(max_workers=16, thread_name_prefix="fhir")

@@ -5,18 +5,25 @@ release** (``ICD10CM_RELEASE``). One release says nothing about earlier years, s
 matter for dry-needling claims (M54.5 split in FY2022, M79.1 subdivided in FY2023) are dated rows of
 ``icd10cm_changes.csv``; a code is judged as it stood on the date of service. Changes after the
 library's release are unknown until the library (or the table) is updated.
+
+The rules never load the library itself: its release is derived once into a small read-only SQLite table
+(``release_table()``, under ``cache_dir()``) that every process opens in milliseconds.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import importlib
+import os
+import sqlite3
+import tempfile
 import warnings
+from contextlib import closing
 from dataclasses import dataclass
 from enum import StrEnum
-from functools import cache
+from functools import cache, lru_cache
+from importlib.metadata import version
 from pathlib import Path
-from types import ModuleType
 
 from needlecheck.mappings.errors import MappingError
 from needlecheck.mappings.sources import policy_sources
@@ -106,35 +113,111 @@ def icd10cm_changes() -> dict[str, tuple[Icd10cmChange, ...]]:
     return load_icd10cm_changes()
 
 
-@cache
-def _release() -> ModuleType:
-    # Importing parses the whole tabular XML (about 1.5 s), so only a check that needs it pays.
+class ReleaseTable:
+    """The ICD-10-CM release as a read-only SQLite table: one row per code, its parent, leaf flag and title.
+
+    ``simple-icd-10-cm`` parses its whole XML on import (seconds, and ~170 MB held per process); the few
+    lookups the rules make need none of that. The table is derived once from the pinned library into
+    ``cache_dir()`` and shared by every process through the page cache: opening it costs milliseconds.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._connection: sqlite3.Connection | None = None
+        self._pid = 0
+
+    def _db(self) -> sqlite3.Connection:
+        # A connection never crosses a fork: gunicorn workers each open their own.
+        if self._connection is None or self._pid != os.getpid():
+            self._connection = sqlite3.connect(f"{self.path.as_uri()}?mode=ro&immutable=1", uri=True,
+                                               check_same_thread=False)
+            self._pid = os.getpid()
+        return self._connection
+
+    def entry(self, code: str) -> tuple[str | None, bool, str] | None:
+        """``(parent, is_leaf, title)`` of a code of the release, None for anything else."""
+        row = self._db().execute("SELECT parent, leaf, title FROM code WHERE code = ?", (code,)).fetchone()
+        return None if row is None else (row[0], bool(row[1]), row[2])
+
+    def leaves_under(self, code: str) -> tuple[str, ...]:
+        """The billable codes below ``code``, in release order."""
+        rows = self._db().execute(
+            "WITH RECURSIVE below(code) AS (SELECT code FROM code WHERE parent = ? "
+            "UNION ALL SELECT code.code FROM code JOIN below ON code.parent = below.code) "
+            "SELECT code.code FROM code JOIN below USING (code) WHERE leaf ORDER BY ordinal", (code,))
+        return tuple(row[0] for row in rows)
+
+
+def cache_dir() -> Path:
+    """Where derived tables live: ``$NEEDLECHECK_CACHE_DIR``, else ``$XDG_CACHE_HOME/needlecheck``."""
+    configured = os.environ.get("NEEDLECHECK_CACHE_DIR")
+    if configured:
+        return Path(configured)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "needlecheck"
+
+
+def _write_release_table(path: Path) -> None:
     with warnings.catch_warnings():
         # The library reads its data with importlib.resources' legacy API; nothing for us to act on.
         warnings.simplefilter("ignore", DeprecationWarning)
-        return importlib.import_module("simple_icd_10_cm")
+        release = importlib.import_module("simple_icd_10_cm")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Written beside its final name and renamed: processes starting together never read half a table.
+    handle, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    os.close(handle)
+    try:
+        with closing(sqlite3.connect(partial)) as db:
+            db.execute("CREATE TABLE code (code TEXT PRIMARY KEY, parent TEXT, leaf INTEGER NOT NULL, "
+                       "ordinal INTEGER NOT NULL, title TEXT NOT NULL)")
+            db.execute("CREATE INDEX code_parent ON code (parent)")
+            db.executemany("INSERT INTO code VALUES (?, ?, ?, ?, ?)", (
+                (code, release.get_parent(code) or None, int(release.is_leaf(code)), ordinal,
+                 release.get_description(code))
+                for ordinal, code in enumerate(release.get_all_codes(True))
+                if not release.is_chapter_or_block(code)))
+            db.commit()
+        os.replace(partial, path)
+    except BaseException:
+        Path(partial).unlink(missing_ok=True)
+        raise
+
+
+@cache
+def release_table() -> ReleaseTable:
+    """The release table of the pinned library version, derived into ``cache_dir()`` on first use."""
+    path = cache_dir() / f"icd10cm-simple-icd-10-cm-{version('simple-icd-10-cm')}.sqlite"
+    if not path.exists():
+        try:
+            _write_release_table(path)
+        except OSError as error:
+            raise MappingError(path.name, None, None,
+                               f"cannot write the ICD-10-CM table in {path.parent}: {error.strerror}") from error
+    return ReleaseTable(path)
 
 
 def preload_release() -> None:
-    """Parse the ICD-10-CM release now (about 1.5 s), so the first hook call does not pay for it."""
-    _release()
+    """Derive the ICD-10-CM table now if it is missing (seconds, once per library version), not in a hook call."""
+    release_table().entry("M54.50")
+
+
+@lru_cache(maxsize=4096)
+def _entry(code: str) -> tuple[str | None, bool, str] | None:
+    return release_table().entry(code)
 
 
 def _in_release(code: str) -> bool:
-    release = _release()
-    return release.is_valid_item(code) and not release.is_chapter_or_block(code)
+    return _entry(code) is not None
 
 
 def description(code: str) -> str | None:
     """The code's title in the release, or None for a code the release does not have."""
-    code = normalize_code(code)
-    return _release().get_description(code) if _in_release(code) else None
+    entry = _entry(normalize_code(code))
+    return entry[2] if entry else None
 
 
 def billable_codes_under(code: str) -> tuple[str, ...]:
     """The billable codes below a header in the release, in release order."""
-    release = _release()
-    return tuple(child for child in release.get_descendants(code) if release.is_leaf(child))
+    return release_table().leaves_under(code)
 
 
 def _nearest_header(code: str) -> str | None:
@@ -147,11 +230,11 @@ def _nearest_header(code: str) -> str | None:
 
 
 def _status_in_release(code: str) -> CodeStatus:
-    release = _release()
-    if not _in_release(code):
+    entry = _entry(code)
+    if entry is None:
         parent = _nearest_header(code)
         return CodeStatus(code, CodeState.UNKNOWN, billable_codes_under(parent) if parent else ())
-    if release.is_leaf(code):
+    if entry[1]:
         return CodeStatus(code, CodeState.BILLABLE)
     return CodeStatus(code, CodeState.HEADER, billable_codes_under(code))
 
@@ -168,7 +251,8 @@ def status_on(code: str, day: dt.date) -> CodeStatus:
         children = applied[-1].replaced_by or billable_codes_under(code)
         return CodeStatus(code, CodeState.HEADER, children, applied[-1])
     if pending and pending[0].change == ADDED:
-        parent = _release().get_parent(code) if _in_release(code) else None
+        entry = _entry(code)
+        parent = entry[0] if entry else None
         return CodeStatus(code, CodeState.NOT_YET, (parent,) if parent else (), pending[0])
     if pending:
         # Deleted or split later: on this day the code was still the billable one.

@@ -25,6 +25,8 @@ REPO = Path(__file__).resolve().parent.parent
 TEST_DATASETS = REPO / "tests" / "data"
 # Read when an app is created; ``needlecheck serve`` subprocesses inherit it too.
 os.environ["NEEDLECHECK_DATASETS_DIR"] = str(TEST_DATASETS)
+# Derived tables (the ICD-10-CM release) are built once per checkout, not in the user's home cache.
+os.environ.setdefault("NEEDLECHECK_CACHE_DIR", str(REPO / ".cache"))
 FIXTURES = REPO / "fixtures"
 
 
