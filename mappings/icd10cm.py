@@ -122,7 +122,7 @@ class ReleaseTable:
     """
 
     def __init__(self, path: Path) -> None:
-        self.path = path
+        self.path = path.absolute()
         self._connection: sqlite3.Connection | None = None
         self._pid = 0
 

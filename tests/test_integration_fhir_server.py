@@ -36,6 +36,7 @@ from needlecheck.cds_hooks.services import PATIENT_PREFETCH, SERVICES
 from needlecheck.mappings.cpt import CPT_SYSTEM
 from tests.support.fhir_server import FhirTestServer
 from tests.support.fixtures_fhir import FHIR_BUNDLE_PATH, read_bundle
+from tests.support.medplum_server import MedplumTestServer
 
 REQUESTS = Path(__file__).resolve().parent.parent / "fixtures" / "requests"
 MANIFEST: dict[str, dict[str, Any]] = {
@@ -107,6 +108,16 @@ class Observed:
         with self._lock:
             self.queries.clear()
             self.results.clear()
+
+
+AnyFhirServer = FhirTestServer | MedplumTestServer
+
+
+@pytest.fixture(params=["sekmet", "medplum"])
+def fallback_server(request: pytest.FixtureRequest) -> AnyFhirServer:
+    """Each FHIR-fallback test runs against sekmet and against Medplum, both loaded with the shared Bundle."""
+    server: AnyFhirServer = request.getfixturevalue("fhir_server" if request.param == "sekmet" else "medplum_server")
+    return server
 
 
 @pytest.fixture
@@ -224,12 +235,12 @@ def next_url(bundle: dict[str, Any]) -> str | None:
 
 @pytest.mark.parametrize("name", SERVER_ONLY)
 def test_requests_without_prefetch_give_the_manifest_rules(
-        name: str, client: FlaskClient, fhir_server: FhirTestServer, observed: Observed) -> None:
+        name: str, client: FlaskClient, fallback_server: AnyFhirServer, observed: Observed) -> None:
     case = MANIFEST[name]
     body = load_request(name)
     assert "prefetch" not in body
 
-    cards = cards_of(call(client, against(body, fhir_server.base_url, fhir_server.token)))
+    cards = cards_of(call(client, against(body, fallback_server.base_url, fallback_server.token)))
 
     assert rule_ids(cards) == sorted(case["expect_rules"])
     assert not unchecked_cards(cards), "the server answered, so every check must have run"
@@ -245,8 +256,8 @@ def test_requests_without_prefetch_give_the_manifest_rules(
 
 
 def test_history_on_the_server_fires_code002(
-        client: FlaskClient, fhir_server: FhirTestServer, observed: Observed) -> None:
-    body = against(load_request("order-sign/server-no-prefetch.json"), fhir_server.base_url, fhir_server.token)
+        client: FlaskClient, fallback_server: AnyFhirServer, observed: Observed) -> None:
+    body = against(load_request("order-sign/server-no-prefetch.json"), fallback_server.base_url, fallback_server.token)
 
     cards = cards_of(call(client, body))
 
@@ -257,9 +268,9 @@ def test_history_on_the_server_fires_code002(
 
 
 def test_local_code_20561_and_other_patients_do_not_match(
-        client: FlaskClient, fhir_server: FhirTestServer, observed: Observed) -> None:
+        client: FlaskClient, fallback_server: AnyFhirServer, observed: Observed) -> None:
     body = against(load_request("order-sign/server-no-prefetch-local-code-trap.json"),
-                   fhir_server.base_url, fhir_server.token)
+                   fallback_server.base_url, fallback_server.token)
 
     cards = cards_of(call(client, body))
 
@@ -271,9 +282,9 @@ def test_local_code_20561_and_other_patients_do_not_match(
 
 
 def test_referenced_procedure_comes_from_the_server(
-        client: FlaskClient, fhir_server: FhirTestServer, observed: Observed) -> None:
+        client: FlaskClient, fallback_server: AnyFhirServer, observed: Observed) -> None:
     name = "claim-create/server-referenced-procedure.json"
-    body = against(load_request(name), fhir_server.base_url, fhir_server.token)
+    body = against(load_request(name), fallback_server.base_url, fallback_server.token)
 
     cards = cards_of(call(client, body))
 
@@ -285,9 +296,9 @@ def test_referenced_procedure_comes_from_the_server(
 
 
 def test_referenced_procedure_is_read_by_id_when_history_is_null(
-        client: FlaskClient, fhir_server: FhirTestServer, observed: Observed) -> None:
+        client: FlaskClient, fallback_server: AnyFhirServer, observed: Observed) -> None:
     name = "claim-create/server-referenced-procedure.json"
-    body = against(load_request(name), fhir_server.base_url, fhir_server.token)
+    body = against(load_request(name), fallback_server.base_url, fallback_server.token)
     body["prefetch"] = {"priorProcedures": None}
 
     cards = cards_of(call(client, body))
@@ -299,9 +310,9 @@ def test_referenced_procedure_is_read_by_id_when_history_is_null(
 
 
 def test_referenced_procedure_missing_on_the_server_is_412(
-        client: FlaskClient, fhir_server: FhirTestServer, observed: Observed) -> None:
+        client: FlaskClient, fallback_server: AnyFhirServer, observed: Observed) -> None:
     body = against(load_request("claim-create/server-referenced-procedure.json"),
-                   fhir_server.base_url, fhir_server.token)
+                   fallback_server.base_url, fallback_server.token)
     body["context"]["claim"]["procedure"][0]["procedureReference"]["reference"] = "Procedure/nc-proc-does-not-exist"
 
     response = call(client, body)
@@ -314,7 +325,7 @@ def test_referenced_procedure_missing_on_the_server_is_412(
 
 
 def test_claim_referencing_another_patients_procedure_is_not_decided_on_it(
-        client: FlaskClient, fhir_server: FhirTestServer, observed: Observed) -> None:
+        client: FlaskClient, fallback_server: AnyFhirServer, observed: Observed) -> None:
     """A Procedure read by id is not constrained by ``patient=``: its subject must be the context patient.
 
     The claim is for nc-pat-1 but bills nc-pat-2's Procedure (same date, CPT 20560, 2 muscles). The
@@ -323,7 +334,7 @@ def test_claim_referencing_another_patients_procedure_is_not_decided_on_it(
     """
     other = "Procedure/nc-proc-p2-20560-20260302"
     body = against(load_request("claim-create/server-referenced-procedure.json"),
-                   fhir_server.base_url, fhir_server.token)
+                   fallback_server.base_url, fallback_server.token)
     body["context"]["claim"]["procedure"][0]["procedureReference"]["reference"] = other
 
     response = call(client, body)
@@ -362,8 +373,8 @@ def _drop(body: dict[str, Any], *keys: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize("name", FULL_PREFETCH)
 def test_dropping_prior_procedures_fetches_it_and_gives_the_full_prefetch_result(
-        name: str, client: FlaskClient, fhir_server: FhirTestServer, observed: Observed) -> None:
-    full = against(load_request(name), fhir_server.base_url, fhir_server.token)
+        name: str, client: FlaskClient, fallback_server: AnyFhirServer, observed: Observed) -> None:
+    full = against(load_request(name), fallback_server.base_url, fallback_server.token)
 
     full_response = call(client, full)
     assert observed.queries == [], "with full prefetch the service must not query the server"
@@ -381,8 +392,8 @@ def test_dropping_prior_procedures_fetches_it_and_gives_the_full_prefetch_result
 
 @pytest.mark.parametrize("name", FULL_PREFETCH)
 def test_dropping_every_prefetch_key_gives_the_full_prefetch_result(
-        name: str, client: FlaskClient, fhir_server: FhirTestServer, observed: Observed) -> None:
-    full = against(load_request(name), fhir_server.base_url, fhir_server.token)
+        name: str, client: FlaskClient, fallback_server: AnyFhirServer, observed: Observed) -> None:
+    full = against(load_request(name), fallback_server.base_url, fallback_server.token)
     bare = copy.deepcopy(full)
     del bare["prefetch"]
 
@@ -395,10 +406,10 @@ def test_dropping_every_prefetch_key_gives_the_full_prefetch_result(
 
 
 def test_dropped_prior_procedures_holding_the_billed_procedure_is_fetched(
-        client: FlaskClient, fhir_server: FhirTestServer, observed: Observed) -> None:
+        client: FlaskClient, fallback_server: AnyFhirServer, observed: Observed) -> None:
     """The billed Procedure is only in priorProcedures; without it the claim can only be checked from the server."""
     name = "claim-create/clean-20560-referenced-prior-procedure.json"
-    body = _drop(against(load_request(name), fhir_server.base_url, fhir_server.token), "priorProcedures")
+    body = _drop(against(load_request(name), fallback_server.base_url, fallback_server.token), "priorProcedures")
 
     cards = cards_of(call(client, body))
 
@@ -408,9 +419,9 @@ def test_dropped_prior_procedures_holding_the_billed_procedure_is_fetched(
 
 @pytest.mark.parametrize("key", ["priorProcedures", "conditions"])
 def test_operation_outcome_as_prefetch_value_means_fetch_it(
-        key: str, client: FlaskClient, fhir_server: FhirTestServer, observed: Observed) -> None:
+        key: str, client: FlaskClient, fallback_server: AnyFhirServer, observed: Observed) -> None:
     name = "claim-create/code002-prior-procedure-same-date.json"
-    full = against(load_request(name), fhir_server.base_url, fhir_server.token)
+    full = against(load_request(name), fallback_server.base_url, fallback_server.token)
     full_response = call(client, full)
     observed.reset()
     body = copy.deepcopy(full)
@@ -425,8 +436,8 @@ def test_operation_outcome_as_prefetch_value_means_fetch_it(
 
 
 def test_null_prior_procedures_means_no_history_and_is_not_fetched(
-        client: FlaskClient, fhir_server: FhirTestServer, observed: Observed) -> None:
-    body = against(load_request("order-sign/server-no-prefetch.json"), fhir_server.base_url, fhir_server.token)
+        client: FlaskClient, fallback_server: AnyFhirServer, observed: Observed) -> None:
+    body = against(load_request("order-sign/server-no-prefetch.json"), fallback_server.base_url, fallback_server.token)
     # Control: without the key, the server's history makes DN-CODE-002 fire.
     assert rule_ids(cards_of(call(client, body))) == ["DN-CODE-002"]
     observed.reset()
@@ -442,9 +453,9 @@ def test_null_prior_procedures_means_no_history_and_is_not_fetched(
 
 
 def test_null_prior_procedures_in_a_claim_drops_the_same_date_history(
-        client: FlaskClient, fhir_server: FhirTestServer, observed: Observed) -> None:
+        client: FlaskClient, fallback_server: AnyFhirServer, observed: Observed) -> None:
     body = against(load_request("claim-create/code002-prior-procedure-same-date.json"),
-                   fhir_server.base_url, fhir_server.token)
+                   fallback_server.base_url, fallback_server.token)
     body["prefetch"]["priorProcedures"] = None
 
     cards = cards_of(call(client, body))

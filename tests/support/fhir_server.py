@@ -54,7 +54,7 @@ from fastapi import FastAPI
 from sekmet.config import ServerAuth, Settings, SimulatorSettings
 from sekmet.main import create_app
 
-__all__ = ["FhirServerError", "FhirTestServer"]
+__all__ = ["FhirServerError", "FhirTestServer", "load_bundle"]
 
 FHIR_JSON = "application/fhir+json"
 _HOST = "127.0.0.1"
@@ -272,32 +272,42 @@ class FhirTestServer:
         """
         if not self.is_running:
             raise FhirServerError("FhirTestServer is not running")
-        r = requests.post(
-            self.base_url,
-            json=bundle,
-            headers={**self.auth_headers, "Content-Type": FHIR_JSON},
-            timeout=60,
-        )
-        body: Any
-        try:
-            body = r.json()
-        except ValueError:
-            body = None
-        if not r.ok:
-            detail = _outcome_text(body, r.text)
-            raise FhirServerError(f"loading Bundle failed: HTTP {r.status_code}: {detail}")
-        if not isinstance(body, dict) or body.get("resourceType") != "Bundle":
-            raise FhirServerError(f"loading Bundle: unexpected response {r.text[:500]}")
-        # A transaction is all-or-nothing, but a batch answers 200 with per-entry failures.
-        responses = [e.get("response") or {} for e in body.get("entry", [])]
-        failures = [
-            f"entry {i}: {resp.get('status')}: {_outcome_text(resp.get('outcome'), '')}"
-            for i, resp in enumerate(responses)
-            if not str(resp.get("status", "")).startswith("2")
-        ]
-        if failures:
-            raise FhirServerError("loading Bundle failed: " + "; ".join(failures))
-        return body
+        return load_bundle(self.base_url, self.auth_headers, bundle)
+
+
+def load_bundle(base_url: str, auth_headers: dict[str, str], bundle: dict[str, Any]) -> dict[str, Any]:
+    """POST a transaction (or batch) Bundle to ``base_url`` and return the response Bundle.
+
+    Raises:
+        FhirServerError: with the OperationOutcome's text if the server rejected the Bundle (non-2xx),
+            or, for a batch, if any entry did not succeed.
+    """
+    r = requests.post(
+        base_url,
+        json=bundle,
+        headers={**auth_headers, "Content-Type": FHIR_JSON},
+        timeout=60,
+    )
+    body: Any
+    try:
+        body = r.json()
+    except ValueError:
+        body = None
+    if not r.ok:
+        detail = _outcome_text(body, r.text)
+        raise FhirServerError(f"loading Bundle failed: HTTP {r.status_code}: {detail}")
+    if not isinstance(body, dict) or body.get("resourceType") != "Bundle":
+        raise FhirServerError(f"loading Bundle: unexpected response {r.text[:500]}")
+    # A transaction is all-or-nothing, but a batch answers 200 with per-entry failures.
+    responses = [e.get("response") or {} for e in body.get("entry", [])]
+    failures = [
+        f"entry {i}: {resp.get('status')}: {_outcome_text(resp.get('outcome'), '')}"
+        for i, resp in enumerate(responses)
+        if not str(resp.get("status", "")).startswith("2")
+    ]
+    if failures:
+        raise FhirServerError("loading Bundle failed: " + "; ".join(failures))
+    return body
 
 
 def _outcome_text(body: Any, fallback: str) -> str:
