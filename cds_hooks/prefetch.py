@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import Any
 
 from needlecheck.cds_hooks.fhir_client import FhirClient, FhirUnavailable, matches, next_link
+from needlecheck.cds_hooks.included_references import missing_included_references
 from needlecheck.cds_hooks.services import PrefetchKey
 
 _TOKEN = re.compile(r"\{\{\s*([A-Za-z.]+)\s*\}\}")
@@ -109,7 +110,26 @@ def resolve_prefetch(keys: tuple[PrefetchKey, ...], prefetch: dict[str, Any], co
     futures = {name: pool.submit(_fetch, _key(keys, name), query, client) for name, query in to_fetch.items()}
     for name, future in futures.items():
         outcomes[name] = future.result()
+    if client is not None:
+        _read_left_out_includes(outcomes, client, pool)
     return outcomes
+
+
+def _read_left_out_includes(outcomes: dict[str, KeyOutcome], client: FhirClient, pool: ThreadPoolExecutor) -> None:
+    """Read by reference what a key's ``_include`` should have brought and its answer left out.
+
+    A reference that cannot be read is left out: the rules that needed it decide as without it.
+    """
+    reads = {(name, reference): pool.submit(client.get, reference)
+             for name, outcome in outcomes.items() if outcome.status in (KeyStatus.PROVIDED, KeyStatus.FETCHED)
+             for reference in missing_included_references(outcome.key.template, outcome.resources)}
+    for (name, reference), future in reads.items():
+        try:
+            resource = future.result()
+        except FhirUnavailable:
+            continue
+        if resource.get("resourceType") == reference.split("/", 1)[0]:
+            outcomes[name].resources.append(resource)
 
 
 def _key(keys: tuple[PrefetchKey, ...], name: str) -> PrefetchKey:

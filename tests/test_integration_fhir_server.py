@@ -622,3 +622,18 @@ def test_full_prefetch_needs_no_server_at_all(client: FlaskClient, broken_server
     assert observed.queries == []
     assert rule_ids(cards) == ["DN-CODE-002"]
     assert not unchecked_cards(cards)
+
+
+# ------------------------------------------------------------------ _include honoured or not
+
+
+def test_included_resources_arrive_whether_or_not_the_server_honours_include(
+        client: FlaskClient, fallback_server: AnyFhirServer, observed: Observed) -> None:
+    body = against(load_request("order-sign/server-no-prefetch.json"), fallback_server.base_url, fallback_server.token)
+
+    call(client, body)
+
+    # sekmet honours _include; Medplum's repository ignores it, so the payor is read by reference.
+    assert "Organization/nc-org-payer" in observed.resource_ids("coverage")
+    read_by_reference = "Organization/nc-org-payer" in observed.queries
+    assert read_by_reference is isinstance(fallback_server, MedplumTestServer)

@@ -1,0 +1,62 @@
+"""Resources a prefetch query ``_include``s, read by reference when the answer left them out.
+
+Support for ``_include`` is optional in FHIR R4 (a server lists what it honours in its
+CapabilityStatement), and EHRs that prefetch do not always add included resources: Medplum's repository
+ignores ``_include`` altogether. Without the payor Organization or the practice Location a rule would
+decide on less than the record holds, so the references an ``_include`` names are read one by one.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+# The element each ``_include`` the prefetch templates use follows (FHIR R4 search parameter expressions).
+INCLUDE_PATHS: dict[str, tuple[str, ...]] = {
+    "Coverage:payor": ("payor",),
+    "Encounter:location": ("location", "location"),
+    "Encounter:service-provider": ("serviceProvider",),
+    "PractitionerRole:location": ("location",),
+    "PractitionerRole:organization": ("organization",),
+}
+
+_INCLUDE = re.compile(r"[?&]_include=([A-Za-z]+:[a-z-]+)")
+
+
+def includes_of(query: str) -> tuple[str, ...]:
+    """The ``_include`` values of a query or template, in order (``Coverage:payor`` ...)."""
+    return tuple(_INCLUDE.findall(query))
+
+
+def _references(value: Any, path: tuple[str, ...]) -> list[str]:
+    found: list[str] = []
+    for item in value if isinstance(value, list) else [value]:
+        if not isinstance(item, dict):
+            continue
+        if path:
+            found.extend(_references(item.get(path[0]), path[1:]))
+        elif isinstance(item.get("reference"), str):
+            found.append(item["reference"])
+    return found
+
+
+def missing_included_references(query: str, resources: list[dict[str, Any]]) -> list[str]:
+    """``Type/id`` of every resource ``query`` includes that ``resources`` (the answer) does not hold.
+
+    Only relative literal references are returned: a contained or absolute one is not the server's to read.
+    """
+    held = {f"{r.get('resourceType')}/{r.get('id')}" for r in resources}
+    wanted: list[str] = []
+    for include in includes_of(query):
+        source_type = include.split(":", 1)[0]
+        path = INCLUDE_PATHS.get(include)
+        if path is None:
+            continue
+        for resource in resources:
+            if resource.get("resourceType") != source_type:
+                continue
+            for reference in _references(resource, path):
+                parts = reference.split("/")
+                if len(parts) == 2 and all(parts) and reference not in held and reference not in wanted:
+                    wanted.append(reference)
+    return wanted
