@@ -11,7 +11,7 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, request
 from werkzeug.exceptions import HTTPException
 
-from needlecheck.cds_hooks.audit import record_invocations, trace_invocation
+from needlecheck.cds_hooks.audit import card_rule_ids, record_invocations, trace_invocation
 from needlecheck.cds_hooks.client_auth import authenticated_client, install_client_auth
 from needlecheck.cds_hooks.cors import allow_origins
 from needlecheck.cds_hooks.errors import ApiError, operation_outcome, outcome_for
@@ -70,7 +70,7 @@ def invoke(service_id: str) -> Response:
     trace.result = result
     # Identifiers and rule ids only: no PHI, no tokens.
     log.info("hook service=%s rules=%s cards=%d ms=%.1f", service.service_id,
-             ",".join(sorted({f.rule_id for f in result.findings})) or "-", len(result.body["cards"]),
+             ",".join(card_rule_ids(result.body)) or "-", len(result.body["cards"]),
              (time.perf_counter() - started) * 1000)
     return _json(result.body)
 
