@@ -17,6 +17,7 @@ from needlecheck.cds_hooks.cors import allow_origins
 from needlecheck.cds_hooks.errors import ApiError, operation_outcome, outcome_for
 from needlecheck.cds_hooks.feedback import parse_feedback
 from needlecheck.cds_hooks.fhir_server_policy import check_fhir_server
+from needlecheck.cds_hooks.health import health_routes
 from needlecheck.cds_hooks.invoke import run_hook
 from needlecheck.cds_hooks.openapi import openapi_routes
 from needlecheck.cds_hooks.request_limits import check_hook_request_size, parse_json_body
@@ -108,6 +109,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["needlecheck.pool"] = ThreadPoolExecutor(max_workers=16, thread_name_prefix="fhir")
     app.register_blueprint(routes)
     app.register_blueprint(openapi_routes)
+    app.register_blueprint(health_routes)
     install_client_auth(app, settings)
     allow_origins(app, settings.cors_origins)
     record_invocations(app, "needlecheck.store", endpoint="cds_hooks.invoke")
