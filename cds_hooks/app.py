@@ -19,6 +19,7 @@ from needlecheck.cds_hooks.feedback import parse_feedback
 from needlecheck.cds_hooks.fhir_server_policy import check_fhir_server
 from needlecheck.cds_hooks.health import health_routes
 from needlecheck.cds_hooks.invoke import run_hook
+from needlecheck.cds_hooks.metrics import count_feedback, install_metrics
 from needlecheck.cds_hooks.openapi import openapi_routes
 from needlecheck.cds_hooks.request_limits import check_hook_request_size, parse_json_body
 from needlecheck.cds_hooks.services import SERVICES, ServiceDefinition, discovery_document
@@ -83,6 +84,7 @@ def feedback(service_id: str) -> Response:
     items = parse_feedback(_body())
     store: Store = current_app.extensions["needlecheck.store"]
     stored = store.save_feedback(service.service_id, items)
+    count_feedback(service.service_id, items)
     return _json({"received": len(items), "stored": stored})
 
 
@@ -113,6 +115,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     install_client_auth(app, settings)
     allow_origins(app, settings.cors_origins)
     record_invocations(app, "needlecheck.store", endpoint="cds_hooks.invoke")
+    install_metrics(app, hook_endpoint="cds_hooks.invoke")
 
     @app.errorhandler(ApiError)
     def api_error(error: ApiError) -> Response:

@@ -180,7 +180,8 @@ def trace_invocation(body: Any) -> InvocationTrace:
     return trace
 
 
-def _elapsed_ms(environ: dict[str, Any]) -> float | None:
+def elapsed_ms(environ: dict[str, Any]) -> float | None:
+    """Milliseconds since the request of ``environ`` reached the app (None outside ``record_invocations``)."""
     started = environ.get(_STARTED)
     return round((time.perf_counter() - started) * 1000, 3) if isinstance(started, float) else None
 
@@ -208,7 +209,7 @@ def audit_record(response: Response) -> AuditRecord:
         hook_instance=trace.hook_instance if trace is not None else None,
         client_id=_client_id(), http_status=response.status_code, problem=problem,
         rule_ids=fired, card_uuids=card_uuids, suggestion_uuids=suggestion_uuids,
-        total_ms=_elapsed_ms(request.environ),
+        total_ms=elapsed_ms(request.environ),
         fhir_ms=round(session.waited_ms, 3) if session is not None else None,
         fhir_requests=session.request_count if session is not None else None)
 

@@ -9,6 +9,7 @@ from flask import Flask
 from gunicorn.app.base import BaseApplication
 
 from needlecheck.cds_hooks.app import create_app
+from needlecheck.cds_hooks.metrics import multiprocess_metrics, worker_exited
 from needlecheck.cds_hooks.settings import Settings
 from needlecheck.cds_hooks.store import describe_storage
 
@@ -35,12 +36,18 @@ class NeedlecheckServer(BaseApplication):  # type: ignore[misc]
             "loglevel": "info",
             # One service per machine should not need a control socket in the home directory.
             "control_socket_disable": True,
+            "child_exit": _child_exit,
         }
         for key, value in options.items():
             self.cfg.set(key, value)
 
     def load(self) -> Flask:
         return create_app(self.settings)
+
+
+def _child_exit(_arbiter: Any, worker: Any) -> None:
+    """gunicorn's child_exit hook, in the master: the worker's metrics stop counting as live."""
+    worker_exited(worker.pid)
 
 
 def serve(settings: Settings) -> None:
@@ -60,4 +67,5 @@ def serve(settings: Settings) -> None:
     if settings.allow_http:
         log.warning("allow_http is on: http:// FHIR servers and key URLs are accepted (for tests only)")
     log.info("feedback and the audit log are stored in %s", describe_storage(settings))
-    NeedlecheckServer(settings).run()
+    with multiprocess_metrics():
+        NeedlecheckServer(settings).run()
