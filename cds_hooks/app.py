@@ -19,6 +19,7 @@ from needlecheck.cds_hooks.feedback import parse_feedback
 from needlecheck.cds_hooks.fhir_server_policy import check_fhir_server
 from needlecheck.cds_hooks.health import health_routes
 from needlecheck.cds_hooks.invoke import run_hook
+from needlecheck.cds_hooks.logging_setup import install_access_log
 from needlecheck.cds_hooks.metrics import count_feedback, install_metrics
 from needlecheck.cds_hooks.openapi import openapi_routes
 from needlecheck.cds_hooks.request_limits import check_hook_request_size, parse_json_body
@@ -116,6 +117,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     allow_origins(app, settings.cors_origins)
     record_invocations(app, "needlecheck.store", endpoint="cds_hooks.invoke")
     install_metrics(app, hook_endpoint="cds_hooks.invoke")
+    install_access_log(app)
 
     @app.errorhandler(ApiError)
     def api_error(error: ApiError) -> Response:

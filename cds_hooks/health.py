@@ -18,13 +18,14 @@ import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Response, current_app
 
 from needlecheck import mappings
 from needlecheck.cds_hooks.store import Store, StoreUnavailable
-from needlecheck.mappings.datasets import dataset_specs, datasets_dir, load_all_datasets
+from needlecheck.mappings.datasets import dataset_files, dataset_specs, load_all_datasets, using_datasets
 from needlecheck.mappings.errors import MappingError
 from needlecheck.plugin.rules import all_rules
 
@@ -112,9 +113,12 @@ def database_check(store: Store) -> CheckResult:
     return CheckResult("database", True)
 
 
-def data_set_status() -> tuple[DataSetStatus, ...]:
-    """Every official data set some rule can use, installed or not, with the rules that read it."""
-    installed = load_all_datasets()
+def data_set_status(installed: dict[str, bool] | None = None) -> tuple[DataSetStatus, ...]:
+    """Every official data set some rule can use, installed or not, with the rules that read it.
+
+    ``installed`` says which are (by name); by default the loaded data sets of this process decide.
+    """
+    installed = load_all_datasets() if installed is None else installed
     rules = all_rules()
     return tuple(
         DataSetStatus(name, spec.title, installed[name],
@@ -122,12 +126,19 @@ def data_set_status() -> tuple[DataSetStatus, ...]:
         for name, spec in sorted(dataset_specs().items()))
 
 
-def log_missing_data_sets() -> None:
-    """One warning per data set that is not installed, naming the rules it leaves unable to check."""
-    for status in data_set_status():
+def log_missing_data_sets(directory: Path | None) -> None:
+    """One warning per data set not installed under ``directory``, naming the rules it leaves unable to check.
+
+    For the start-up log of the gunicorn master: a folder's files are looked at, not parsed (the app parses
+    and validates them when it loads).
+    """
+    with using_datasets(directory):
+        installed = {name: bool(dataset_files(name)) for name in dataset_specs()}
+    for status in data_set_status(installed):
         if not status.installed:
-            log.warning("data set %s (%s) is not installed under %s/%s/: rules %s cannot check and answer "
-                        "'Not checked'", status.name, status.title, datasets_dir(), status.name,
+            log.warning("data set %s (%s) is not installed (put its official files in %s): rules %s cannot "
+                        "check and say 'Not checked'", status.name, status.title,
+                        directory / status.name if directory else "a data sets directory",
                         ", ".join(status.rule_ids) or "(none)")
 
 
