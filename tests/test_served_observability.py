@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import time
 from collections.abc import Iterator
@@ -25,6 +26,9 @@ PATIENT_ID = "nc-pat-1"
 ACCESS_TOKEN = "body-access-token-5f1d"
 QUERY_SECRET = "query-secret-93ab"
 WAIT_SECONDS = 60.0
+TEST_DATASETS = Path(__file__).resolve().parent / "data"
+INSTALLED = "ncci-mue-practitioner"
+MISSING = {"ncci-ptp-practitioner": ("DN-NCCI-001", "DN-PAIR-001"), "ncd-30.3.3-icd10": ("DN-MCR-001",)}
 
 
 @dataclass
@@ -41,7 +45,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     workdir = tmp_path_factory.mktemp("observability")
     tmp = workdir / "tmp"
     tmp.mkdir()
+    # One data set of three installed: the other two are an administrator's matter.
+    shutil.copytree(TEST_DATASETS / INSTALLED, workdir / "datasets" / INSTALLED)
     with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("NEEDLECHECK_DATASETS_DIR", str(workdir / "datasets"))
         # The server makes its metrics directory under TMPDIR, where the tests can look at it.
         patch.setenv("TMPDIR", str(tmp))
         patch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
@@ -156,3 +163,23 @@ def test_every_output_line_is_json_and_the_access_log_holds_no_client_data(serve
     assert all(isinstance(line["ms"], float) and line["ms"] >= 0 for line in access)
     for secret in (PATIENT_ID, ACCESS_TOKEN, QUERY_SECRET, "fhir.example.org"):
         assert secret not in output, secret
+
+
+def test_missing_data_sets_are_said_once_at_start_up_in_readyz_and_in_metrics(served: Served) -> None:
+    base_url = served.process.base_url
+    lines = [json.loads(line) for line in served.process.log().splitlines() if line.strip()]
+    for name, rule_ids in MISSING.items():
+        [warning] = [line for line in lines if line["message"].startswith(f"data set {name} ")]
+        assert warning["level"] == "WARNING"
+        assert warning["pid"] == served.process.process.pid  # the master's, before the workers start
+        assert all(rule_id in warning["message"] for rule_id in rule_ids)
+    assert not [line for line in lines if line["message"].startswith(f"data set {INSTALLED} ")]
+
+    with session() as http:
+        readiness = http.get(f"{base_url}/readyz", timeout=30)
+        metrics = http.get(f"{base_url}/metrics", timeout=30).text
+    assert readiness.status_code == 200  # missing data sets do not take the instance out
+    assert sorted(readiness.json()["missingDataSets"]) == sorted(MISSING)
+    gauge = {sample.labels["dataset"]: sample.value for family in text_string_to_metric_families(metrics)
+             for sample in family.samples if sample.name == "needlecheck_dataset_installed"}
+    assert gauge == {INSTALLED: 1.0, **{name: 0.0 for name in MISSING}}
