@@ -37,12 +37,30 @@ def log_formatter(log_format: str) -> logging.Formatter:
     return logging.Formatter(TEXT_FORMAT)
 
 
+class _OutputHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The handler ``configure_logging`` installs: a type of its own, so a second call replaces it, writing
+    to whatever ``sys.stderr`` is when a record comes (as ``logging.lastResort`` does)."""
+
+    def __init__(self) -> None:
+        logging.Handler.__init__(self)
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        """The current standard error."""
+        return sys.stderr
+
+
 def configure_logging(log_format: str) -> None:
-    """Send every logger's records at INFO and above to stderr in ``log_format``; call it once, at start-up."""
-    handler = logging.StreamHandler(sys.stderr)
+    """Send every logger's records at INFO and above to stderr in ``log_format``, at start-up.
+
+    Other handlers on the root logger (a test's log capture) are left in place.
+    """
+    handler = _OutputHandler()
     handler.setFormatter(log_formatter(log_format))
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    for previous in [h for h in root.handlers if isinstance(h, _OutputHandler)]:
+        root.removeHandler(previous)
+    root.addHandler(handler)
     root.setLevel(logging.INFO)
 
 

@@ -201,8 +201,10 @@ def prepare_multiprocess_dir() -> Path | None:
     """
     values = sys.modules.get("prometheus_client.values")
     if values is not None and not values.ValueClass._multiprocess:
-        # Too late: the values already chosen are per process, and /metrics would show one worker's counts.
-        raise RuntimeError("prometheus_client was imported before multiprocess mode was set up")
+        # Too late for this process (its values are chosen at import); workers that import it after the
+        # fork would still be right, an app loaded here (preload) would not.
+        log.warning("prometheus_client was imported before multiprocess mode was set up: metrics of an app "
+                    "loaded in this process count for this process only")
     configured = os.environ.get(MULTIPROC_ENV)
     if configured:
         directory = Path(configured)
@@ -231,6 +233,8 @@ def multiprocess_metrics() -> Iterator[None]:
     finally:
         if os.getpid() == master:  # a worker leaves the master's call stack through here too, on its exit
             remove_multiprocess_dir(made)
+            if made is not None:
+                os.environ.pop(MULTIPROC_ENV, None)
 
 
 def worker_exited(pid: int) -> None:
