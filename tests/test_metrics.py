@@ -4,6 +4,9 @@ labels after hook and feedback calls, and no label carries anything a client sen
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -133,3 +136,43 @@ def test_fhir_wait_and_fetched_keys_are_measured_against_a_real_fhir_server(
     assert sample("needlecheck_fhir_wait_seconds_sum", service=ORDER_SIGN) > 0
     assert sample("needlecheck_prefetch_keys_total", service=ORDER_SIGN, key="priorProcedures",
                   outcome="fetched") == fetched + 1
+
+
+MULTIPROCESS_SCRIPT = """
+import json, os, sys
+from needlecheck.cds_hooks.metrics import multiprocess_metrics
+with multiprocess_metrics():
+    directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    import prometheus_client.values
+    seen = {"dir": directory, "exists": os.path.isdir(directory), "mode": oct(os.stat(directory).st_mode & 0o777),
+            "files": sorted(os.listdir(directory)), "multiprocess": prometheus_client.values.ValueClass._multiprocess}
+seen["after"] = {"exists": os.path.isdir(seen["dir"]), "env": os.environ.get("PROMETHEUS_MULTIPROC_DIR")}
+print(json.dumps(seen))
+"""
+
+
+def run_multiprocess_script(tmp_path: Path, **env: str) -> dict[str, Any]:
+    """Run ``multiprocess_metrics`` in a fresh interpreter (this one imported prometheus-client long ago)."""
+    environment = {key: value for key, value in os.environ.items() if key != "PROMETHEUS_MULTIPROC_DIR"}
+    environment.update(TMPDIR=str(tmp_path), **env)
+    completed = subprocess.run([sys.executable, "-c", MULTIPROCESS_SCRIPT], env=environment, capture_output=True,
+                               text=True, timeout=120, check=True)
+    result: dict[str, Any] = json.loads(completed.stdout)
+    return result
+
+
+def test_serve_gives_the_workers_a_fresh_private_directory_and_removes_it(tmp_path: Path) -> None:
+    seen = run_multiprocess_script(tmp_path)
+    assert Path(seen["dir"]).parent == tmp_path
+    assert (seen["exists"], seen["mode"], seen["files"], seen["multiprocess"]) == (True, "0o700", [], True)
+    assert seen["after"] == {"exists": False, "env": None}
+
+
+def test_an_operators_directory_is_emptied_of_an_earlier_runs_files_and_kept(tmp_path: Path) -> None:
+    directory = tmp_path / "prometheus"
+    directory.mkdir()
+    (directory / "counter_4242.db").write_bytes(b"an earlier run")
+    (directory / "README").write_text("not ours")
+    seen = run_multiprocess_script(tmp_path, PROMETHEUS_MULTIPROC_DIR=str(directory))
+    assert (seen["dir"], seen["files"], seen["multiprocess"]) == (str(directory), ["README"], True)
+    assert seen["after"] == {"exists": True, "env": str(directory)}
