@@ -11,13 +11,16 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, request
 from werkzeug.exceptions import HTTPException
 
-from needlecheck.cds_hooks.audit import record_invocations, trace_invocation
+from needlecheck.cds_hooks.audit import card_rule_ids, record_invocations, trace_invocation
 from needlecheck.cds_hooks.client_auth import authenticated_client, install_client_auth
 from needlecheck.cds_hooks.cors import allow_origins
 from needlecheck.cds_hooks.errors import ApiError, operation_outcome, outcome_for
 from needlecheck.cds_hooks.feedback import parse_feedback
 from needlecheck.cds_hooks.fhir_server_policy import check_fhir_server
+from needlecheck.cds_hooks.health import health_routes
 from needlecheck.cds_hooks.invoke import run_hook
+from needlecheck.cds_hooks.logging_setup import install_access_log
+from needlecheck.cds_hooks.metrics import count_feedback, install_metrics
 from needlecheck.cds_hooks.openapi import openapi_routes
 from needlecheck.cds_hooks.request_limits import check_hook_request_size, parse_json_body
 from needlecheck.cds_hooks.services import SERVICES, ServiceDefinition, discovery_document
@@ -70,7 +73,7 @@ def invoke(service_id: str) -> Response:
     trace.result = result
     # Identifiers and rule ids only: no PHI, no tokens.
     log.info("hook service=%s rules=%s cards=%d ms=%.1f", service.service_id,
-             ",".join(sorted({f.rule_id for f in result.findings})) or "-", len(result.body["cards"]),
+             ",".join(card_rule_ids(result.body)) or "-", len(result.body["cards"]),
              (time.perf_counter() - started) * 1000)
     return _json(result.body)
 
@@ -82,6 +85,7 @@ def feedback(service_id: str) -> Response:
     items = parse_feedback(_body())
     store: Store = current_app.extensions["needlecheck.store"]
     stored = store.save_feedback(service.service_id, items)
+    count_feedback(service.service_id, items)
     return _json({"received": len(items), "stored": stored})
 
 
@@ -108,9 +112,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["needlecheck.pool"] = ThreadPoolExecutor(max_workers=16, thread_name_prefix="fhir")
     app.register_blueprint(routes)
     app.register_blueprint(openapi_routes)
+    app.register_blueprint(health_routes)
     install_client_auth(app, settings)
     allow_origins(app, settings.cors_origins)
     record_invocations(app, "needlecheck.store", endpoint="cds_hooks.invoke")
+    install_metrics(app, hook_endpoint="cds_hooks.invoke")
+    install_access_log(app)
 
     @app.errorhandler(ApiError)
     def api_error(error: ApiError) -> Response:

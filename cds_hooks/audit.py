@@ -18,6 +18,7 @@ from typing import Any
 import requests
 from flask import Flask, Response, g, request
 
+from needlecheck.cds_hooks.cards import RULE_EXTENSION
 from needlecheck.cds_hooks.client_auth import authenticated_client
 from needlecheck.cds_hooks.invoke import HookResult
 from needlecheck.cds_hooks.services import SERVICES
@@ -66,6 +67,21 @@ class AuditRecord:
 def safe_identifier(value: Any) -> str | None:
     """``value`` if it is a short identifier-like string, else None (so free text never reaches the log)."""
     return value if isinstance(value, str) and _IDENTIFIER.fullmatch(value) else None
+
+
+def card_rule_ids(body: dict[str, Any] | None) -> tuple[str, ...]:
+    """The rules whose findings became cards of a cards response, sorted, each once.
+
+    Read from the cards themselves (their ``org.needlecheck.rule-id`` extension), not from the findings: a
+    rule that could not run for want of its data set, or whose finding another card made redundant, did not
+    fire, and the one "Not checked" card names no rule.
+    """
+    rule_ids: set[str] = set()
+    for card in (body or {}).get("cards") or []:
+        value = (card.get("extension") or {}).get(RULE_EXTENSION) if isinstance(card, dict) else None
+        values = value if isinstance(value, list) else [value]
+        rule_ids.update(item for item in values if isinstance(item, str))
+    return tuple(sorted(rule_ids))
 
 
 def cards_identifiers(body: dict[str, Any] | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -164,7 +180,8 @@ def trace_invocation(body: Any) -> InvocationTrace:
     return trace
 
 
-def _elapsed_ms(environ: dict[str, Any]) -> float | None:
+def elapsed_ms(environ: dict[str, Any]) -> float | None:
+    """Milliseconds since the request of ``environ`` reached the app (None outside ``record_invocations``)."""
     started = environ.get(_STARTED)
     return round((time.perf_counter() - started) * 1000, 3) if isinstance(started, float) else None
 
@@ -182,7 +199,7 @@ def audit_record(response: Response) -> AuditRecord:
     trace: InvocationTrace | None = g.get("needlecheck_invocation")
     result = trace.result if trace is not None else None
     session = trace.fhir_session if trace is not None else None
-    fired = tuple(sorted({finding.rule_id for finding in result.findings})) if result is not None else ()
+    fired = card_rule_ids(result.body) if result is not None else ()
     card_uuids, suggestion_uuids = cards_identifiers(result.body if result is not None else None)
     problem = None
     if response.status_code >= 400:
@@ -192,7 +209,7 @@ def audit_record(response: Response) -> AuditRecord:
         hook_instance=trace.hook_instance if trace is not None else None,
         client_id=_client_id(), http_status=response.status_code, problem=problem,
         rule_ids=fired, card_uuids=card_uuids, suggestion_uuids=suggestion_uuids,
-        total_ms=_elapsed_ms(request.environ),
+        total_ms=elapsed_ms(request.environ),
         fhir_ms=round(session.waited_ms, 3) if session is not None else None,
         fhir_requests=session.request_count if session is not None else None)
 

@@ -9,6 +9,9 @@ from flask import Flask
 from gunicorn.app.base import BaseApplication
 
 from needlecheck.cds_hooks.app import create_app
+from needlecheck.cds_hooks.health import log_missing_data_sets
+from needlecheck.cds_hooks.logging_setup import configure_logging, gunicorn_logger_class
+from needlecheck.cds_hooks.metrics import multiprocess_metrics, worker_exited
 from needlecheck.cds_hooks.settings import Settings
 from needlecheck.cds_hooks.store import describe_storage
 
@@ -35,6 +38,8 @@ class NeedlecheckServer(BaseApplication):  # type: ignore[misc]
             "loglevel": "info",
             # One service per machine should not need a control socket in the home directory.
             "control_socket_disable": True,
+            "child_exit": _child_exit,
+            "logger_class": gunicorn_logger_class(self.settings.log_format),
         }
         for key, value in options.items():
             self.cfg.set(key, value)
@@ -43,10 +48,15 @@ class NeedlecheckServer(BaseApplication):  # type: ignore[misc]
         return create_app(self.settings)
 
 
+def _child_exit(_arbiter: Any, worker: Any) -> None:
+    """gunicorn's child_exit hook, in the master: the worker's metrics stop counting as live."""
+    worker_exited(worker.pid)
+
+
 def serve(settings: Settings) -> None:
     """Run until stopped. Without trusted clients the service accepts unauthenticated calls, which is only
     acceptable on loopback (elsewhere the command line demands ``--insecure``); the start-up log says which."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_format)
     if settings.trusted_clients:
         log.info("client authentication required: %d trusted CDS client(s) (%s), aud base %s",
                  len(settings.trusted_clients), ", ".join(c.iss for c in settings.trusted_clients),
@@ -60,4 +70,6 @@ def serve(settings: Settings) -> None:
     if settings.allow_http:
         log.warning("allow_http is on: http:// FHIR servers and key URLs are accepted (for tests only)")
     log.info("feedback and the audit log are stored in %s", describe_storage(settings))
-    NeedlecheckServer(settings).run()
+    log_missing_data_sets(settings.datasets_dir)
+    with multiprocess_metrics():
+        NeedlecheckServer(settings).run()

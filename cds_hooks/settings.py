@@ -37,6 +37,9 @@ def default_database_url() -> str | None:
     return os.environ.get("NEEDLECHECK_DATABASE_URL") or None
 
 
+LOG_FORMATS = ("text", "json")  # text lines, or one JSON object a line (cds_hooks/logging_setup.py)
+
+
 class SettingsError(ValueError):
     """A configuration file or option is invalid; the message names the setting."""
 
@@ -60,6 +63,7 @@ class Settings:
     public_base_url: str | None = None
     cors_origins: tuple[str, ...] = ()
     allow_http: bool = False  # tests only: http:// for fhirServer, jwks_url and jku
+    log_format: str = "text"  # or "json": one JSON object a line (cds_hooks/logging_setup.py)
     # May hold a password: kept out of repr so a logged Settings never shows it.
     database_url: str | None = field(default_factory=default_database_url, repr=False)
 
@@ -118,7 +122,7 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
 
 def _apply(settings: Settings, values: dict[str, Any]) -> Settings:
     types = {"host": str, "port": int, "workers": int, "data_dir": Path, "max_body_bytes": int, "database_url": str,
-             "max_json_depth": int, "max_bundle_entries": int, "max_claim_items": int}
+             "max_json_depth": int, "max_bundle_entries": int, "max_claim_items": int, "log_format": str}
     changes: dict[str, Any] = {}
     for name, value in values.items():
         if name == "fhir":
@@ -141,6 +145,8 @@ def _apply(settings: Settings, values: dict[str, Any]) -> Settings:
         raise SettingsError("setting 'port' must be between 1 and 65535")
     if result.workers < 1:
         raise SettingsError("setting 'workers' must be at least 1")
+    if result.log_format not in LOG_FORMATS:
+        raise SettingsError(f"setting 'log_format' must be one of: {', '.join(LOG_FORMATS)}")
     try:
         check_trust(result.trusted_clients, result.public_base_url)
     except TrustConfigError as error:

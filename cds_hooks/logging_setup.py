@@ -1,0 +1,99 @@
+"""Log output of the service: text (the default) or one JSON object a line (``log_format = "json"``), and an
+access log line per request.
+
+The access line names the method, the route *template* (``/cds-services/<service_id>``), the status and the
+milliseconds: never the query string, the path a client typed or anything from the body, which may carry a
+patient id or a token. gunicorn's own access log stays off; in JSON mode gunicorn's messages ("Listening at",
+"Booting worker") go through the same JSON handler, so every line of the output parses.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+from flask import Flask, Response, request
+from gunicorn.glogging import Logger as GunicornLogger
+
+from needlecheck.cds_hooks.audit import elapsed_ms
+
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# Standard record attributes each JSON line carries, renamed to what log collectors usually expect.
+JSON_FIELDS = "%(asctime)s %(levelname)s %(name)s %(process)d %(message)s"
+JSON_RENAMES = {"asctime": "time", "levelname": "level", "name": "logger", "process": "pid"}
+UNMATCHED_ROUTE = "-"  # a path no route matched: the path itself is client text
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"})
+
+access_log = logging.getLogger("needlecheck.access")
+
+
+def log_formatter(log_format: str) -> logging.Formatter:
+    """The formatter of ``log_format`` ("text" or "json")."""
+    if log_format == "json":
+        from pythonjsonlogger.json import JsonFormatter
+
+        return JsonFormatter(JSON_FIELDS, rename_fields=JSON_RENAMES)
+    return logging.Formatter(TEXT_FORMAT)
+
+
+class _OutputHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The handler ``configure_logging`` installs: a type of its own, so a second call replaces it, writing
+    to whatever ``sys.stderr`` is when a record comes (as ``logging.lastResort`` does)."""
+
+    def __init__(self) -> None:
+        logging.Handler.__init__(self)
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        """The current standard error."""
+        return sys.stderr
+
+
+def configure_logging(log_format: str) -> None:
+    """Send every logger's records at INFO and above to stderr in ``log_format``, at start-up.
+
+    Other handlers on the root logger (a test's log capture) are left in place.
+    """
+    handler = _OutputHandler()
+    handler.setFormatter(log_formatter(log_format))
+    root = logging.getLogger()
+    for previous in [h for h in root.handlers if isinstance(h, _OutputHandler)]:
+        root.removeHandler(previous)
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+
+
+class JsonGunicornLogger(GunicornLogger):  # type: ignore[misc]
+    """gunicorn's logger, whose messages go to the root handler (JSON) instead of gunicorn's text handlers."""
+
+    def setup(self, cfg: Any) -> None:
+        """Configure as gunicorn does, then hand the error log to the root logger."""
+        super().setup(cfg)
+        for handler in list(self.error_log.handlers):
+            self.error_log.removeHandler(handler)
+        self.error_log.propagate = True
+
+
+def gunicorn_logger_class(log_format: str) -> type[GunicornLogger]:
+    """The gunicorn ``logger_class`` for ``log_format``."""
+    return JsonGunicornLogger if log_format == "json" else GunicornLogger
+
+
+def route_template() -> str:
+    """The matched route's template (``/cds-services/<service_id>``), or ``-`` when none matched."""
+    return request.url_rule.rule if request.url_rule is not None else UNMATCHED_ROUTE
+
+
+def install_access_log(app: Flask) -> None:
+    """Log one line per request: method, route template, status and milliseconds (``needlecheck.access``)."""
+
+    @app.after_request
+    def log_access(response: Response) -> Response:
+        ms = elapsed_ms(request.environ)
+        method = request.method if request.method in HTTP_METHODS else "OTHER"  # any token is a method
+        fields = {"method": method, "route": route_template(), "status": response.status_code,
+                  "ms": ms}
+        access_log.info("%s %s %d %s ms", fields["method"], fields["route"], response.status_code,
+                        "-" if ms is None else f"{ms:.1f}", extra=fields)
+        return response

@@ -1,0 +1,69 @@
+"""Audit truth: an audit record's ``rule_ids`` are the rules whose findings became cards, so the README's
+per-rule query counts what clinicians were shown, not the checks that could not run."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from needlecheck.cds_hooks.app import create_app
+from needlecheck.cds_hooks.audit import card_rule_ids
+from needlecheck.cds_hooks.settings import Settings
+
+REQUESTS = Path(__file__).resolve().parent.parent / "fixtures" / "requests"
+ORDER_SIGN = "/cds-services/dry-needling-order-sign"
+NCCI_RULES = ("DN-NCCI-001", "DN-NCCI-002")
+
+
+@pytest.fixture
+def without_data_sets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Flask]:
+    """The service with no official data set installed (an empty data sets directory)."""
+    monkeypatch.setenv("NEEDLECHECK_DATASETS_DIR", str(tmp_path / "no-datasets"))
+    application = create_app(Settings(data_dir=tmp_path / "data", allow_http=True))
+    yield application
+    application.extensions["needlecheck.pool"].shutdown(wait=False)
+    application.extensions["needlecheck.store"].close()
+
+
+def load(name: str) -> dict[str, Any]:
+    """A request fixture."""
+    return json.loads((REQUESTS / name).read_text(encoding="utf-8"))
+
+
+def test_rules_that_could_not_run_are_not_recorded_as_fired(without_data_sets: Flask) -> None:
+    response = without_data_sets.test_client().post(ORDER_SIGN, json=load("order-sign/code001-20561-two-muscles.json"))
+    assert response.status_code == 200
+    cards = response.get_json()["cards"]
+    # The NCCI rules were evaluated and reported that they could not check: their data sets are missing.
+    [unchecked] = [card for card in cards if "extension" not in card]
+    assert all(name in unchecked["detail"] for name in ("ncci-ptp-practitioner", "ncci-mue-practitioner"))
+
+    [record] = without_data_sets.extensions["needlecheck.store"].invocations()
+    assert "DN-CODE-001" in record.rule_ids  # it fired: its card is in the answer
+    assert not set(NCCI_RULES) & set(record.rule_ids)
+    assert record.rule_ids == tuple(sorted({card["extension"]["org.needlecheck.rule-id"]
+                                            for card in cards if "extension" in card}))
+
+
+def test_a_clean_order_records_no_rule(without_data_sets: Flask) -> None:
+    response = without_data_sets.test_client().post(ORDER_SIGN, json=load("order-sign/non-dn-order-only.json"))
+    assert response.get_json() == {"cards": []}
+    [record] = without_data_sets.extensions["needlecheck.store"].invocations()
+    assert record.rule_ids == ()
+
+
+def test_card_rule_ids_reads_each_cards_rule_once_and_ignores_cards_without_one() -> None:
+    body = {"cards": [
+        {"extension": {"org.needlecheck.rule-id": "DN-DOC-002"}},
+        {"extension": {"org.needlecheck.rule-id": "DN-CODE-001"}},
+        {"extension": {"org.needlecheck.rule-id": "DN-DOC-002"}},
+        {"summary": "Not checked: …"},
+        {"extension": {"org.needlecheck.rule-id": ["DN-MCR-001", "DN-FREQ-001"]}},
+    ]}
+    assert card_rule_ids(body) == ("DN-CODE-001", "DN-DOC-002", "DN-FREQ-001", "DN-MCR-001")
+    assert card_rule_ids(None) == ()

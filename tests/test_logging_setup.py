@@ -1,0 +1,78 @@
+"""``log_format`` in the configuration, the JSON formatter, and the access log line of each request."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from pathlib import Path
+
+import pytest
+from flask.testing import FlaskClient
+
+from needlecheck.cds_hooks.logging_setup import JsonGunicornLogger, gunicorn_logger_class, log_formatter
+from needlecheck.cds_hooks.settings import Settings, SettingsError, load_settings
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "requests"
+
+
+def config(tmp_path: Path, text: str) -> Path:
+    """A config file holding ``text``."""
+    path = tmp_path / "needlecheck.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_log_format_defaults_to_text_and_accepts_json(tmp_path: Path) -> None:
+    assert Settings().log_format == "text"
+    assert load_settings(config(tmp_path, 'log_format = "json"\n')).log_format == "json"
+
+
+@pytest.mark.parametrize("value", ['"yaml"', "1", '"JSON"'])
+def test_a_bad_log_format_names_the_setting(tmp_path: Path, value: str) -> None:
+    with pytest.raises(SettingsError, match="'log_format'"):
+        load_settings(config(tmp_path, f"log_format = {value}\n"))
+
+
+def test_the_json_formatter_writes_one_object_a_line_with_the_extra_fields() -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(log_formatter("json"))
+    logger = logging.getLogger("needlecheck.test-json")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        logger.warning("two\nlines", extra={"route": "/readyz", "status": 503})
+        try:
+            raise ValueError("boom")
+        except ValueError:
+            logger.exception("failed")
+    finally:
+        logger.removeHandler(handler)
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 2  # a newline in a message or a traceback stays inside its JSON string
+    first, second = (json.loads(line) for line in lines)
+    assert (first["level"], first["logger"], first["message"]) == ("WARNING", "needlecheck.test-json", "two\nlines")
+    assert (first["route"], first["status"]) == ("/readyz", 503)
+    assert {"time", "pid"} <= set(first)
+    assert "ValueError" in second["exc_info"]
+
+
+def test_gunicorn_uses_its_own_logger_for_text_and_the_json_one_for_json() -> None:
+    assert gunicorn_logger_class("json") is JsonGunicornLogger
+    assert gunicorn_logger_class("text") is not JsonGunicornLogger
+
+
+def test_each_request_gets_one_access_line_with_the_route_template_only(
+        client: FlaskClient, caplog: pytest.LogCaptureFixture) -> None:
+    body = json.loads((FIXTURES / "order-sign/code001-20561-two-muscles.json").read_text(encoding="utf-8"))
+    with caplog.at_level(logging.INFO, logger="needlecheck.access"):
+        client.post("/cds-services/dry-needling-order-sign?patient=nc-pat-1", json=body)
+        client.get("/livez?token=tok-3f9e")
+        client.get("/Patient/nc-pat-1")
+    access = [record for record in caplog.records if record.name == "needlecheck.access"]
+    assert [(r.method, r.route, r.status) for r in access] == [  # type: ignore[attr-defined]
+        ("POST", "/cds-services/<service_id>", 200), ("GET", "/livez", 200), ("GET", "-", 404)]
+    assert all(isinstance(record.ms, float) for record in access)  # type: ignore[attr-defined]
+    text = "\n".join(record.getMessage() for record in caplog.records)
+    assert "nc-pat-1" not in text and "tok-3f9e" not in text and "?" not in text
