@@ -25,6 +25,7 @@ from fhir.resources.R4B.servicerequest import ServiceRequest
 from needlecheck.mappings.cpt import CPT_SYSTEM
 from needlecheck.plugin.context import BillingContext, ConditionFacts, PriorService, ServiceLine
 from needlecheck.plugin.fhir_documentation import documented_elements
+from needlecheck.plugin.fhir_injectates import UsedDrugs, used_drugs
 from needlecheck.plugin.fhir_parties import (
     claim_item_performers,
     coverage_facts,
@@ -40,14 +41,6 @@ from needlecheck.plugin.terms import BodySite, Coding
 LATERALITY_EXTENSION = "http://hl7.org/fhir/us/mcode/StructureDefinition/mcode-laterality-qualifier"
 TARGET_BODY_STRUCTURE_EXTENSION = "http://hl7.org/fhir/StructureDefinition/procedure-targetBodyStructure"
 BODY_SITE_REFERENCE_EXTENSION = "http://hl7.org/fhir/StructureDefinition/bodySite"
-# Code systems whose codes are always drugs or substances; SNOMED CT mixes substances with devices.
-SUBSTANCE_SYSTEMS = frozenset({
-    "http://www.nlm.nih.gov/research/umls/rxnorm",
-    "http://hl7.org/fhir/sid/ndc",
-    "http://fdasis.nlm.nih.gov",
-    "http://www.whocc.no/atc",
-})
-SUBSTANCE_RESOURCES = frozenset({"Medication", "Substance", "MedicationAdministration"})
 
 
 def cpt_code_of(concept: CodeableConcept | None) -> str | None:
@@ -108,29 +101,6 @@ def _reasons(codes: Iterable[CodeableConcept], references: Iterable[Reference], 
     return tuple(reasons)
 
 
-def injected_substances(procedure: Procedure, record: PatientRecord) -> tuple[str, ...]:
-    """Names of drugs or substances the Procedure records as used (devices such as needles are not)."""
-    names: list[str] = []
-    for concept in procedure.usedCode or []:
-        codings = codings_of(concept)
-        label = concept.text or next((c.display for c in codings if c.display), None)
-        is_substance = any(c.system in SUBSTANCE_SYSTEMS for c in codings)
-        # A SNOMED CT item may be a device; "needle" in its name marks the needles of dry needling.
-        if not is_substance and codings and "needle" not in (label or "").lower():
-            is_substance = True
-        if is_substance:
-            names.append(label or codings[0].code or "a substance")
-    for reference in procedure.usedReference or []:
-        target = record.resolve(reference, procedure)
-        kind = target.get_resource_type() if target else (reference.reference or "").split("/")[0]
-        if kind in SUBSTANCE_RESOURCES or reference.type in SUBSTANCE_RESOURCES:
-            code = getattr(target, "code", None)
-            label = reference.display or (code.text if code else None)
-            label = label or next((c.display for c in codings_of(code) if c.display), None)
-            names.append(label or reference.reference or "a substance")
-    return tuple(names)
-
-
 def _order_date(order: ServiceRequest) -> dt.date | None:
     if order.occurrenceDateTime is not None:
         return as_date(order.occurrenceDateTime)
@@ -177,11 +147,11 @@ def order_lines(draft_orders: Bundle, record: PatientRecord,
             quantity = order.quantityQuantity.value if order.quantityQuantity else None
             units = Decimal(str(quantity)) if quantity is not None else Decimal(1)
             date_of_service = _order_date(order)
-            substances: tuple[str, ...] = ()
+            drugs = UsedDrugs()
             places = list(order.locationReference or [])
         else:
             units, date_of_service = Decimal(1), performed_date(order)
-            substances = injected_substances(order, record)
+            drugs = used_drugs(order, record)
             places = [order.location]
         lines.append(ServiceLine(
             key=reference,
@@ -192,7 +162,8 @@ def order_lines(draft_orders: Bundle, record: PatientRecord,
             units=units,
             body_sites=body_sites_of(order, record),
             indications=_reasons(order.reasonCode or [], order.reasonReference or [], record, order),
-            injected_substances=substances,
+            injected_substances=drugs.injected,
+            drugs_route_unknown=drugs.route_unknown,
             described_as=described_as([order.code]),
             performers=tuple(performers),
             service_state=first_state([*places, *(Reference(reference=p.reference) for p in performers)], record,
@@ -347,6 +318,7 @@ def claim_lines(claim: Claim, record: PatientRecord, patient_id: str = "",
         if not sites and item.bodySite is not None:
             sites = (BodySite(codings_of(item.bodySite), item.bodySite.text, _laterality_codes(item.bodySite)),)
         reasons = _item_diagnoses(claim, item, record)
+        used = [used_drugs(procedure, record) for procedure in billed]
         for procedure in billed:
             reasons += _reasons(procedure.reasonCode or [], procedure.reasonReference or [], record, procedure)
         quantity = item.quantity.value if item.quantity and item.quantity.value is not None else 1
@@ -366,7 +338,8 @@ def claim_lines(claim: Claim, record: PatientRecord, patient_id: str = "",
             modifiers=tuple(c.code for m in item.modifier or [] for c in codings_of(m) if c.code),
             body_sites=sites,
             indications=reasons,
-            injected_substances=tuple(s for p in billed for s in injected_substances(p, record)),
+            injected_substances=tuple(name for drugs in used for name in drugs.injected),
+            drugs_route_unknown=tuple(name for drugs in used for name in drugs.route_unknown),
             described_as=described_as([item.productOrService, *(p.code for p in billed)]),
             performers=tuple(dict.fromkeys(performers)),
             service_state=first_state(places, record, claim) or encounter_state(record),

@@ -3,15 +3,15 @@
 ## What it does
 Compares a 20560/20561 line with a trigger-point injection (20552/20553) of the same date of service
 (pair ``tpi-same-muscle`` of ``mappings/code_pairs.csv``) muscle by muscle, using the (muscle, side)
-pairs counted from each line's body sites. Shared muscles are a warning. One muscle named on both
-lines with the side missing on one of them (20552 on "trapezius", dry needling on "left trapezius"),
-or on both, is a *possible* conflict, also a warning, worded as possible: if the sides really differ the
-fix is to record them, which takes a moment, and if they do not the line is denied or recouped, so it
+pairs counted from each line's body sites. Shared muscles are a warning. One muscle named on both lines
+with the side missing on one of them (20552 on "trapezius", dry needling on "left trapezius"), or on
+both, is a *possible* conflict, also a warning, worded as possible: if the sides really differ the fix
+is to record them, which takes a moment, and if they do not the line is denied or recouped, so it
 deserves the same attention as a proven overlap; it is not an ``info`` because a missing side is the
-usual way this overlap reaches a claim. Different muscles are information about documenting distinct sites (XS or 59 on the column-2 code) only where a loaded NCCI
-PTP edit with modifier indicator 1 joins the two codes and the modifier is missing. When the muscles
-of one side cannot be compared (an earlier Procedure, or body sites that name no muscle), it asks
-for a check.
+usual way this overlap reaches a claim. Different muscles are information about documenting distinct
+sites (XS or 59 on the column-2 code) only where a loaded NCCI PTP edit with modifier indicator 1 joins
+the two codes and the modifier is missing. When the muscles of one side cannot be compared (an earlier
+Procedure, or body sites that name no muscle), it asks for a check.
 
 ## Why is this bad?
 The CPT parenthetical says not to report 20552 or 20553 with 20560 or 20561 for the same muscle(s):
