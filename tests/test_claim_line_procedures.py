@@ -309,3 +309,38 @@ def test_order_sign_for_an_order_already_performed_over_http(client: FlaskClient
     body["prefetch"]["priorProcedures"] = {"resourceType": "Bundle", "type": "searchset",
                                            "entry": [{"resource": performed}]}
     assert "DN-UNIT-001" not in warning_rules(cards(client, ORDER_SERVICE, body))
+
+
+# ------------------------------------------------------------- finding 7: several lines of one session, over HTTP
+
+
+def merge_suggestion(found: list[dict[str, Any]], rule: str) -> dict[str, Any]:
+    [card] = [c for c in found if c.get("extension", {}).get(RULE) == rule]
+    [suggestion] = card["suggestions"]
+    return {"card": card, "suggestion": suggestion, "claim": suggestion["actions"][0]["resource"]}
+
+
+def test_two_20560_lines_of_one_session_become_one_20561_line(client: FlaskClient) -> None:
+    body = load(TWO_LINES)
+    claim = body["context"]["claim"]
+    afternoon = claim["contained"][1]
+    afternoon["code"] = cpt("20560")
+    afternoon["bodySite"] = afternoon["bodySite"][:2]  # left and right upper trapezius
+    claim["item"][1]["productOrService"] = cpt("20560")
+
+    merged = merge_suggestion(cards(client, CLAIM_SERVICE, body), "DN-UNIT-001")
+
+    assert "4 muscles in all, bill one 20561 line" in merged["card"]["summary"]
+    assert merged["suggestion"]["isRecommended"] is True
+    assert merged["suggestion"]["label"] == "Bill lines 1 and 2 as one 20561 line"
+    [item] = merged["claim"]["item"]
+    assert item["productOrService"]["coding"][0]["code"] == "20561"
+    assert item["procedureSequence"] == [1, 2] and item["quantity"]["value"] == 1
+
+
+def test_20560_and_20561_lines_of_one_session_become_one_line(client: FlaskClient) -> None:
+    merged = merge_suggestion(cards(client, CLAIM_SERVICE, load(TWO_LINES)), "DN-CODE-002")
+
+    assert "5 muscles in all, bill one 20561 line" in merged["card"]["summary"]
+    [item] = merged["claim"]["item"]
+    assert item["productOrService"]["coding"][0]["code"] == "20561" and item["procedureSequence"] == [1, 2]
