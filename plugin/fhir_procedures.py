@@ -8,8 +8,8 @@ charge. So a Procedure is identified by
 - its ``Procedure/<id>`` on the server (a resource with an identity of its own);
 - any business ``identifier`` (system and value), wherever it appears;
 - for a contained copy, which has only a local id: the id it was copied under, or failing that its
-  content (the same CPT code, date and body sites), because a contained resource has no identity
-  apart from what it says.
+  content (the same CPT code, date and body sites, and the same time where both give one), because a
+  contained resource has no identity apart from what it says.
 
 Two server resources with different ids and no shared identifier stay two Procedures, even when
 they read the same: that is what a duplicate record looks like, and the rules should see it.
@@ -37,6 +37,7 @@ class ProcedureIdentity:
     code: str | None
     day: dt.date | None
     sites: str
+    moment: dt.datetime | None = None
 
     def is_same_as(self, other: ProcedureIdentity) -> bool:
         """Whether ``self`` and ``other`` are the same Procedure (see the module docstring)."""
@@ -48,8 +49,11 @@ class ProcedureIdentity:
             return False
         ids = {ref.split("/")[-1] for ref in (self.reference, other.reference) if ref}
         ids |= {local for local in (self.local_id, other.local_id) if local}
-        copied_under_its_id = len(ids) == 1
-        return copied_under_its_id or self.sites == other.sites
+        if len(ids) == 1:
+            return True  # copied under its own id
+        # Same content, and not two times of one day (a morning and an afternoon session are two).
+        moments_differ = None not in (self.moment, other.moment) and self.moment != other.moment
+        return self.sites == other.sites and not moments_differ
 
 
 def json_cpt_code(resource: dict[str, Any]) -> str | None:
@@ -74,6 +78,18 @@ def json_performed_date(resource: dict[str, Any]) -> dt.date | None:
         return None
 
 
+def _json_moment(resource: dict[str, Any]) -> dt.datetime | None:
+    period = resource.get("performedPeriod")
+    value = resource.get("performedDateTime") or (period.get("start") if isinstance(period, dict) else None)
+    if not isinstance(value, str) or "T" not in value:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
 def json_identity(resource: dict[str, Any], contained: bool = False) -> ProcedureIdentity:
     """The identity of a Procedure given as JSON; ``contained`` when it was found in a ``contained`` list."""
     resource_id = resource.get("id") if isinstance(resource.get("id"), str) else None
@@ -87,6 +103,7 @@ def json_identity(resource: dict[str, Any], contained: bool = False) -> Procedur
         code=json_cpt_code(resource),
         day=json_performed_date(resource),
         sites=json.dumps(resource.get("bodySite") or [], sort_keys=True),
+        moment=_json_moment(resource),
     )
 
 

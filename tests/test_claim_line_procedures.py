@@ -344,3 +344,11 @@ def test_20560_and_20561_lines_of_one_session_become_one_line(client: FlaskClien
     assert "5 muscles in all, bill one 20561 line" in merged["card"]["summary"]
     [item] = merged["claim"]["item"]
     assert item["productOrService"]["coding"][0]["code"] == "20561" and item["procedureSequence"] == [1, 2]
+
+
+def test_a_contained_procedure_of_another_time_that_day_is_another_session() -> None:
+    body = contained_copy("content")
+    body["context"]["claim"]["contained"][0]["performedDateTime"] = "2026-03-02T15:05:00-07:00"
+    claim = Claim.model_validate(body["context"]["claim"])
+    context = claim_create_context("nc-pat-1", claim, record_of(body), dt.date(2026, 5, 1))
+    assert f"Procedure/{SERVER_PROCEDURE}" in {prior.reference for prior in context.history}
