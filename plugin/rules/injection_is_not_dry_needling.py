@@ -54,7 +54,7 @@ def _injection_code(line: ServiceLine) -> str | None:
 
 def _injected(line: ServiceLine) -> Finding:
     substances = join_words(list(line.injected_substances))
-    summary = f"{upper_first(line.label)}: {line.code} excludes injection, but {substances} was injected"
+    summary = f"{upper_first(line.label)}: an injection is recorded ({substances}), so not {line.code}"
     detail = (
         f"**{upper_first(line.label)}** records **{substances}** as injected. {line.code} is needle "
         "insertion *without* injection; with an injectate the service is a trigger-point injection "
