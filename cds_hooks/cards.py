@@ -130,7 +130,7 @@ def finding_card(finding: Finding, hook_instance: str, drafts: dict[str, dict[st
         card["suggestions"] = [{
             "label": finding.fix.label,
             "uuid": card_uuid(hook_instance, *identity, "fix"),
-            "isRecommended": finding.fix.recommended,
+            "isRecommended": True,
             "actions": [{
                 "type": "update",
                 "description": f"{finding.fix.label} in {finding.line_label}",

@@ -27,17 +27,18 @@ class Topic(StrEnum):
 class CodeChange:
     """A one-click fix: replace ``from_code`` by ``to_code`` in the draft resource (or one claim line).
 
+    ``proven`` when the record's evidence proves the change (the card marks it ``isRecommended``); a
+    change that rests on an inference or on data to confirm is offered, not recommended.
     ``merged_items`` are other claim lines of the same draft that the change folds into this one (their
     Procedures and diagnoses join it and they are removed): several lines of one session become one.
-    ``recommended`` is False when the evidence makes the change likely but does not prove it.
     """
 
     resource_ref: str
     from_code: str
     to_code: str
     item_sequence: int | None = None
+    proven: bool = True
     merged_items: tuple[int, ...] = ()
-    recommended: bool = True
 
     @property
     def label(self) -> str:

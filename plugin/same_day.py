@@ -132,7 +132,12 @@ class DryNeedlingSession:
         if any(o.resource_ref != first.resource_ref or o.item_sequence is None for o in others):
             return None
         merged = tuple(o.item_sequence for o in others if o.item_sequence is not None)
-        return CodeChange(first.resource_ref, first.code, self.code, first.item_sequence, merged)
+        return CodeChange(first.resource_ref, first.code, self.code, first.item_sequence, merged_items=merged)
+
+    @property
+    def unit_word(self) -> str:
+        """"line" for claim lines, "order" for orders."""
+        return "line" if all(line.item_sequence is not None for line in self.lines) else "order"
 
     @property
     def advice(self) -> str:
@@ -140,8 +145,7 @@ class DryNeedlingSession:
         noun = "muscle" if self.muscles.count == 1 else "muscles"
         named = f"{self.muscles.count} {noun} ({muscle_list(self.muscles.muscles)})"
         if self.code is not None:
-            where = "line" if all(line.item_sequence is not None for line in self.lines) else "service"
-            return f"Together they name {named}: one **{self.code}** {where} with one unit covers the session."
+            return f"Together they name {named}: one **{self.code}** {self.unit_word} with one unit covers the session."
         if self.earlier:
             return ("Add the muscles of the service already recorded to these and report the single code for the "
                     "total (20560 for 1-2 muscles, 20561 for 3 or more), once.")

@@ -330,7 +330,8 @@ def test_two_20560_lines_of_one_session_become_one_20561_line(client: FlaskClien
 
     merged = merge_suggestion(cards(client, CLAIM_SERVICE, body), "DN-UNIT-001")
 
-    assert "4 muscles in all, bill one 20561 line" in merged["card"]["summary"]
+    assert merged["card"]["summary"].startswith("Bill one 20561 line for 2026-04-20:")
+    assert "4 muscles in all" in merged["card"]["summary"]
     assert merged["suggestion"]["isRecommended"] is True
     assert merged["suggestion"]["label"] == "Bill lines 1 and 2 as one 20561 line"
     [item] = merged["claim"]["item"]
@@ -341,7 +342,8 @@ def test_two_20560_lines_of_one_session_become_one_20561_line(client: FlaskClien
 def test_20560_and_20561_lines_of_one_session_become_one_line(client: FlaskClient) -> None:
     merged = merge_suggestion(cards(client, CLAIM_SERVICE, load(TWO_LINES)), "DN-CODE-002")
 
-    assert "5 muscles in all, bill one 20561 line" in merged["card"]["summary"]
+    summary = merged["card"]["summary"]
+    assert summary.startswith("Bill one 20561 line") and "5 muscles in all" in summary
     [item] = merged["claim"]["item"]
     assert item["productOrService"]["coding"][0]["code"] == "20561" and item["procedureSequence"] == [1, 2]
 

@@ -54,21 +54,21 @@ def _injection_code(line: ServiceLine) -> str | None:
 
 def _injected(line: ServiceLine) -> Finding:
     substances = join_words(list(line.injected_substances))
-    summary = f"{upper_first(line.label)}: an injection is recorded ({substances}), so not {line.code}"
+    injection_code = _injection_code(line)
+    summary = f"Bill {injection_code or '20552/20553'}, not {line.code}: an injection is recorded"
     detail = (
         f"**{upper_first(line.label)}** records **{substances}** as injected. {line.code} is needle "
         "insertion *without* injection; with an injectate the service is a trigger-point injection "
         "(20552 for 1-2 muscles, 20553 for 3 or more). If nothing was injected, correct the record "
         "and state \"no injectate\" in the note."
     )
-    injection_code = _injection_code(line)
     fix = CodeChange(line.resource_ref, line.code, injection_code, line.item_sequence) if injection_code else None
     return RULE.finding(line, summary, detail, fix)
 
 
 def _route_unknown(line: ServiceLine) -> Finding:
     drugs = join_words(list(line.drugs_route_unknown))
-    summary = f"{upper_first(line.label)}: was {drugs} injected? {line.code} excludes injection"
+    summary = f"Confirm nothing was injected: a drug is recorded with {line.code}"
     detail = (
         f"**{upper_first(line.label)}** records **{drugs}** as used, without saying how it was given. If it "
         "was injected, the service is a trigger-point injection (20552 for 1-2 muscles, 20553 for 3 or "

@@ -47,8 +47,8 @@ def check_one_code_per_date(context: BillingContext) -> list[Finding]:
         session = dry_needling_session(context, day)
         summary = f"20560 and 20561 both on {day.isoformat()}: report one code for all muscles that day"
         if session.code is not None:
-            summary = (f"20560 and 20561 both on {day.isoformat()}: {session.muscles.count} muscles in all, "
-                       f"bill one {session.code} line")
+            summary = (f"Bill one {session.code} {session.unit_word} for {day.isoformat()}: 20560 and 20561 both "
+                       f"there, {session.muscles.count} muscles in all")
         detail = (
             f"On **{day.isoformat()}** the patient has {join_words(where)}. 20560 and 20561 split one "
             f"per-session muscle count, so a date of service carries one of them, once. {session.advice}"

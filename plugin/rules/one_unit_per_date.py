@@ -59,8 +59,8 @@ def check_one_unit_per_date(context: BillingContext) -> list[Finding]:
         session = dry_needling_session(context, day)
         summary = f"{code} appears {len(where)} times on {day.isoformat()}: report it once for the session"
         if session.code is not None:
-            summary = (f"{code} appears {len(where)} times on {day.isoformat()}: {session.muscles.count} muscles "
-                       f"in all, bill one {session.code} line")
+            summary = (f"Bill one {session.code} {session.unit_word} for {day.isoformat()}: {code} appears "
+                       f"{len(where)} times, {session.muscles.count} muscles in all")
         detail = (
             f"On **{day.isoformat()}**, {code} is reported by {join_words(where)}. One session is one "
             f"line with one unit, for all the muscles treated that day. {session.advice}"

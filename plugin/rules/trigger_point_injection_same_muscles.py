@@ -94,7 +94,7 @@ def _finding_for(match: PairMatch) -> Finding | None:
                   "with 20560/20561 for the same muscle(s): a muscle is injected or needled without injection.")
         return RULE.finding(line, summary, detail)
     if possibly:
-        summary = f"{upper_first(line.label)}: injection and dry needling on {day} may treat the same muscle"
+        summary = f"Check the sides: injection and dry needling on {day} may treat the same muscle"
         detail = (f"On **{day}** {line.label} ({line.code}) names {join_words(possibly)}, where one of the two "
                   "gives no side, so they may be the same muscle. Do not report 20552/20553 with 20560/20561 for "
                   "the same muscle(s); if the sides differ, record the side on both lines (left and right are "

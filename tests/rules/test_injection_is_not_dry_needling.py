@@ -22,7 +22,7 @@ def test_lidocaine_on_two_muscles_suggests_20552() -> None:
     [finding] = check(context(line("20560", *two_muscles(), substances=("lidocaine",), sequence=1)))
     assert finding.rule_id == "DN-CODE-003"
     assert finding.fix == CodeChange("Claim/c1", "20560", "20552", 1)
-    assert "lidocaine" in finding.summary
+    assert "lidocaine" in finding.detail and finding.summary == "Bill 20552, not 20560: an injection is recorded"
 
 
 def test_three_muscles_suggest_20553() -> None:
@@ -42,7 +42,7 @@ def test_uncountable_sites_report_without_a_code() -> None:
 def test_a_drug_whose_route_is_unknown_is_a_question_without_a_change() -> None:
     [finding] = check(context(line("20560", *two_muscles(), route_unknown=("lidocaine",), sequence=1)))
     assert finding.severity is Severity.INFO and finding.fix is None
-    assert "lidocaine" in finding.summary and "injected?" in finding.summary
+    assert "lidocaine" in finding.detail and finding.summary.startswith("Confirm nothing was injected")
 
 
 # ------------------------------------------------------------------ from FHIR, through the engine

@@ -36,7 +36,7 @@ def test_history_on_another_date_or_with_another_code_is_fine() -> None:
 def test_both_codes_on_one_date_add_up_to_one_line() -> None:
     # two_muscles() is a subset of three_muscles(): the session treated 3 muscles, not 5.
     [finding] = check(context(line("20560", *two_muscles(), sequence=1), line("20561", *three_muscles(), sequence=2)))
-    assert "3 muscles in all, bill one 20561 line" in finding.summary
+    assert finding.summary == "Bill one 20561 line for 2026-03-02: 20560 and 20561 both there, 3 muscles in all"
     assert finding.fix == CodeChange("Claim/c1", "20560", "20561", 1, merged_items=(2,))
 
 

@@ -50,10 +50,10 @@ def test_two_lines_of_two_muscles_are_one_20561_line() -> None:
     first = line("20560", *two_muscles(), sequence=1)
     second = line("20560", site(LEVATOR_SCAPULAE, LEFT), site(LEVATOR_SCAPULAE, RIGHT), sequence=2)
     [finding] = check(context(first, second))
-    assert "4 muscles in all, bill one 20561 line" in finding.summary
+    assert finding.summary == "Bill one 20561 line for 2026-03-02: 20560 appears 2 times, 4 muscles in all"
     assert "4 muscles" in finding.detail and "20561" in finding.detail
     assert finding.fix == CodeChange("Claim/c1", "20560", "20561", 1, merged_items=(2,))
-    assert finding.fix.recommended and finding.fix.label == "Bill lines 1 and 2 as one 20561 line"
+    assert finding.fix.proven and finding.fix.label == "Bill lines 1 and 2 as one 20561 line"
 
 
 def test_a_muscle_on_both_lines_counts_once() -> None:
@@ -61,7 +61,7 @@ def test_a_muscle_on_both_lines_counts_once() -> None:
     second = line("20560", site(TRAPEZIUS, LEFT), sequence=2)
     [finding] = check(context(first, second))
     assert finding.fix == CodeChange("Claim/c1", "20560", "20560", 1, merged_items=(2,))
-    assert "2 muscles in all" in finding.summary
+    assert "one 20560 line" in finding.summary and "2 muscles in all" in finding.summary
 
 
 def test_muscles_that_cannot_all_be_counted_get_no_change() -> None:
@@ -92,4 +92,4 @@ def test_orders_get_the_total_but_no_change() -> None:
     first = line("20560", *two_muscles())
     second = line("20560", site(LEVATOR_SCAPULAE, LEFT), site(LEVATOR_SCAPULAE, RIGHT))
     [finding] = check(context(first, second))
-    assert finding.fix is None and "bill one 20561" in finding.summary
+    assert finding.fix is None and "Bill one 20561 order" in finding.summary

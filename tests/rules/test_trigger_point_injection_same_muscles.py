@@ -72,7 +72,7 @@ def test_an_unsided_injection_of_a_needled_muscle_is_a_possible_conflict() -> No
     injected = line("20552", site(TRAPEZIUS), sequence=2, substances=("lidocaine",))
     [finding] = check(context(needled, injected))
     assert finding.severity is Severity.WARNING
-    assert "may" in finding.summary and "trapezius" in finding.detail.lower()
+    assert finding.summary.startswith("Check the sides") and "trapezius" in finding.detail.lower()
     assert "side" in finding.detail and "claim line 2 (20552)" in finding.detail
 
 
