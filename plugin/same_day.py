@@ -113,7 +113,9 @@ class DryNeedlingSession:
     ``code`` is the one code for that total when the count decides it: 3 or more named muscles prove
     20561 whatever else is unnamed, and a complete count of at most 2 (each muscle without a side
     counted as possibly two) proves 20560. An earlier dry-needling Procedure of the date leaves the code
-    open: its muscles are not in the history.
+    open: its muscles are not in the history. ``proven`` says whether the muscles that decide the code
+    are proven muscles, which makes the merge the recommended change; today every catalogued SNOMED CT
+    row counts as proof (the muscle catalogue's verified rows are to narrow this).
     """
 
     day: dt.date
@@ -121,18 +123,19 @@ class DryNeedlingSession:
     earlier: tuple[PriorService, ...]
     muscles: MuscleCount
     code: str | None
+    proven: bool = False
 
     @property
     def merge(self) -> CodeChange | None:
         """One line with ``code`` instead of the lines of a claim, when the lines are one claim's and nothing
-        else was recorded that day. Recommended: the count decides the code (see the class docstring)."""
+        else was recorded that day; recommended when ``proven``."""
         first, *others = self.lines
         if self.code is None or not others or self.earlier or first.item_sequence is None:
             return None
         if any(o.resource_ref != first.resource_ref or o.item_sequence is None for o in others):
             return None
         merged = tuple(o.item_sequence for o in others if o.item_sequence is not None)
-        return CodeChange(first.resource_ref, first.code, self.code, first.item_sequence, merged_items=merged)
+        return CodeChange(first.resource_ref, first.code, self.code, first.item_sequence, self.proven, merged)
 
     @property
     def unit_word(self) -> str:
@@ -167,4 +170,4 @@ def dry_needling_session(context: BillingContext, day: dt.date) -> DryNeedlingSe
         code = dry_needling_code_for(muscles.count, day)
     elif not earlier and most is not None and 1 <= most <= 2:
         code = dry_needling_code_for(most, day)
-    return DryNeedlingSession(day, lines, earlier, muscles, code)
+    return DryNeedlingSession(day, lines, earlier, muscles, code, proven=code is not None)
