@@ -373,3 +373,29 @@ def test_a_contained_procedure_of_another_time_that_day_is_another_session() -> 
     claim = Claim.model_validate(body["context"]["claim"])
     context = claim_create_context("nc-pat-1", claim, record_of(body), dt.date(2026, 5, 1))
     assert f"Procedure/{SERVER_PROCEDURE}" in {prior.reference for prior in context.history}
+
+
+def order_with(other_code: str) -> dict[str, Any]:
+    """The 20560 order of the fixture (left and right upper trapezius) and a second order for ``other_code`` on
+    the left levator scapulae, the same morning. Each order carries its own code and body sites."""
+    body = load(ORDER)
+    [needling] = [e["resource"] for e in body["context"]["draftOrders"]["entry"]
+                  if e["resource"]["id"] == "nc-sr-dn-0414a"]
+    other = copy.deepcopy(needling)
+    other.update(id=f"nc-sr-{other_code}-0414a", code=cpt(other_code),
+                 bodySite=[{"coding": [{"system": SNOMED, "code": "11327007"}], "text": "Left levator scapulae",
+                            "extension": [{"url": "http://hl7.org/fhir/us/mcode/StructureDefinition/"
+                                                  "mcode-laterality-qualifier",
+                                           "valueCodeableConcept": {"coding": [{"system": SNOMED,
+                                                                                "code": "7771000"}]}}]}])
+    body["context"]["draftOrders"]["entry"].append({"resource": other})
+    return body
+
+
+@pytest.mark.parametrize("other_code", OTHER_CODES)
+def test_order_sign_orders_keep_their_own_codes_and_muscles(
+        patient_client: FlaskClient, fhir_server: FhirTestServer, other_code: str) -> None:
+    body = order_with(other_code)
+    for answer in (cards(patient_client, ORDER_SERVICE, body),
+                   cards(patient_client, ORDER_SERVICE, against_server(body, fhir_server))):
+        assert "DN-CODE-005" not in warning_rules(answer) and "DN-PAIR-001" not in warning_rules(answer)
