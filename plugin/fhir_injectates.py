@@ -144,8 +144,7 @@ def used_drugs(procedure: Procedure, record: PatientRecord) -> UsedDrugs:
             found["route_unknown"].append(reference.display or reference.reference or "an administered drug")
     for administration in _administrations_for(procedure, record):
         name, words = _administration_words(administration, record)
-        if not _SURFACE.search(words):
-            found["injected"].append(name)
+        _sort(name, words, True, found)
     injected = tuple(dict.fromkeys(found["injected"]))
     unknown = tuple(name for name in dict.fromkeys(found["route_unknown"]) if name not in injected)
     return UsedDrugs(injected, unknown)

@@ -5,21 +5,21 @@ Reports a dry-needling line whose Procedure records a drug as used, sorted by wh
 (``plugin.fhir_injectates``):
 
 - **Injected** (warning, with 20552 or 20553 offered as the recommended change when the muscles are all
-  named): a MedicationAdministration recorded for the Procedure (``usedReference`` to it, or its
-  ``partOf`` naming the Procedure) whose route is not a surface route, or a used drug product whose name,
-  dose form or route says injection ("solution for injection", "injectable", "intramuscular" ...).
+  named): a drug whose route, method, dose form or product name says injection ("intramuscular route",
+  "solution for injection", "injectable" ...), used by the Procedure or given in a MedicationAdministration
+  recorded for it (``usedReference`` to it, or its ``partOf`` naming the Procedure).
 - **Route unknown** (``info``, no change offered): a drug given only as an ingredient or substance
   (an RxNorm, NDC, ATC or UNII code, a SNOMED CT substance or product, a Medication or Substance
-  reference without an injectable form). Lidocaine is injected for trigger-point injections but is
-  also a topical anaesthetic, so the ingredient alone does not prove an injection; the card asks.
+  reference without an injectable form), or an administration without a route. Lidocaine is injected
+  for trigger-point injections but is also a topical anaesthetic, and an antiseptic may be recorded as
+  an administration, so neither proves an injection; the card asks.
 - Nothing for devices (needles, an electrical-stimulation unit), unknown local codes, and anything whose
   name, form or route says it stayed on the skin (chlorhexidine skin prep, topical, cutaneous ...).
 
-Decision: a recommended code change needs the injection itself on record, because a coder who follows
-it bills an injection; the drug's name is evidence enough only for a question. An administration
-recorded as part of a needle procedure counts as the injection unless its route says otherwise, since
-that is what recording it there means. Free-text notes are not read: "no injection" and "injected"
-differ by a word that plain matching gets wrong.
+Decision: a recommended code change needs the injection itself on record (an injection route or an
+injectable form), because a coder who follows it bills an injection; a drug's name, or an administration
+that does not say how, is evidence enough only for a question. Free-text notes are not read: "no
+injection" and "injected" differ by a word that plain matching gets wrong.
 
 ## Why is this bad?
 20560 and 20561 are "needle insertion(s) without injection(s)". With an injectate the service is a

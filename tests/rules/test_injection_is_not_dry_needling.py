@@ -103,3 +103,11 @@ def test_an_administration_on_the_skin_is_no_injection() -> None:
 def test_a_product_for_injection_proves_the_injection() -> None:
     [finding] = code003_findings({"usedCode": [{**LIDOCAINE_INGREDIENT, "text": "Lidocaine HCl 1% injection"}]})
     assert finding.severity is Severity.WARNING and finding.fix is not None and finding.fix.to_code == "20552"
+
+
+def test_an_administration_without_a_route_is_a_question() -> None:
+    administration = {"resourceType": "MedicationAdministration", "id": "ma1", "status": "completed",
+                      "partOf": [{"reference": "#p1"}], "medicationCodeableConcept": {"text": "Chlorhexidine 2%"},
+                      "subject": {"reference": "Patient/nc-pat-1"}, "effectiveDateTime": "2026-03-02"}
+    [finding] = code003_findings({}, administration)
+    assert finding.severity is Severity.INFO and finding.fix is None
