@@ -53,9 +53,28 @@ def without_empty_values(value: Any) -> Any:
     return value
 
 
+def _merge_items(claim: dict[str, Any], change: CodeChange) -> None:
+    """Fold the lines ``change.merged_items`` into line ``change.item_sequence``: one line, one unit."""
+    items = claim.get("item") or []
+    kept = next((item for item in items if item.get("sequence") == change.item_sequence), None)
+    merged = [item for item in items if item.get("sequence") in change.merged_items]
+    if kept is None:
+        return
+    for key in ("procedureSequence", "diagnosisSequence"):
+        joined = [n for item in (kept, *merged) for n in item.get(key) or []]
+        if joined:
+            kept[key] = list(dict.fromkeys(joined))
+    if "quantity" in kept:
+        kept["quantity"] = {**kept["quantity"], "value": 1}
+    claim["item"] = [item for item in items if item.get("sequence") not in change.merged_items]
+
+
 def apply_code_change(resource: dict[str, Any], change: CodeChange) -> dict[str, Any]:
-    """A copy of the draft resource with the CPT code replaced (in the claim line, or the order's code)."""
+    """A copy of the draft resource with the CPT code replaced (in the claim line, or the order's code),
+    and the lines the change merges folded into that line."""
     updated = without_empty_values(resource)
+    if change.merged_items:
+        _merge_items(updated, change)
     if change.item_sequence is not None:
         targets = [item.get("productOrService") for item in updated.get("item") or []
                    if item.get("sequence") == change.item_sequence]

@@ -62,8 +62,10 @@ class ServiceLine:
     ``described_as`` holds the words the record uses for the service (code displays and texts), so a
     rule can tell dry needling billed under another code; ``documented`` holds the ids of the
     documentation elements (``mappings/documentation_elements.csv``) the record shows for the line;
-    ``is_procedure_record`` says whether the line rests on a performed Procedure (a claim line or a
-    Procedure draft) rather than on an order, which documents less.
+    ``injected_substances`` are drugs the record shows as injected, ``drugs_route_unknown`` drugs it shows
+    as used without saying how (``plugin.fhir_injectates``); ``is_procedure_record`` says whether the
+    line rests on a performed Procedure (a claim line or a Procedure draft) rather than on an order,
+    which documents less.
     """
 
     key: str
@@ -77,6 +79,7 @@ class ServiceLine:
     body_sites: tuple[BodySite, ...] = ()
     indications: tuple[Coding, ...] = ()
     injected_substances: tuple[str, ...] = ()
+    drugs_route_unknown: tuple[str, ...] = ()
     described_as: tuple[str, ...] = ()
     performers: tuple[Performer, ...] = ()
     service_state: str | None = None

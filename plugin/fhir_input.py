@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -24,6 +25,7 @@ from fhir.resources.R4B.servicerequest import ServiceRequest
 from needlecheck.mappings.cpt import CPT_SYSTEM
 from needlecheck.plugin.context import BillingContext, ConditionFacts, PriorService, ServiceLine
 from needlecheck.plugin.fhir_documentation import documented_elements
+from needlecheck.plugin.fhir_injectates import UsedDrugs, used_drugs
 from needlecheck.plugin.fhir_parties import (
     claim_item_performers,
     coverage_facts,
@@ -32,20 +34,13 @@ from needlecheck.plugin.fhir_parties import (
     order_performers,
     procedure_performers,
 )
+from needlecheck.plugin.fhir_procedures import ProcedureIdentity, is_any_of, json_identity, procedure_identity
 from needlecheck.plugin.fhir_record import PatientRecord, as_date, codings_of
 from needlecheck.plugin.terms import BodySite, Coding
 
 LATERALITY_EXTENSION = "http://hl7.org/fhir/us/mcode/StructureDefinition/mcode-laterality-qualifier"
 TARGET_BODY_STRUCTURE_EXTENSION = "http://hl7.org/fhir/StructureDefinition/procedure-targetBodyStructure"
 BODY_SITE_REFERENCE_EXTENSION = "http://hl7.org/fhir/StructureDefinition/bodySite"
-# Code systems whose codes are always drugs or substances; SNOMED CT mixes substances with devices.
-SUBSTANCE_SYSTEMS = frozenset({
-    "http://www.nlm.nih.gov/research/umls/rxnorm",
-    "http://hl7.org/fhir/sid/ndc",
-    "http://fdasis.nlm.nih.gov",
-    "http://www.whocc.no/atc",
-})
-SUBSTANCE_RESOURCES = frozenset({"Medication", "Substance", "MedicationAdministration"})
 
 
 def cpt_code_of(concept: CodeableConcept | None) -> str | None:
@@ -106,29 +101,6 @@ def _reasons(codes: Iterable[CodeableConcept], references: Iterable[Reference], 
     return tuple(reasons)
 
 
-def injected_substances(procedure: Procedure, record: PatientRecord) -> tuple[str, ...]:
-    """Names of drugs or substances the Procedure records as used (devices such as needles are not)."""
-    names: list[str] = []
-    for concept in procedure.usedCode or []:
-        codings = codings_of(concept)
-        label = concept.text or next((c.display for c in codings if c.display), None)
-        is_substance = any(c.system in SUBSTANCE_SYSTEMS for c in codings)
-        # A SNOMED CT item may be a device; "needle" in its name marks the needles of dry needling.
-        if not is_substance and codings and "needle" not in (label or "").lower():
-            is_substance = True
-        if is_substance:
-            names.append(label or codings[0].code or "a substance")
-    for reference in procedure.usedReference or []:
-        target = record.resolve(reference, procedure)
-        kind = target.get_resource_type() if target else (reference.reference or "").split("/")[0]
-        if kind in SUBSTANCE_RESOURCES or reference.type in SUBSTANCE_RESOURCES:
-            code = getattr(target, "code", None)
-            label = reference.display or (code.text if code else None)
-            label = label or next((c.display for c in codings_of(code) if c.display), None)
-            names.append(label or reference.reference or "a substance")
-    return tuple(names)
-
-
 def _order_date(order: ServiceRequest) -> dt.date | None:
     if order.occurrenceDateTime is not None:
         return as_date(order.occurrenceDateTime)
@@ -175,11 +147,11 @@ def order_lines(draft_orders: Bundle, record: PatientRecord,
             quantity = order.quantityQuantity.value if order.quantityQuantity else None
             units = Decimal(str(quantity)) if quantity is not None else Decimal(1)
             date_of_service = _order_date(order)
-            substances: tuple[str, ...] = ()
+            drugs = UsedDrugs()
             places = list(order.locationReference or [])
         else:
             units, date_of_service = Decimal(1), performed_date(order)
-            substances = injected_substances(order, record)
+            drugs = used_drugs(order, record)
             places = [order.location]
         lines.append(ServiceLine(
             key=reference,
@@ -190,7 +162,8 @@ def order_lines(draft_orders: Bundle, record: PatientRecord,
             units=units,
             body_sites=body_sites_of(order, record),
             indications=_reasons(order.reasonCode or [], order.reasonReference or [], record, order),
-            injected_substances=substances,
+            injected_substances=drugs.injected,
+            drugs_route_unknown=drugs.route_unknown,
             described_as=described_as([order.code]),
             performers=tuple(performers),
             service_state=first_state([*places, *(Reference(reference=p.reference) for p in performers)], record,
@@ -206,12 +179,107 @@ def claim_procedure_references(claim: Claim) -> list[Reference]:
     return [p.procedureReference for p in claim.procedure or [] if p.procedureReference is not None]
 
 
-def _item_procedures(claim: Claim, item: ClaimItem, procedures: dict[int, Procedure], code: str) -> list[Procedure]:
-    if item.procedureSequence:
-        return [procedures[seq] for seq in item.procedureSequence if seq in procedures]
-    # A line that points at no procedure bills the claim's procedures with the same code.
-    same_code = [p for p in procedures.values() if cpt_code_of(p.code) == code]
-    return same_code or (list(procedures.values()) if len(procedures) == 1 else [])
+def _explicit_date(item: ClaimItem) -> dt.date | None:
+    if item.servicedDate is not None:
+        return as_date(item.servicedDate)
+    if item.servicedPeriod is not None:
+        return as_date(item.servicedPeriod.start)
+    return None
+
+
+def _one_day_of(claim: Claim, item: ClaimItem) -> dt.date | None:
+    """The line's own date, or the claim's billable period when it is a single day."""
+    period = claim.billablePeriod
+    if (day := _explicit_date(item)) is not None or period is None:
+        return day
+    start, end = as_date(period.start), as_date(period.end)
+    return start if end is None or end == start else None
+
+
+@dataclass(frozen=True)
+class _Billed:
+    """A Procedure a claim line bills, with what identifies it."""
+
+    procedure: Procedure
+    identity: ProcedureIdentity
+
+
+def _claim_procedures(claim: Claim, record: PatientRecord) -> dict[int, _Billed]:
+    procedures: dict[int, _Billed] = {}
+    for entry in claim.procedure or []:
+        found = record.resolve(entry.procedureReference, claim)
+        if isinstance(found, Procedure):
+            contained = (entry.procedureReference.reference or "").startswith("#")
+            procedures[entry.sequence] = _Billed(found, procedure_identity(found, contained))
+    return procedures
+
+
+def _recorded_on(record: PatientRecord, patient_id: str, code: str, day: dt.date,
+                 billed: list[ProcedureIdentity]) -> list[_Billed]:
+    """The patient's recorded Procedures of ``code`` on ``day`` that no line bills yet, each once."""
+    found: list[_Billed] = []
+    for resource in _patients_procedures(record, patient_id):
+        identity = json_identity(resource)
+        if (identity.code, identity.day) != (code, day) or is_any_of(identity, billed):
+            continue
+        if is_any_of(identity, [b.identity for b in found]):
+            continue
+        procedure = record.resolve(Reference(reference=identity.reference))
+        if isinstance(procedure, Procedure):
+            found.append(_Billed(procedure, identity))
+    return found
+
+
+@dataclass(frozen=True)
+class ClaimBills:
+    """The Procedures each claim line bills (by ``item.sequence``), and every Procedure the claim bills.
+
+    ``billed`` also holds, for a line that bills one of several recorded Procedures of its code and date
+    (which one is not known), the first of them: the charge is for one of them, so one is not history.
+    """
+
+    by_line: dict[int, list[_Billed]]
+    billed: tuple[ProcedureIdentity, ...]
+
+
+def billed_procedures(claim: Claim, record: PatientRecord, patient_id: str) -> ClaimBills:
+    """The Procedures each claim line (by ``item.sequence``) bills.
+
+    A line with ``procedureSequence`` bills those Procedures, whatever their codes: the sender said so.
+    A line without bills the claim's Procedures with its CPT code on its date, never one with another
+    code: a 20552 line next to a 20560 line must not take the dry-needling Procedure's muscles and words.
+    A claim's lone Procedure without a CPT code goes to the claim's lone line. A line still without a
+    Procedure bills the patient's one recorded Procedure with its code on its date (the Procedure the
+    charge is for, which the EHR did not put in ``Claim.procedure``); with several, the line takes none
+    of their muscles, but one of them is billed (see ``ClaimBills``).
+    """
+    procedures = _claim_procedures(claim, record)
+    items = [item for item in claim.item or [] if cpt_code_of(item.productOrService) is not None]
+    chosen: dict[int, list[_Billed]] = {}
+    for item in items:
+        code, day = cpt_code_of(item.productOrService), _explicit_date(item)
+        if item.procedureSequence:
+            chosen[item.sequence] = [procedures[seq] for seq in item.procedureSequence if seq in procedures]
+            continue
+        chosen[item.sequence] = [billed for billed in procedures.values()
+                                 if cpt_code_of(billed.procedure.code) == code
+                                 and (day is None or billed.identity.day in (None, day))]
+    if len(items) == 1 and len(procedures) == 1 and not items[0].procedureSequence:
+        [only] = procedures.values()
+        if not chosen[items[0].sequence] and cpt_code_of(only.procedure.code) is None:
+            chosen[items[0].sequence] = [only]
+    taken = [billed.identity for billed in procedures.values()]
+    taken += [billed.identity for bills in chosen.values() for billed in bills]
+    for item in items:
+        code, day = cpt_code_of(item.productOrService), _one_day_of(claim, item)
+        if chosen[item.sequence] or item.procedureSequence or code is None or day is None:
+            continue
+        candidates = _recorded_on(record, patient_id, code, day, taken)
+        if len(candidates) == 1:
+            chosen[item.sequence] = candidates
+        if candidates:
+            taken.append(candidates[0].identity)
+    return ClaimBills(chosen, tuple(taken))
 
 
 def _item_diagnosis_entries(claim: Claim, item: ClaimItem) -> list[ClaimDiagnosis]:
@@ -227,33 +295,30 @@ def _item_diagnoses(claim: Claim, item: ClaimItem, record: PatientRecord) -> tup
 
 
 def _item_date(claim: Claim, item: ClaimItem, procedures: list[Procedure]) -> dt.date | None:
-    if item.servicedDate is not None:
-        return as_date(item.servicedDate)
-    if item.servicedPeriod is not None:
-        return as_date(item.servicedPeriod.start)
+    if (day := _explicit_date(item)) is not None:
+        return day
     dates = [performed_date(p) for p in procedures]
     return next((d for d in dates if d), None) or (
         as_date(claim.billablePeriod.start) if claim.billablePeriod else None)
 
 
-def claim_lines(claim: Claim, record: PatientRecord) -> tuple[ServiceLine, ...]:
-    """One line per claim item with a CPT code, with the muscles of the Procedures it bills."""
-    procedures: dict[int, Procedure] = {}
-    for entry in claim.procedure or []:
-        found = record.resolve(entry.procedureReference, claim)
-        if isinstance(found, Procedure):
-            procedures[entry.sequence] = found
+def claim_lines(claim: Claim, record: PatientRecord, patient_id: str = "",
+                bills: ClaimBills | None = None) -> tuple[ServiceLine, ...]:
+    """One line per claim item with a CPT code, with the muscles of the Procedures it bills
+    (``bills``, from ``billed_procedures``)."""
+    bills = billed_procedures(claim, record, patient_id) if bills is None else bills
     claim_ref = f"Claim/{claim.id}" if claim.id else "Claim"
     lines: list[ServiceLine] = []
     for item in claim.item or []:
         code = cpt_code_of(item.productOrService)
         if code is None:
             continue
-        billed = _item_procedures(claim, item, procedures, code)
+        billed = [b.procedure for b in bills.by_line.get(item.sequence, [])]
         sites = tuple(site for procedure in billed for site in body_sites_of(procedure, record))
         if not sites and item.bodySite is not None:
             sites = (BodySite(codings_of(item.bodySite), item.bodySite.text, _laterality_codes(item.bodySite)),)
         reasons = _item_diagnoses(claim, item, record)
+        used = [used_drugs(procedure, record) for procedure in billed]
         for procedure in billed:
             reasons += _reasons(procedure.reasonCode or [], procedure.reasonReference or [], record, procedure)
         quantity = item.quantity.value if item.quantity and item.quantity.value is not None else 1
@@ -273,7 +338,8 @@ def claim_lines(claim: Claim, record: PatientRecord) -> tuple[ServiceLine, ...]:
             modifiers=tuple(c.code for m in item.modifier or [] for c in codings_of(m) if c.code),
             body_sites=sites,
             indications=reasons,
-            injected_substances=tuple(s for p in billed for s in injected_substances(p, record)),
+            injected_substances=tuple(name for drugs in used for name in drugs.injected),
+            drugs_route_unknown=tuple(name for drugs in used for name in drugs.route_unknown),
             described_as=described_as([item.productOrService, *(p.code for p in billed)]),
             performers=tuple(dict.fromkeys(performers)),
             service_state=first_state(places, record, claim) or encounter_state(record),
@@ -294,45 +360,48 @@ def _names_patient(reference: object, patient_id: str) -> bool:
     return isinstance(reference, str) and reference.rstrip("/").split("/")[-2:] == ["Patient", patient_id]
 
 
-def _json_cpt_code(resource: dict[str, Any]) -> str | None:
-    code = resource.get("code")
-    codings = code.get("coding") if isinstance(code, dict) else None
-    for coding in codings if isinstance(codings, list) else []:
-        if isinstance(coding, dict) and coding.get("system") == CPT_SYSTEM and isinstance(coding.get("code"), str):
-            return coding["code"]
-    return None
-
-
-def _json_performed_date(resource: dict[str, Any]) -> dt.date | None:
-    period = resource.get("performedPeriod")
-    value = resource.get("performedDateTime") or (period.get("start") if isinstance(period, dict) else None)
-    if not isinstance(value, str) or len(value) < 10:
-        return None
-    try:
-        return dt.date.fromisoformat(value[:10])
-    except ValueError:
-        return None
-
-
-def prior_services(record: PatientRecord, patient_id: str,
-                   exclude: Iterable[str] = ()) -> tuple[PriorService, ...]:
-    """The patient's earlier Procedures with a CPT code, leaving out the ones being billed now and any
-    that a server or client returned for another patient."""
-    excluded = set(exclude)
-    services: list[PriorService] = []
-    seen: set[str] = set()
+def _patients_procedures(record: PatientRecord, patient_id: str) -> list[dict[str, Any]]:
+    """The recorded Procedures (as JSON) of ``patient_id``, leaving out those not done or entered in error."""
+    found = []
     for procedure in record.prior_procedures:
-        reference = f"Procedure/{procedure.get('id')}"
-        code = _json_cpt_code(procedure)
         subject = procedure.get("subject")
-        if code is None or reference in excluded or reference in seen:
-            continue
         if not _names_patient(subject.get("reference") if isinstance(subject, dict) else None, patient_id):
             continue
         if procedure.get("status") in ("entered-in-error", "not-done", "preparation"):
             continue
-        seen.add(reference)
-        services.append(PriorService(reference, code, _json_performed_date(procedure)))
+        found.append(procedure)
+    return found
+
+
+def _based_on(procedure: dict[str, Any]) -> set[str]:
+    references = [r.get("reference") for r in procedure.get("basedOn") or [] if isinstance(r, dict)]
+    return {"/".join(r.rstrip("/").split("/")[-2:]) for r in references if isinstance(r, str)}
+
+
+def prior_services(record: PatientRecord, patient_id: str, billed: Iterable[ProcedureIdentity] = (),
+                   orders: Iterable[str] = ()) -> tuple[PriorService, ...]:
+    """The patient's earlier Procedures with a CPT code, each once.
+
+    Left out: the Procedures being billed now (``billed``, by identity: id, identifier or a contained
+    copy, see ``plugin.fhir_procedures``), the Procedures performed for the orders being signed
+    (``orders``, ``Type/id`` named in ``basedOn``), and any that a server or client returned for
+    another patient.
+    """
+    excluded, signed = list(billed), set(orders)
+    services: list[PriorService] = []
+    seen_references: set[str] = set()
+    seen_identifiers: set[tuple[str, str]] = set()
+    for procedure in _patients_procedures(record, patient_id):
+        identity = json_identity(procedure)
+        if identity.code is None or identity.reference is None or is_any_of(identity, excluded):
+            continue
+        if identity.reference in seen_references or identity.identifiers & seen_identifiers:
+            continue  # the same Procedure again, under its id or another one carrying its identifier
+        if _based_on(procedure) & signed:
+            continue
+        seen_references.add(identity.reference)
+        seen_identifiers |= identity.identifiers
+        services.append(PriorService(identity.reference, identity.code, identity.day))
     return tuple(services)
 
 
@@ -362,7 +431,11 @@ def order_sign_context(patient_id: str, draft_orders: Bundle, record: PatientRec
         patient_id=patient_id,
         lines=lines,
         evaluated_on=evaluated_on,
-        history=prior_services(record, patient_id, exclude=(line.resource_ref for line in lines)),
+        history=prior_services(
+            record, patient_id,
+            billed=[procedure_identity(entry.resource) for entry in draft_orders.entry or []
+                    if isinstance(entry.resource, Procedure)],
+            orders=(line.resource_ref for line in lines)),
         missing_data=tuple(record.missing),
         coverage=coverage_facts(record, patient_id),
         conditions=condition_facts(record, patient_id),
@@ -373,17 +446,13 @@ def claim_create_context(patient_id: str, claim: Claim, record: PatientRecord,
                          evaluated_on: dt.date) -> BillingContext:
     """The billing context of a ``claim-create`` call; the claim's own Procedures are not history."""
     record.enclosing = claim
-    billed = []
-    for reference in claim_procedure_references(claim):
-        found = record.resolve(reference, claim)
-        if isinstance(found, Procedure) and found.id:
-            billed.append(f"Procedure/{found.id}")
+    bills = billed_procedures(claim, record, patient_id)
     return BillingContext(
         hook="claim-create",
         patient_id=patient_id,
-        lines=claim_lines(claim, record),
+        lines=claim_lines(claim, record, patient_id, bills),
         evaluated_on=evaluated_on,
-        history=prior_services(record, patient_id, exclude=billed),
+        history=prior_services(record, patient_id, billed=bills.billed),
         missing_data=tuple(record.missing),
         coverage=coverage_facts(record, patient_id, claim),
         conditions=condition_facts(record, patient_id),

@@ -25,16 +25,27 @@ class Topic(StrEnum):
 
 @dataclass(frozen=True)
 class CodeChange:
-    """A one-click fix: replace ``from_code`` by ``to_code`` in the draft resource (or one claim line)."""
+    """A one-click fix: replace ``from_code`` by ``to_code`` in the draft resource (or one claim line).
+
+    ``proven`` when the record's evidence proves the change (the card marks it ``isRecommended``); a
+    change that rests on an inference or on data to confirm is offered, not recommended.
+    ``merged_items`` are other claim lines of the same draft that the change folds into this one (their
+    Procedures and diagnoses join it and they are removed): several lines of one session become one.
+    """
 
     resource_ref: str
     from_code: str
     to_code: str
     item_sequence: int | None = None
+    proven: bool = True
+    merged_items: tuple[int, ...] = ()
 
     @property
     def label(self) -> str:
         """The suggestion's label as a person reads it."""
+        if self.merged_items and self.item_sequence is not None:
+            lines = ", ".join(str(n) for n in (self.item_sequence, *self.merged_items[:-1]))
+            return f"Bill lines {lines} and {self.merged_items[-1]} as one {self.to_code} line"
         return f"Change {self.from_code} to {self.to_code}"
 
 

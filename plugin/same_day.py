@@ -11,10 +11,12 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 from needlecheck.mappings.code_pairs import CodePair, code_pair_on
+from needlecheck.mappings.cpt import DRY_NEEDLING, codes_in_family, dry_needling_code_for
 from needlecheck.plugin.context import BillingContext, PriorService, ServiceLine
-from needlecheck.plugin.findings import Finding, Severity
+from needlecheck.plugin.findings import CodeChange, Finding, Severity
+from needlecheck.plugin.muscles import MuscleCount, count_muscles
 from needlecheck.plugin.rule import Rule
-from needlecheck.plugin.wording import join_words, upper_first
+from needlecheck.plugin.wording import join_words, muscle_list, upper_first
 
 
 @dataclass(frozen=True)
@@ -101,3 +103,71 @@ def same_date_findings(context: BillingContext, rule: Rule, pair_id: str, summar
                   f"{advice.format(confidence=match.pair.confidence)}")
         findings.append(rule.finding(match.line, head, detail, severity=Severity(match.pair.severity)))
     return findings
+
+
+@dataclass(frozen=True)
+class DryNeedlingSession:
+    """The dry-needling lines of one date taken together, as the one session CPT says they are.
+
+    ``muscles`` counts the body sites of all the lines at once (a muscle on two lines counts once);
+    ``code`` is the one code for that total when the count decides it: 3 or more named muscles prove
+    20561 whatever else is unnamed, and a complete count of at most 2 (each muscle without a side
+    counted as possibly two) proves 20560. An earlier dry-needling Procedure of the date leaves the code
+    open: its muscles are not in the history. ``proven`` says whether the muscles that decide the code
+    are proven muscles, which makes the merge the recommended change; today every catalogued SNOMED CT
+    row counts as proof (the muscle catalogue's verified rows are to narrow this).
+    """
+
+    day: dt.date
+    lines: tuple[ServiceLine, ...]
+    earlier: tuple[PriorService, ...]
+    muscles: MuscleCount
+    code: str | None
+    proven: bool = False
+
+    @property
+    def merge(self) -> CodeChange | None:
+        """One line with ``code`` instead of the lines of a claim, when the lines are one claim's and nothing
+        else was recorded that day; recommended when ``proven``."""
+        first, *others = self.lines
+        if self.code is None or not others or self.earlier or first.item_sequence is None:
+            return None
+        if any(o.resource_ref != first.resource_ref or o.item_sequence is None for o in others):
+            return None
+        merged = tuple(o.item_sequence for o in others if o.item_sequence is not None)
+        return CodeChange(first.resource_ref, first.code, self.code, first.item_sequence, self.proven, merged)
+
+    @property
+    def unit_word(self) -> str:
+        """"line" for claim lines, "order" for orders."""
+        return "line" if all(line.item_sequence is not None for line in self.lines) else "order"
+
+    @property
+    def advice(self) -> str:
+        """What the session adds up to, in a sentence for a card's detail."""
+        noun = "muscle" if self.muscles.count == 1 else "muscles"
+        named = f"{self.muscles.count} {noun} ({muscle_list(self.muscles.muscles)})"
+        if self.code is not None:
+            return f"Together they name {named}: one **{self.code}** {self.unit_word} with one unit covers the session."
+        if self.earlier:
+            return ("Add the muscles of the service already recorded to these and report the single code for the "
+                    "total (20560 for 1-2 muscles, 20561 for 3 or more), once.")
+        return (f"The lines name {named} that could be counted; name every muscle with its side, add them up "
+                "and report the single code for the total (20560 for 1-2 muscles, 20561 for 3 or more), once.")
+
+
+def dry_needling_session(context: BillingContext, day: dt.date) -> DryNeedlingSession:
+    """The dry-needling lines of ``day`` and the earlier dry-needling Procedures of that date, as one session."""
+    codes = frozenset(codes_in_family(DRY_NEEDLING))
+    lines = tuple(line for line in context.dry_needling_lines if context.date_of(line) == day)
+    earlier = tuple(prior for prior in context.history if prior.date_of_service == day and prior.code in codes)
+    muscles = count_muscles(site for line in lines for site in line.body_sites)
+    # A line without body sites hides its muscles: then only 3 or more named muscles decide.
+    complete = muscles.established and all(line.body_sites for line in lines)
+    most = muscles.count + len(muscles.unsided) if complete else None
+    code = None
+    if not earlier and muscles.count >= 3:
+        code = dry_needling_code_for(muscles.count, day)
+    elif not earlier and most is not None and 1 <= most <= 2:
+        code = dry_needling_code_for(most, day)
+    return DryNeedlingSession(day, lines, earlier, muscles, code, proven=code is not None)

@@ -8,7 +8,8 @@ from typing import Any
 from fhir.resources.R4B.claim import Claim
 from fhir.resources.R4B.procedure import Procedure
 
-from needlecheck.plugin.fhir_input import claim_create_context, injected_substances, prior_services
+from needlecheck.plugin.fhir_injectates import used_drugs
+from needlecheck.plugin.fhir_input import claim_create_context, prior_services
 from needlecheck.plugin.fhir_record import PatientRecord
 
 CPT = "http://www.ama-assn.org/go/cpt"
@@ -39,15 +40,17 @@ def test_history_dates_come_from_period_starts_and_bad_values_are_unknown() -> N
     assert [s.date_of_service for s in prior_services(record, "p1")] == [dt.date(2026, 2, 20), None]
 
 
-def test_needles_are_not_injectates_but_drugs_are() -> None:
+def test_needles_are_not_injectates_and_a_drug_alone_does_not_say_how_it_was_given() -> None:
     record = PatientRecord()
+    rxnorm = "http://www.nlm.nih.gov/research/umls/rxnorm"
     needle = procedure("n", usedCode=[{"coding": [{"system": SCT, "code": "79068005"}], "text": "Filiform needle"}])
-    drug = procedure("d", usedCode=[{"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm",
-                                                 "code": "6387", "display": "lidocaine"}]}])
+    drug = procedure("d", usedCode=[{"coding": [{"system": rxnorm, "code": "6387", "display": "lidocaine"}]}])
+    for_injection = procedure("i", usedCode=[{"coding": [{"system": rxnorm, "code": "6387", "display": "lidocaine"}],
+                                              "text": "Lidocaine 1% solution for injection"}])
     device = procedure("v", usedReference=[{"reference": "Device/1"}])
-    assert injected_substances(needle, record) == ()
-    assert injected_substances(drug, record) == ("lidocaine",)
-    assert injected_substances(device, record) == ()
+    assert used_drugs(needle, record) == used_drugs(device, record) == used_drugs(procedure("none"), record)
+    assert (used_drugs(drug, record).injected, used_drugs(drug, record).route_unknown) == ((), ("lidocaine",))
+    assert used_drugs(for_injection, record).injected == ("Lidocaine 1% solution for injection",)
 
 
 def test_claim_line_takes_its_procedure_diagnosis_and_date() -> None:

@@ -2,7 +2,11 @@
 
 ## What it does
 Groups the dry-needling services of the order or claim, together with the patient's earlier
-dry-needling Procedures, by date of service and reports a date that carries both 20560 and 20561.
+dry-needling Procedures, by date of service and reports a date that carries both 20560 and 20561 (a
+Procedure counts once however often the record shows it; the one a line bills is not an earlier one).
+When the date's lines are claim lines whose body sites decide the total, the card names the total and
+offers one line with its code as the recommended change (as DN-UNIT-001 does, through
+``plugin.same_day.dry_needling_session``); otherwise it asks for the total.
 
 ## Why is this bad?
 The two codes split one per-session muscle count. Four muscles are 20561 once, never 20560 twice or
@@ -23,6 +27,7 @@ from collections import defaultdict
 from needlecheck.plugin.context import BillingContext, ServiceLine
 from needlecheck.plugin.findings import Finding, Severity, Topic
 from needlecheck.plugin.rule import Rule
+from needlecheck.plugin.same_day import dry_needling_session
 from needlecheck.plugin.wording import join_words
 
 
@@ -39,13 +44,16 @@ def check_one_code_per_date(context: BillingContext) -> list[Finding]:
             continue
         where = [f"{line.label} ({line.code})" for line in lines]
         where += [f"{prior.reference} ({prior.code}, already recorded)" for prior in earlier]
+        session = dry_needling_session(context, day)
         summary = f"20560 and 20561 both on {day.isoformat()}: report one code for all muscles that day"
+        if session.code is not None:
+            summary = (f"Bill one {session.code} {session.unit_word} for {day.isoformat()}: 20560 and 20561 both "
+                       f"there, {session.muscles.count} muscles in all")
         detail = (
             f"On **{day.isoformat()}** the patient has {join_words(where)}. 20560 and 20561 split one "
-            "per-session muscle count, so a date of service carries one of them, once: add up the "
-            "distinct muscles of the session and report the single code that fits."
+            f"per-session muscle count, so a date of service carries one of them, once. {session.advice}"
         )
-        findings.append(RULE.finding(lines[0], summary, detail))
+        findings.append(RULE.finding(lines[0], summary, detail, session.merge))
     return findings
 
 
@@ -56,6 +64,6 @@ RULE = Rule(
     topic=Topic.CLAIM,
     checks="No date of service carries both 20560 and 20561, in the request or with earlier Procedures.",
     source_ids=("CS-09",),
-    can_fix=False,
+    can_fix=True,
     check=check_one_code_per_date,
 )

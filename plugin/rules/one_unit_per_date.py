@@ -2,7 +2,17 @@
 
 ## What it does
 Reports a dry-needling line with a quantity above one, and the same dry-needling code appearing twice
-on one date of service (two lines, or a line and an earlier Procedure of that date).
+on one date of service (two lines, or a line and an earlier Procedure of that date; a Procedure counts
+once however often the record shows it, and the Procedure a line bills is not an earlier one).
+
+When the lines of the date are claim lines and their body sites decide the total
+(``plugin.same_day.dry_needling_session``: 3 or more named muscles, or a complete count of at most 2),
+the card says what the muscles add up to and offers, as the recommended change, one line with the code
+for the total: the first line takes that code and the other lines' Procedures and diagnoses, and the
+other lines are removed. Two 20560 lines for 2 muscles each are one 20561 line for 4 muscles. With an
+earlier Procedure that day (whose muscles the history does not carry), or muscles that cannot all be
+counted, it asks for the total instead and offers no change. Orders get the total but no change: an
+order is cancelled, not merged.
 
 ## Why is this bad?
 The codes describe the whole session ("1 or 2 muscles", "3 or more muscles"), so more muscles change
@@ -12,7 +22,7 @@ the code, never the units. Extra units or duplicate lines are denied.
 20561 with quantity 2 for six muscles.
 
 ## Use instead
-20561 with quantity 1.
+20561 with quantity 1; one line for the session (20561 for 2 + 2 muscles on two 20560 lines).
 """
 
 from __future__ import annotations
@@ -23,6 +33,7 @@ from collections import defaultdict
 from needlecheck.plugin.context import BillingContext, ServiceLine
 from needlecheck.plugin.findings import Finding, Severity, Topic
 from needlecheck.plugin.rule import Rule
+from needlecheck.plugin.same_day import dry_needling_session
 from needlecheck.plugin.wording import join_words, upper_first
 
 
@@ -45,12 +56,16 @@ def check_one_unit_per_date(context: BillingContext) -> list[Finding]:
         if len(lines) + len(earlier) < 2:
             continue
         where = [line.label for line in lines] + [f"{ref} (already recorded)" for ref in earlier]
+        session = dry_needling_session(context, day)
         summary = f"{code} appears {len(where)} times on {day.isoformat()}: report it once for the session"
+        if session.code is not None:
+            summary = (f"Bill one {session.code} {session.unit_word} for {day.isoformat()}: {code} appears "
+                       f"{len(where)} times, {session.muscles.count} muscles in all")
         detail = (
             f"On **{day.isoformat()}**, {code} is reported by {join_words(where)}. One session is one "
-            "line with one unit; add the muscles together and choose the code for the total."
+            f"line with one unit, for all the muscles treated that day. {session.advice}"
         )
-        findings.append(RULE.finding(lines[0], summary, detail))
+        findings.append(RULE.finding(session.lines[0], summary, detail, session.merge))
     return findings
 
 
@@ -61,6 +76,6 @@ RULE = Rule(
     topic=Topic.CLAIM,
     checks="Each date of service has at most one unit of 20560 or 20561 (quantity and repeated lines).",
     source_ids=("CS-09",),
-    can_fix=False,
+    can_fix=True,
     check=check_one_unit_per_date,
 )

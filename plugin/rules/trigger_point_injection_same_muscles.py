@@ -3,11 +3,15 @@
 ## What it does
 Compares a 20560/20561 line with a trigger-point injection (20552/20553) of the same date of service
 (pair ``tpi-same-muscle`` of ``mappings/code_pairs.csv``) muscle by muscle, using the (muscle, side)
-pairs counted from each line's body sites. Shared muscles are a warning. Different muscles are
-information about documenting distinct sites (XS or 59 on the column-2 code) only where a loaded NCCI
-PTP edit with modifier indicator 1 joins the two codes and the modifier is missing. When the muscles
-of one side cannot be compared (an earlier Procedure, or body sites that name no muscle), it asks
-for a check.
+pairs counted from each line's body sites. Shared muscles are a warning. One muscle named on both lines
+with the side missing on one of them (20552 on "trapezius", dry needling on "left trapezius"), or on
+both, is a *possible* conflict, also a warning, worded as possible: if the sides really differ the fix
+is to record them, which takes a moment, and if they do not the line is denied or recouped, so it
+deserves the same attention as a proven overlap; it is not an ``info`` because a missing side is the
+usual way this overlap reaches a claim. Different muscles are information about documenting distinct
+sites (XS or 59 on the column-2 code) only where a loaded NCCI PTP edit with modifier indicator 1 joins
+the two codes and the modifier is missing. When the muscles of one side cannot be compared (an earlier
+Procedure, or body sites that name no muscle), it asks for a check.
 
 ## Why is this bad?
 The CPT parenthetical says not to report 20552 or 20553 with 20560 or 20561 for the same muscle(s):
@@ -19,12 +23,13 @@ session appear reportable.
 
 ## Use instead
 One code per muscle: the injection code for injected muscles, 20560/20561 for the others, each
-line naming its muscles.
+line naming its muscles with their sides.
 """
 
 from __future__ import annotations
 
 from needlecheck.mappings.datasets import loaded_dataset
+from needlecheck.mappings.muscles import Side
 from needlecheck.mappings.ncci_ptp import ALLOWED, DATASET_NAME, PtpEdits
 from needlecheck.plugin.context import BillingContext, ServiceLine
 from needlecheck.plugin.findings import Finding, Severity, Topic
@@ -55,9 +60,20 @@ def _distinct_site_note(match: PairMatch, other: SameDayService) -> str | None:
             f"document the distinct muscles and add XS (or 59) to {column_2.label} ({edit.column_2}).")
 
 
+def _same_and_maybe_same(mine: ServiceLine, theirs: ServiceLine) -> tuple[list[tuple[str, Side]], list[str]]:
+    """The (muscle, side) pairs both lines name, and the muscles both name where a side is missing."""
+    ours, others = set(mine.muscles.muscles), set(theirs.muscles.muscles)
+    same = sorted((muscle, side) for muscle, side in ours & others if side is not Side.UNSPECIFIED)
+    maybe = sorted({muscle for muscle, side in ours for other_muscle, other_side in others
+                    if muscle == other_muscle and Side.UNSPECIFIED in (side, other_side)
+                    and (muscle, side) not in same})
+    return same, maybe
+
+
 def _finding_for(match: PairMatch) -> Finding | None:
     line, day = match.line, match.day.isoformat()
     shared: list[str] = []
+    possibly: list[str] = []
     unsure: list[str] = []
     notes: list[str] = []
     for other in match.others:
@@ -65,15 +81,24 @@ def _finding_for(match: PairMatch) -> Finding | None:
             unsure.append(other.label)
             continue
         assert other.line is not None
-        overlap = sorted(set(line.muscles.muscles) & set(other.line.muscles.muscles))
-        if overlap:
-            shared.append(f"{muscle_list(overlap)} with {other.label}")
+        same, maybe = _same_and_maybe_same(line, other.line)
+        if same:
+            shared.append(f"{muscle_list(same)} with {other.label}")
+        elif maybe:
+            possibly.append(f"{join_words(maybe)} with {other.label}")
         elif note := _distinct_site_note(match, other):
             notes.append(note)
     if shared:
         summary = f"{upper_first(line.label)}: dry needling and trigger-point injection of the same muscles on {day}"
         detail = (f"On **{day}** {line.label} ({line.code}) shares {join_words(shared)}. Do not report 20552/20553 "
                   "with 20560/20561 for the same muscle(s): a muscle is injected or needled without injection.")
+        return RULE.finding(line, summary, detail)
+    if possibly:
+        summary = f"Check the sides: injection and dry needling on {day} may treat the same muscle"
+        detail = (f"On **{day}** {line.label} ({line.code}) names {join_words(possibly)}, where one of the two "
+                  "gives no side, so they may be the same muscle. Do not report 20552/20553 with 20560/20561 for "
+                  "the same muscle(s); if the sides differ, record the side on both lines (left and right are "
+                  "two muscles).")
         return RULE.finding(line, summary, detail)
     if unsure:
         summary = f"{upper_first(line.label)}: trigger-point injection on {day}: check the muscles differ"

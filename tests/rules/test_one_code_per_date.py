@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from needlecheck.plugin.context import PriorService
+from needlecheck.plugin.findings import CodeChange
 from needlecheck.plugin.rules.one_code_per_date import check_one_code_per_date as check
 from tests.support.builders import DOS, context, line, three_muscles, two_muscles
 
@@ -30,3 +31,16 @@ def test_history_on_another_date_or_with_another_code_is_fine() -> None:
     history = (PriorService("Procedure/p9", "20561", DOS - dt.timedelta(days=7)),
                PriorService("Procedure/p8", "97810", DOS))
     assert check(context(line("20560", sequence=1), history=history)) == []
+
+
+def test_both_codes_on_one_date_add_up_to_one_line() -> None:
+    # two_muscles() is a subset of three_muscles(): the session treated 3 muscles, not 5.
+    [finding] = check(context(line("20560", *two_muscles(), sequence=1), line("20561", *three_muscles(), sequence=2)))
+    assert finding.summary == "Bill one 20561 line for 2026-03-02: 20560 and 20561 both there, 3 muscles in all"
+    assert finding.fix == CodeChange("Claim/c1", "20560", "20561", 1, merged_items=(2,))
+
+
+def test_the_total_is_not_offered_when_an_earlier_procedure_has_muscles_we_cannot_see() -> None:
+    history = (PriorService("Procedure/p9", "20561", DOS),)
+    [finding] = check(context(line("20560", *two_muscles(), sequence=1), history=history))
+    assert finding.fix is None

@@ -5,8 +5,21 @@ from __future__ import annotations
 import datetime as dt
 
 from needlecheck.plugin.context import PriorService
+from needlecheck.plugin.findings import CodeChange
 from needlecheck.plugin.rules.one_unit_per_date import check_one_unit_per_date as check
-from tests.support.builders import DOS, context, line, two_muscles
+from tests.support.builders import (
+    DOS,
+    ERECTOR_SPINAE,
+    INFRASPINATUS,
+    LEFT,
+    LEVATOR_SCAPULAE,
+    RIGHT,
+    TRAPEZIUS,
+    context,
+    line,
+    site,
+    two_muscles,
+)
 
 
 def test_quantity_above_one() -> None:
@@ -31,3 +44,52 @@ def test_same_code_on_two_dates_is_fine() -> None:
 def test_same_code_already_recorded_that_day() -> None:
     [finding] = check(context(line("20560", sequence=1), history=(PriorService("Procedure/p1", "20560", DOS),)))
     assert "Procedure/p1" in finding.detail
+
+
+def test_two_lines_of_two_muscles_are_one_20561_line() -> None:
+    first = line("20560", *two_muscles(), sequence=1)
+    second = line("20560", site(LEVATOR_SCAPULAE, LEFT), site(LEVATOR_SCAPULAE, RIGHT), sequence=2)
+    [finding] = check(context(first, second))
+    assert finding.summary == "Bill one 20561 line for 2026-03-02: 20560 appears 2 times, 4 muscles in all"
+    assert "4 muscles" in finding.detail and "20561" in finding.detail
+    assert finding.fix == CodeChange("Claim/c1", "20560", "20561", 1, merged_items=(2,))
+    assert finding.fix.proven and finding.fix.label == "Bill lines 1 and 2 as one 20561 line"
+
+
+def test_a_muscle_on_both_lines_counts_once() -> None:
+    first = line("20560", *two_muscles(), sequence=1)
+    second = line("20560", site(TRAPEZIUS, LEFT), sequence=2)
+    [finding] = check(context(first, second))
+    assert finding.fix == CodeChange("Claim/c1", "20560", "20560", 1, merged_items=(2,))
+    assert "one 20560 line" in finding.summary and "2 muscles in all" in finding.summary
+
+
+def test_muscles_that_cannot_all_be_counted_get_no_change() -> None:
+    first = line("20560", site(TRAPEZIUS, LEFT), sequence=1)
+    second = line("20560", site(ERECTOR_SPINAE, LEFT), sequence=2)
+    [finding] = check(context(first, second))
+    assert finding.fix is None and "report it once" in finding.summary and "name every muscle" in finding.detail
+
+
+def test_an_unsided_muscle_may_be_two() -> None:
+    first = line("20560", site(TRAPEZIUS, LEFT), sequence=1)
+    second = line("20560", site(LEVATOR_SCAPULAE), site(INFRASPINATUS, LEFT), sequence=2)
+    [finding] = check(context(first, second))
+    assert finding.fix is not None and finding.fix.to_code == "20561"  # three muscles at least
+    unsure = line("20560", site(LEVATOR_SCAPULAE), sequence=2)
+    [finding] = check(context(first, unsure))
+    assert finding.fix is None  # levator scapulae on one side or both: 2 or 3 muscles
+
+
+def test_an_earlier_procedure_that_day_leaves_the_code_open() -> None:
+    first = line("20560", *two_muscles(), sequence=1)
+    second = line("20560", site(LEVATOR_SCAPULAE, LEFT), sequence=2)
+    [finding] = check(context(first, second, history=(PriorService("Procedure/p1", "20560", DOS),)))
+    assert finding.fix is None and "3 times" in finding.summary
+
+
+def test_orders_get_the_total_but_no_change() -> None:
+    first = line("20560", *two_muscles())
+    second = line("20560", site(LEVATOR_SCAPULAE, LEFT), site(LEVATOR_SCAPULAE, RIGHT))
+    [finding] = check(context(first, second))
+    assert finding.fix is None and "Bill one 20561 order" in finding.summary

@@ -27,7 +27,8 @@ def site(code: str | None = None, *laterality: str, text: str | None = None) -> 
 
 def line(code: str, *sites: BodySite, day: dt.date | None = DOS, units: int = 1, sequence: int | None = None,
          substances: tuple[str, ...] = (), indications: tuple[Coding, ...] = (MYALGIA,),
-         modifiers: tuple[str, ...] = (), described_as: tuple[str, ...] = ()) -> ServiceLine:
+         modifiers: tuple[str, ...] = (), described_as: tuple[str, ...] = (),
+         route_unknown: tuple[str, ...] = ()) -> ServiceLine:
     """A claim line (with ``sequence``) or an order."""
     if sequence is None:
         key = ref = "ServiceRequest/sr-1"
@@ -36,7 +37,8 @@ def line(code: str, *sites: BodySite, day: dt.date | None = DOS, units: int = 1,
         key, ref, label = f"Claim/c1#item-{sequence}", "Claim/c1", f"claim line {sequence}"
     return ServiceLine(key=key, label=label, resource_ref=ref, code=code, date_of_service=day, units=Decimal(units),
                        item_sequence=sequence, body_sites=sites, indications=indications,
-                       injected_substances=substances, modifiers=modifiers, described_as=described_as)
+                       injected_substances=substances, drugs_route_unknown=route_unknown, modifiers=modifiers,
+                       described_as=described_as)
 
 
 def context(*lines: ServiceLine, history: tuple[PriorService, ...] = (), today: dt.date = DOS) -> BillingContext:

@@ -1,0 +1,117 @@
+"""When two Procedures in a record are one Procedure, and what a Procedure's JSON says about it.
+
+An EHR shows the same Procedure in several places: on its server, in the prefetched history, copied into
+a claim's ``contained`` list, under a second id that carries the same business identifier. Counting it
+once per place would turn one session into "20560 appears 2 times" and tell a biller to delete the only
+charge. So a Procedure is identified by
+
+- its ``Procedure/<id>`` on the server (a resource with an identity of its own);
+- any business ``identifier`` (system and value), wherever it appears;
+- for a contained copy, which has only a local id: the id it was copied under, or failing that its
+  content (the same CPT code, date and body sites, and the same time where both give one), because a
+  contained resource has no identity apart from what it says.
+
+Two server resources with different ids and no shared identifier stay two Procedures, even when
+they read the same: that is what a duplicate record looks like, and the rules should see it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from fhir.resources.R4B.procedure import Procedure
+
+from needlecheck.mappings.cpt import CPT_SYSTEM
+
+
+@dataclass(frozen=True)
+class ProcedureIdentity:
+    """What identifies one Procedure: ``reference`` is None for a contained copy (``local_id`` is its id)."""
+
+    reference: str | None
+    local_id: str | None
+    identifiers: frozenset[tuple[str, str]]
+    code: str | None
+    day: dt.date | None
+    sites: str
+    moment: dt.datetime | None = None
+
+    def is_same_as(self, other: ProcedureIdentity) -> bool:
+        """Whether ``self`` and ``other`` are the same Procedure (see the module docstring)."""
+        if self.identifiers & other.identifiers:
+            return True
+        if self.reference is not None and other.reference is not None:
+            return self.reference == other.reference
+        if (self.code, self.day) != (other.code, other.day) or self.day is None:
+            return False
+        ids = {ref.split("/")[-1] for ref in (self.reference, other.reference) if ref}
+        ids |= {local for local in (self.local_id, other.local_id) if local}
+        if len(ids) == 1:
+            return True  # copied under its own id
+        # Same content, and not two times of one day (a morning and an afternoon session are two).
+        moments_differ = None not in (self.moment, other.moment) and self.moment != other.moment
+        return self.sites == other.sites and not moments_differ
+
+
+def json_cpt_code(resource: dict[str, Any]) -> str | None:
+    """The CPT code of a Procedure (or ServiceRequest) given as JSON."""
+    code = resource.get("code")
+    codings = code.get("coding") if isinstance(code, dict) else None
+    for coding in codings if isinstance(codings, list) else []:
+        if isinstance(coding, dict) and coding.get("system") == CPT_SYSTEM and isinstance(coding.get("code"), str):
+            return str(coding["code"])
+    return None
+
+
+def json_performed_date(resource: dict[str, Any]) -> dt.date | None:
+    """The date of ``performedDateTime`` or ``performedPeriod.start`` as written (None when partial or bad)."""
+    period = resource.get("performedPeriod")
+    value = resource.get("performedDateTime") or (period.get("start") if isinstance(period, dict) else None)
+    if not isinstance(value, str) or len(value) < 10:
+        return None
+    try:
+        return dt.date.fromisoformat(value[:10])
+    except ValueError:
+        return None
+
+
+def _json_moment(resource: dict[str, Any]) -> dt.datetime | None:
+    period = resource.get("performedPeriod")
+    value = resource.get("performedDateTime") or (period.get("start") if isinstance(period, dict) else None)
+    if not isinstance(value, str) or "T" not in value:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
+def json_identity(resource: dict[str, Any], contained: bool = False) -> ProcedureIdentity:
+    """The identity of a Procedure given as JSON; ``contained`` when it was found in a ``contained`` list."""
+    resource_id = resource.get("id") if isinstance(resource.get("id"), str) else None
+    identifiers = frozenset(
+        (str(i.get("system") or ""), str(i["value"])) for i in resource.get("identifier") or []
+        if isinstance(i, dict) and isinstance(i.get("value"), str))
+    return ProcedureIdentity(
+        reference=None if contained or resource_id is None else f"Procedure/{resource_id}",
+        local_id=resource_id if contained else None,
+        identifiers=identifiers,
+        code=json_cpt_code(resource),
+        day=json_performed_date(resource),
+        sites=json.dumps(resource.get("bodySite") or [], sort_keys=True),
+        moment=_json_moment(resource),
+    )
+
+
+def procedure_identity(procedure: Procedure, contained: bool = False) -> ProcedureIdentity:
+    """The identity of a parsed Procedure (see ``json_identity``)."""
+    return json_identity(procedure.model_dump(mode="json", exclude_none=True), contained)
+
+
+def is_any_of(identity: ProcedureIdentity, others: list[ProcedureIdentity]) -> bool:
+    """Whether ``identity`` is the same Procedure as one of ``others``."""
+    return any(identity.is_same_as(other) for other in others)
