@@ -1,9 +1,9 @@
 """Resources a prefetch query ``_include``s, read by reference when the answer left them out.
 
 Support for ``_include`` is optional in FHIR R4 (a server lists what it honours in its
-CapabilityStatement), and EHRs that prefetch do not always add included resources: Medplum's repository
-ignores ``_include`` altogether. Without the payor Organization or the practice Location a rule would
-decide on less than the record holds, so the references an ``_include`` names are read one by one.
+CapabilityStatement): Medplum's repository ignores ``_include`` altogether. Without the payor Organization
+or the practice Location a rule would decide on less than the record holds, so when the service's own
+search comes back without them, the references an ``_include`` names are read one by one.
 """
 
 from __future__ import annotations

@@ -116,12 +116,13 @@ def resolve_prefetch(keys: tuple[PrefetchKey, ...], prefetch: dict[str, Any], co
 
 
 def _read_left_out_includes(outcomes: dict[str, KeyOutcome], client: FhirClient, pool: ThreadPoolExecutor) -> None:
-    """Read by reference what a key's ``_include`` should have brought and its answer left out.
+    """Read by reference what our own search's ``_include`` should have brought and the server left out.
 
+    What the client prefetched is taken as the client's answer (a fully prefetched call makes no query).
     A reference that cannot be read is left out: the rules that needed it decide as without it.
     """
     reads = {(name, reference): pool.submit(client.get, reference)
-             for name, outcome in outcomes.items() if outcome.status in (KeyStatus.PROVIDED, KeyStatus.FETCHED)
+             for name, outcome in outcomes.items() if outcome.status is KeyStatus.FETCHED
              for reference in missing_included_references(outcome.key.template, outcome.resources)}
     for (name, reference), future in reads.items():
         try:
