@@ -25,12 +25,17 @@ class Topic(StrEnum):
 
 @dataclass(frozen=True)
 class CodeChange:
-    """A one-click fix: replace ``from_code`` by ``to_code`` in the draft resource (or one claim line)."""
+    """A one-click fix: replace ``from_code`` by ``to_code`` in the draft resource (or one claim line).
+
+    ``proven`` when the record's evidence proves the change (the card marks it ``isRecommended``); a
+    change that rests on an inference or on data to confirm is offered, not recommended.
+    """
 
     resource_ref: str
     from_code: str
     to_code: str
     item_sequence: int | None = None
+    proven: bool = True
 
     @property
     def label(self) -> str:
@@ -59,3 +64,8 @@ class Finding:
     rationale: str = ""
     # The rule could not run for want of data: reported with the other unchecked checks, not as a problem.
     unchecked: bool = False
+    # The rule's Precedence (plugin.rule) and whether its advice only matters when the payer may pay.
+    precedence: int = 5
+    needs_coverage: bool = False
+    # The finding settles that the payer will not pay the line (plugin.engine silences what it makes moot).
+    decisive: bool = False

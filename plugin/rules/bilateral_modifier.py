@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from needlecheck.plugin.context import BillingContext
 from needlecheck.plugin.findings import Finding, Severity, Topic
-from needlecheck.plugin.rule import Rule
+from needlecheck.plugin.rule import Precedence, Rule
 from needlecheck.plugin.wording import upper_first
 
 BILATERAL = "50"
@@ -54,4 +54,5 @@ RULE = Rule(
     source_ids=("CS-08",),
     can_fix=False,
     check=check_bilateral_modifier,
+    precedence=Precedence.MODIFIERS,
 )

@@ -20,7 +20,7 @@ from __future__ import annotations
 from needlecheck.mappings.cpt import cpt_codes
 from needlecheck.plugin.context import BillingContext
 from needlecheck.plugin.findings import CodeChange, Finding, Severity, Topic
-from needlecheck.plugin.rule import Rule
+from needlecheck.plugin.rule import Precedence, Rule
 from needlecheck.plugin.wording import upper_first
 
 UNLISTED_CODE = "20999"
@@ -55,4 +55,5 @@ RULE = Rule(
     source_ids=("CS-02",),
     can_fix=True,
     check=check_code_exists_on_date,
+    precedence=Precedence.CODE_CHOICE,
 )

@@ -30,7 +30,7 @@ import datetime as dt
 from needlecheck.mappings.icd10cm import ICD10CM_RELEASE, MAX_NAMED_CODES, CodeState, CodeStatus, description, status_on
 from needlecheck.plugin.context import BillingContext, ServiceLine
 from needlecheck.plugin.findings import Finding, Severity, Topic
-from needlecheck.plugin.rule import Rule
+from needlecheck.plugin.rule import Precedence, Rule
 from needlecheck.plugin.terms import ICD10CM_SYSTEM
 from needlecheck.plugin.wording import join_words, upper_first
 
@@ -110,4 +110,5 @@ RULE = Rule(
     source_ids=("ICD10CM-RELEASE", "IC-01", "IC-02"),
     can_fix=False,
     check=check_diagnosis_code_valid_on_date,
+    precedence=Precedence.CODE_CHOICE,
 )

@@ -45,7 +45,7 @@ from needlecheck.mappings.sources import PolicySource, policy_source
 from needlecheck.plugin.context import BillingContext, ServiceLine
 from needlecheck.plugin.findings import Finding, Severity, Topic
 from needlecheck.plugin.payer import Payer, PayerClass, payer_of
-from needlecheck.plugin.rule import Rule
+from needlecheck.plugin.rule import Precedence, Rule
 from needlecheck.plugin.wording import iso, upper_first
 
 # Elements the service line itself shows, without a look at the FHIR documentation.
@@ -161,4 +161,6 @@ RULE = Rule(
     source_ids=_all_source_ids(),
     can_fix=False,
     check=check_documentation_complete,
+    precedence=Precedence.DOCUMENTATION,
+    needs_coverage=True,
 )

@@ -30,7 +30,7 @@ from needlecheck.mappings.cpt import cpt_codes, dry_needling_code_for
 from needlecheck.mappings.dry_needling_substitutes import substitute_for
 from needlecheck.plugin.context import BillingContext, ServiceLine
 from needlecheck.plugin.findings import CodeChange, Finding, Severity, Topic
-from needlecheck.plugin.rule import Rule
+from needlecheck.plugin.rule import Precedence, Rule
 from needlecheck.plugin.wording import upper_first
 
 # Words of the descriptor and the names under which dry needling is taught and regulated.
@@ -86,4 +86,5 @@ RULE = Rule(
     source_ids=("CS-02", "CS-02-SUBSTITUTES", "NC-08"),
     can_fix=True,
     check=check_dry_needling_billed_under_other_code,
+    precedence=Precedence.CODE_CHOICE,
 )

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from needlecheck.plugin.context import BillingContext
 from needlecheck.plugin.findings import Finding, Severity, Topic
-from needlecheck.plugin.rule import Rule
+from needlecheck.plugin.rule import Precedence, Rule
 from needlecheck.plugin.same_day import pair_matches
 from needlecheck.plugin.wording import join_words, upper_first
 
@@ -63,4 +63,5 @@ RULE = Rule(
     source_ids=("NC-04",),
     can_fix=False,
     check=check_evaluation_management_modifier_25,
+    precedence=Precedence.MODIFIERS,
 )

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from needlecheck.plugin.context import BillingContext
 from needlecheck.plugin.findings import Finding, Severity, Topic
-from needlecheck.plugin.rule import Rule
+from needlecheck.plugin.rule import Precedence, Rule
 from needlecheck.plugin.wording import upper_first
 
 
@@ -48,4 +48,5 @@ RULE = Rule(
     source_ids=("DOC-04",),
     can_fix=False,
     check=check_indication_documented,
+    precedence=Precedence.DOCUMENTATION,
 )

@@ -21,7 +21,7 @@ from __future__ import annotations
 from needlecheck.plugin.context import BillingContext
 from needlecheck.plugin.findings import Finding, Severity, Topic
 from needlecheck.plugin.muscles import SiteProblem, TreatedSite
-from needlecheck.plugin.rule import Rule
+from needlecheck.plugin.rule import Precedence, Rule
 from needlecheck.plugin.wording import upper_first
 
 _WHY = {
@@ -74,4 +74,5 @@ RULE = Rule(
     source_ids=("CS-06",),
     can_fix=False,
     check=check_muscles_named_individually,
+    precedence=Precedence.DOCUMENTATION,
 )

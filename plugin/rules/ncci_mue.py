@@ -30,7 +30,7 @@ from needlecheck.mappings.datasets import loaded_dataset
 from needlecheck.mappings.ncci_mue import DATASET_NAME, MueTables, MueValue
 from needlecheck.plugin.context import BillingContext, ServiceLine
 from needlecheck.plugin.findings import Finding, Severity, Topic
-from needlecheck.plugin.rule import Rule
+from needlecheck.plugin.rule import Precedence, Rule
 from needlecheck.plugin.wording import join_words, upper_first
 
 _MAI_MEANING = {
@@ -89,5 +89,6 @@ RULE = Rule(
     source_ids=("CS-10",),
     can_fix=False,
     check=check_ncci_mue,
+    precedence=Precedence.CODE_CHOICE,
     data_sets=(DATASET_NAME,),
 )

@@ -27,7 +27,7 @@ from needlecheck.mappings.datasets import loaded_dataset
 from needlecheck.mappings.ncci_ptp import ALLOWED, DATASET_NAME, NOT_ALLOWED, PtpEdit, PtpEdits, ncci_modifiers
 from needlecheck.plugin.context import BillingContext, ServiceLine
 from needlecheck.plugin.findings import Finding, Severity, Topic
-from needlecheck.plugin.rule import Rule
+from needlecheck.plugin.rule import Precedence, Rule
 from needlecheck.plugin.same_day import SameDayService, services_on
 from needlecheck.plugin.wording import upper_first
 
@@ -94,5 +94,6 @@ RULE = Rule(
     source_ids=("NC-01", "NC-01-MODIFIERS"),
     can_fix=False,
     check=check_ncci_ptp_edit,
+    precedence=Precedence.CODE_CHOICE,
     data_sets=(DATASET_NAME,),
 )

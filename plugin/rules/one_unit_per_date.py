@@ -22,7 +22,7 @@ from collections import defaultdict
 
 from needlecheck.plugin.context import BillingContext, ServiceLine
 from needlecheck.plugin.findings import Finding, Severity, Topic
-from needlecheck.plugin.rule import Rule
+from needlecheck.plugin.rule import Precedence, Rule
 from needlecheck.plugin.wording import join_words, upper_first
 
 
@@ -63,4 +63,5 @@ RULE = Rule(
     source_ids=("CS-09",),
     can_fix=False,
     check=check_one_unit_per_date,
+    precedence=Precedence.CODE_CHOICE,
 )

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from needlecheck.plugin.context import BillingContext
 from needlecheck.plugin.findings import Finding, Severity, Topic
-from needlecheck.plugin.rule import Rule
+from needlecheck.plugin.rule import Precedence, Rule
 from needlecheck.plugin.wording import join_words, upper_first
 
 
@@ -51,4 +51,5 @@ RULE = Rule(
     source_ids=("CS-04",),
     can_fix=False,
     check=check_paired_muscle_has_side,
+    precedence=Precedence.DOCUMENTATION,
 )

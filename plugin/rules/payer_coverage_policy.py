@@ -37,7 +37,7 @@ from needlecheck.mappings.sources import policy_source
 from needlecheck.plugin.context import BillingContext, ServiceLine
 from needlecheck.plugin.findings import Finding, Severity, Topic
 from needlecheck.plugin.payer import Payer, PayerClass, payer_of
-from needlecheck.plugin.rule import Rule
+from needlecheck.plugin.rule import Precedence, Rule
 
 _STATUS_WORDS = {NOT_COVERED: "not covered", INVESTIGATIONAL: "investigational"}
 
@@ -113,4 +113,6 @@ RULE = Rule(
     source_ids=("PY-14", "PY-01", "PY-02", "PY-03", "PY-04", "PY-05", "PY-06", "PY-07", "PY-08", "PY-10"),
     can_fix=False,
     check=check_payer_coverage_policy,
+    precedence=Precedence.COVERAGE,
+    needs_coverage=True,
 )

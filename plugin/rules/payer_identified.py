@@ -23,7 +23,7 @@ from __future__ import annotations
 from needlecheck.plugin.context import BillingContext
 from needlecheck.plugin.findings import Finding, Severity, Topic
 from needlecheck.plugin.payer import PayerClass, payer_of
-from needlecheck.plugin.rule import Rule
+from needlecheck.plugin.rule import Precedence, Rule
 
 
 def check_payer_identified(context: BillingContext) -> list[Finding]:
@@ -57,4 +57,5 @@ RULE = Rule(
     source_ids=("PY-14",),
     can_fix=False,
     check=check_payer_identified,
+    precedence=Precedence.COVERAGE,
 )

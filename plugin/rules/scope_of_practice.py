@@ -32,7 +32,7 @@ from needlecheck.mappings.sources import policy_source
 from needlecheck.plugin.context import BillingContext, ServiceLine
 from needlecheck.plugin.findings import Finding, Severity, Topic
 from needlecheck.plugin.performer import provider_types
-from needlecheck.plugin.rule import Rule
+from needlecheck.plugin.rule import Precedence, Rule
 from needlecheck.plugin.wording import iso, join_words, upper_first
 
 
@@ -106,4 +106,5 @@ RULE = Rule(
     source_ids=tuple(dict.fromkeys(source for row in scope_of_practice() for source in row.source_ids)),
     can_fix=False,
     check=check_scope_of_practice,
+    precedence=Precedence.STATUTORY_EXCLUSION,
 )

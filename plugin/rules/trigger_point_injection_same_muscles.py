@@ -28,7 +28,7 @@ from needlecheck.mappings.datasets import loaded_dataset
 from needlecheck.mappings.ncci_ptp import ALLOWED, DATASET_NAME, PtpEdits
 from needlecheck.plugin.context import BillingContext, ServiceLine
 from needlecheck.plugin.findings import Finding, Severity, Topic
-from needlecheck.plugin.rule import Rule
+from needlecheck.plugin.rule import Precedence, Rule
 from needlecheck.plugin.same_day import PairMatch, SameDayService, pair_matches
 from needlecheck.plugin.wording import join_words, muscle_list, upper_first
 
@@ -101,5 +101,6 @@ RULE = Rule(
     source_ids=("NC-02",),
     can_fix=False,
     check=check_trigger_point_injection_same_muscles,
+    precedence=Precedence.CODE_CHOICE,
     data_sets=(DATASET_NAME,),
 )
