@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import requests
@@ -20,6 +20,7 @@ from needlecheck.cds_hooks.fhir_client import FhirClient, FhirLimits, FhirUnavai
 from needlecheck.cds_hooks.hook_request import HookRequest, parse_hook_request
 from needlecheck.cds_hooks.prefetch import KeyOutcome, KeyStatus, resolve_prefetch
 from needlecheck.cds_hooks.services import ServiceDefinition
+from needlecheck.plugin.context import RuleOptions
 from needlecheck.plugin.engine import evaluate
 from needlecheck.plugin.fhir_input import (
     claim_create_context,
@@ -113,22 +114,25 @@ def _fetch_claim_procedures(request: HookRequest, record: PatientRecord, client:
 
 
 def run_hook(service: ServiceDefinition, body: Any, limits: FhirLimits, pool: ThreadPoolExecutor,
-             session: requests.Session | None = None, today: dt.date | None = None) -> HookResult:
-    """Answer one call of ``service``; raises ApiError for 400 (bad request) and 412 (required data)."""
+             session: requests.Session | None = None, today: dt.date | None = None,
+             options: RuleOptions | None = None) -> HookResult:
+    """Answer one call of ``service``; raises ApiError for 400 (bad request) and 412 (required data).
+
+    ``options`` are the administrator's rule options (``Settings.rules``)."""
     request = parse_hook_request(body, service)
     client = None
     if request.fhir_server:
         client = FhirClient(request.fhir_server, request.access_token, limits, session,
                             deadline=time.monotonic() + limits.time_budget_seconds)
     try:
-        return _decide(service, request, body, client, pool, today or dt.date.today())
+        return _decide(service, request, body, client, pool, today or dt.date.today(), options or RuleOptions())
     finally:
         if client is not None:
             client.close()
 
 
 def _decide(service: ServiceDefinition, request: HookRequest, body: dict[str, Any], client: FhirClient | None,
-            pool: ThreadPoolExecutor, evaluated_on: dt.date) -> HookResult:
+            pool: ThreadPoolExecutor, evaluated_on: dt.date, options: RuleOptions) -> HookResult:
     started = _start_claim_procedure_reads(request, client, pool)
     outcomes = resolve_prefetch(service.prefetch, request.prefetch, request.context, client, pool)
     record = _record_from(outcomes, request)
@@ -142,7 +146,7 @@ def _decide(service: ServiceDefinition, request: HookRequest, body: dict[str, An
         context = order_sign_context(request.patient_id, request.draft_orders, record, evaluated_on,
                                      signer if isinstance(signer, str) else None)
         drafts = _draft_orders_by_reference(body["context"]["draftOrders"])
-    findings = evaluate(context)
+    findings = evaluate(replace(context, options=options))
     cards = cards_for([f for f in findings if not f.unchecked], request.hook_instance, drafts)
     # Checks that could not run share one info card: a card per missing data set would bury the problems.
     unchecked = (*context.missing_data, *dict.fromkeys(f.detail for f in findings if f.unchecked))

@@ -3,7 +3,7 @@
 Rules run independently, so several of them may describe one root cause of one line: a physical
 therapist's dry needling for a Medicare patient is a statutory exclusion, after which "needs KX" or
 "document the low back pain's duration" are advice no one should follow. ``resolve`` applies the
-rules' ``Precedence`` (statutory exclusion › coverage › code choice › modifiers › documentation) in
+rules' ``Precedence`` (statutory exclusion > coverage > code choice > modifiers > documentation) in
 this one place: per line, the earliest decisive finding (one that settles the payer will not pay the
 line) stays, and so does every finding about something else (the code, units, pairs, muscle naming);
 the line's later findings of rules whose advice only serves getting this payer to pay, and the other

@@ -37,8 +37,8 @@ class Precedence(IntEnum):
 class Rule:
     """A self-describing check. ``check`` receives the billing context and returns findings.
 
-    ``precedence`` places the rule in the order statutory exclusion › coverage › code choice › modifiers
-    › documentation; ``needs_coverage`` says its advice only serves getting this payer to pay the line
+    ``precedence`` places the rule in the order statutory exclusion > coverage > code choice > modifiers
+    > documentation; ``needs_coverage`` says its advice only serves getting this payer to pay the line
     (session caps, the payer's documentation, coverage criteria), so it is moot once a finding of an
     earlier family decides the line will not be paid.
     """

@@ -57,7 +57,8 @@ def check_medicare_practitioner_credentials(context: BillingContext) -> list[Fin
 
 def _credentials(line: ServiceLine, types: frozenset[ProviderType]) -> Finding:
     who = join_words(sorted(kind.replace("-", " ") for kind in types))
-    summary = "Confirm the acupuncture degree and license: a PA, NP or CNS needs both for coverage"
+    named = f"a {who}" if len(types) == 1 else "a PA, NP or CNS"
+    summary = f"Confirm the acupuncture degree and license: {named} needs both for coverage"
     detail = (
         f"**{upper_first(line.label)}** ({line.code}) was furnished by a {who}. Under NCD 30.3.3 a PA, NP or "
         "CNS may furnish acupuncture, dry needling included, only with both a master's or doctoral degree in "

@@ -5,7 +5,9 @@ With CMS's Practitioner Services MUE table installed (data set ``ncci-mue-practi
 the units of each code of a call that has a dry-needling line with the code's MUE in the table in
 force on the date of service. MAI 1 (line edit) compares each line alone; MAI 2 and 3 (date-of-service
 edits) add up every line of that code and date and each earlier Procedure of that date (one unit
-each). Without the data set it says, once per call, that it could not check.
+each). Without the data set it says, once per call, that it could not check, but only when a code
+reaches more than one unit on a date (issue 9, card economy: one unit never exceeds an MUE, which is at
+least 1 for a code that is paid at all; an inference, the table itself is not shipped).
 
 ## Why is this bad?
 Units above the MUE are denied. MAI 2 is an absolute date-of-service limit that cannot be overridden
@@ -50,13 +52,26 @@ def _finding(line: ServiceLine, day: dt.date, units: Decimal, mue: MueValue, cou
     return RULE.finding(line, summary, detail)
 
 
+def _lines_over_one_unit(context: BillingContext) -> list[ServiceLine]:
+    """The lines whose code reaches more than one unit on its date (the line, the date's other lines of the
+    code and its earlier Procedures): only there could an MUE, which is at least 1 for a payable code, deny."""
+    units: dict[tuple[dt.date, str], Decimal] = defaultdict(Decimal)
+    for line in context.lines:
+        units[(context.date_of(line), line.code)] += line.units
+    for prior in context.history:
+        if prior.date_of_service is not None:
+            units[(prior.date_of_service, prior.code)] += 1
+    return [line for line in context.lines if units[(context.date_of(line), line.code)] > 1]
+
+
 def check_ncci_mue(context: BillingContext) -> list[Finding]:
     """Findings for units above the MUE, per line (MAI 1) or per code and date (MAI 2 and 3)."""
     if not context.dry_needling_lines:
         return []
     tables: MueTables | None = loaded_dataset(DATASET_NAME)
     if tables is None:
-        return [RULE.could_not_check(context.dry_needling_lines[0], DATASET_NAME)]
+        over_one = _lines_over_one_unit(context)
+        return [RULE.could_not_check(over_one[0], DATASET_NAME)] if over_one else []
     findings: list[Finding] = []
     per_date: dict[tuple[dt.date, str], list[ServiceLine]] = defaultdict(list)
     for line in context.lines:

@@ -7,7 +7,8 @@ or an earlier Procedure of that date) and applies the edit in force on that date
 0 is a warning; indicator 1 is a warning unless the column-2 line carries an NCCI-associated modifier
 (59, XE, XS, XP, XU, 25, anatomic modifiers ...; ``mappings/ncci_modifiers.csv``); indicator 9 (edit
 deleted) and edits not yet effective or past their deletion date are ignored. Without the data set it
-says, once per call, that it could not check.
+says, once per call, that it could not check, but only when a dry-needling line has another service on
+its date (issue 9, card economy: with nothing to pair, the missing file would decide nothing).
 
 ## Why is this bad?
 With both codes of an edit on one date, column 1 is paid and column 2 is denied unless a modifier is
@@ -65,7 +66,10 @@ def check_ncci_ptp_edit(context: BillingContext) -> list[Finding]:
         return []
     edits: PtpEdits | None = loaded_dataset(DATASET_NAME)
     if edits is None:
-        return [RULE.could_not_check(context.dry_needling_lines[0], DATASET_NAME)]
+        # Only a line with another service on its date meets an edit: the missing file decides nothing else.
+        paired = [line for line in context.dry_needling_lines
+                  if services_on(context, context.date_of(line), besides=line)]
+        return [RULE.could_not_check(paired[0], DATASET_NAME)] if paired else []
     findings: list[Finding] = []
     for line in context.dry_needling_lines:
         day = context.date_of(line)

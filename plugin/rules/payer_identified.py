@@ -45,7 +45,7 @@ def check_payer_identified(context: BillingContext) -> list[Finding]:
         "dry needling (20560/20561) as investigational or not medically necessary, Medicare pays only under "
         "NCD 30.3.3: verify the payer's policy, or obtain the patient's written waiver, before the service."
     )
-    return [RULE.finding(lines[0], "Coverage not verified: the payer could not be identified", detail)]
+    return [RULE.finding(lines[0], "Verify coverage before the service: the payer could not be identified", detail)]
 
 
 RULE = Rule(

@@ -27,8 +27,14 @@ def samples() -> Iterator[None]:
 
 def test_without_the_data_set_it_says_once_that_it_could_not_check() -> None:
     with using_datasets(None):
-        [finding] = check(context(line("20560", *two_muscles(), sequence=1), line("97140", sequence=2)))
-    assert finding.severity is Severity.INFO and "ncci-mue-practitioner" in finding.detail
+        [finding] = check(context(line("20560", *two_muscles(), sequence=1, units=2), line("97140", sequence=2)))
+    assert finding.severity is Severity.INFO and "ncci-mue-practitioner" in finding.detail and finding.unchecked
+
+
+def test_without_the_data_set_one_unit_per_code_and_date_needs_no_card() -> None:
+    # Issue 9, card economy: one unit never exceeds an MUE, so the missing table decides nothing here.
+    with using_datasets(None):
+        assert check(context(line("20560", *two_muscles(), sequence=1), line("97140", sequence=2))) == []
 
 
 @pytest.mark.usefixtures("samples")

@@ -28,8 +28,14 @@ def samples() -> Iterator[None]:
 def test_without_the_data_set_it_says_once_that_it_could_not_check() -> None:
     with using_datasets(None):
         [finding] = check(context(line("20560", *two_muscles(), sequence=1), line("97140", sequence=2)))
-    assert finding.severity is Severity.INFO and "not installed" in finding.summary
-    assert "ncci-ptp-practitioner" in finding.detail
+    assert finding.severity is Severity.INFO and finding.unchecked and "Not checked" in finding.summary
+    assert "ncci-ptp-practitioner" in finding.detail and "not installed" in finding.detail
+
+
+def test_without_the_data_set_a_line_alone_on_its_date_needs_no_card() -> None:
+    # Issue 9, card economy: with no other service that date, no edit could apply.
+    with using_datasets(None):
+        assert check(context(line("20560", *two_muscles(), sequence=1))) == []
 
 
 def test_no_dry_needling_line_no_finding() -> None:
