@@ -35,7 +35,7 @@ def check_code_exists_on_date(context: BillingContext) -> list[Finding]:
         if row.valid_on(day) or row.effective_from is None:
             continue
         since = row.effective_from.isoformat()
-        summary = f"{upper_first(line.label)}: {line.code} did not exist on {day.isoformat()} (valid from {since})"
+        summary = f"{line.code} did not exist on {day.isoformat()} (valid from {since})"
         detail = (
             f"**{upper_first(line.label)}** has date of service **{day.isoformat()}**, but {line.code} "
             f"is valid from {since}. Dry needling before then was reported with the unlisted code "

@@ -38,7 +38,7 @@ def check_code_matches_muscle_count(context: BillingContext) -> list[Finding]:
         if expected is None or expected == line.code:
             continue
         noun = "muscle" if muscles.count == 1 else "muscles"
-        summary = f"{upper_first(line.label)}: {muscles.count} {noun} treated, so bill {expected}, not {line.code}"
+        summary = f"{muscles.count} {noun} treated, so bill {expected}, not {line.code}"
         detail = (
             f"**{upper_first(line.label)}** is coded **{line.code}**, but the body sites name "
             f"**{muscles.count} {noun}**: {muscle_list(muscles.muscles)}. "

@@ -73,10 +73,13 @@ def _problem(status: CodeStatus, sent_as: str, day: dt.date) -> str:
 
 def _summary(line: ServiceLine, statuses: list[CodeStatus], day: dt.date) -> str:
     first = statuses[0]
-    instead = f"; use {_one_of(list(first.use_instead[:3]))}" if first.use_instead else ""
-    codes = join_words([status.code for status in statuses])
-    verb = "is not a billable ICD-10-CM code" if len(statuses) == 1 else "are not billable ICD-10-CM codes"
-    return f"{upper_first(line.label)}: {codes} {verb} on {day.isoformat()}{instead}"
+    if len(statuses) == 1 and first.use_instead:
+        return (f"Use {_one_of(list(first.use_instead[:3]))} instead of {first.code}: not billable on "
+                f"{day.isoformat()}")
+    if len(statuses) == 1:
+        return f"Replace {first.code}: not a billable ICD-10-CM code on {day.isoformat()}"
+    named = [status.code for status in statuses[:3]] + ([f"{len(statuses) - 3} more"] if len(statuses) > 3 else [])
+    return f"Replace {join_words(named)}: not billable ICD-10-CM codes on {day.isoformat()}"
 
 
 def check_diagnosis_code_valid_on_date(context: BillingContext) -> list[Finding]:

@@ -29,7 +29,7 @@ def check_indication_documented(context: BillingContext) -> list[Finding]:
     for line in context.dry_needling_lines:
         if line.indications:
             continue
-        summary = f"{upper_first(line.label)}: add the diagnosis the dry needling treats"
+        summary = "Add the diagnosis the dry needling treats"
         detail = (
             f"**{upper_first(line.label)}** ({line.code}) carries no indication: no reason on the order or "
             "Procedure and no diagnosis on the claim line. Add the ICD-10-CM diagnosis that supports "

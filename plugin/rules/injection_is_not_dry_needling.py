@@ -39,7 +39,7 @@ def check_injection_is_not_dry_needling(context: BillingContext) -> list[Finding
                 None,
             )
         substances = join_words(list(line.injected_substances))
-        summary = f"{upper_first(line.label)}: {line.code} excludes injection, but {substances} was used"
+        summary = f"{line.code} excludes injection, but {substances} was used"
         detail = (
             f"**{upper_first(line.label)}** records **{substances}** as used. {line.code} is needle "
             "insertion *without* injection; with an injectate the service is a trigger-point injection "

@@ -33,7 +33,7 @@ from needlecheck.mappings.ncci_mue import DATASET_NAME, MueTables, MueValue
 from needlecheck.plugin.context import BillingContext, ServiceLine
 from needlecheck.plugin.findings import Finding, Severity, Topic
 from needlecheck.plugin.rule import Precedence, Rule
-from needlecheck.plugin.wording import join_words, upper_first
+from needlecheck.plugin.wording import join_words
 
 _MAI_MEANING = {
     "1": "MAI 1, a claim-line edit (separate lines with modifiers only where documentation supports them)",
@@ -44,7 +44,7 @@ _MAI_MEANING = {
 
 def _finding(line: ServiceLine, day: dt.date, units: Decimal, mue: MueValue, counted: list[str]) -> Finding:
     iso = day.isoformat()
-    summary = f"{upper_first(line.label)}: {units:g} units of {mue.code} on {iso} exceed its MUE of {mue.max_units}"
+    summary = f"{units:g} units of {mue.code} on {iso} exceed its MUE of {mue.max_units}"
     detail = (f"Medicare's practitioner MUE for **{mue.code}** is **{mue.max_units}** units "
               f"({_MAI_MEANING[mue.adjudication_indicator]}; rationale: {mue.rationale or 'not given'}). "
               f"On **{iso}** {join_words(counted)} report {units:g} units. Units above the MUE are denied "

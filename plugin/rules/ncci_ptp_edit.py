@@ -30,7 +30,6 @@ from needlecheck.plugin.context import BillingContext, ServiceLine
 from needlecheck.plugin.findings import Finding, Severity, Topic
 from needlecheck.plugin.rule import Precedence, Rule
 from needlecheck.plugin.same_day import SameDayService, services_on
-from needlecheck.plugin.wording import upper_first
 
 
 def _column_2_modifiers(line: ServiceLine, other: SameDayService, edit: PtpEdit) -> tuple[str, ...] | None:
@@ -81,7 +80,7 @@ def check_ncci_ptp_edit(context: BillingContext) -> list[Finding]:
         if not problems:
             continue
         severity = Severity.WARNING if any(level is Severity.WARNING for level, _ in problems) else Severity.INFO
-        summary = f"{upper_first(line.label)}: NCCI PTP edit with {line.code} on {day.isoformat()}"
+        summary = f"NCCI PTP edit with {line.code} on {day.isoformat()}"
         detail = (f"On **{day.isoformat()}** {line.label} ({line.code}) meets these Medicare NCCI practitioner "
                   "PTP edits:\n\n" + "\n".join(f"- {text}" for _, text in problems))
         findings.append(RULE.finding(line, summary, detail, severity=severity))

@@ -31,7 +31,7 @@ def check_one_unit_per_date(context: BillingContext) -> list[Finding]:
     findings: list[Finding] = []
     for line in context.dry_needling_lines:
         if line.units > 1:
-            summary = f"{upper_first(line.label)}: {line.code} is one unit per session, not {line.units:g}"
+            summary = f"{line.code} is one unit per session, not {line.units:g}"
             detail = (
                 f"**{upper_first(line.label)}** reports **{line.units:g} units** of {line.code}. The code "
                 "covers the whole session; more muscles change the code (20560 or 20561), not the units."

@@ -31,9 +31,9 @@ def check_paired_muscle_has_side(context: BillingContext) -> list[Finding]:
         if not unsided:
             continue
         names = join_words([site.muscle or site.body_site.label for site in unsided])
-        summary = f"{upper_first(line.label)}: give the side (left, right or both) of {names}"
-        if len(summary) > 139:
-            summary = f"{upper_first(line.label)}: {len(unsided)} muscles lack a side (left, right or both)"
+        summary = f"Give the side (left, right or both) of {names}"
+        if len(summary) > 100:
+            summary = f"{len(unsided)} muscles lack a side (left, right or both)"
         detail = (
             f"**{upper_first(line.label)}** names {names} without a side. Left and right of one muscle "
             "count as two muscles, so the side decides the count and supports the code."
