@@ -81,6 +81,12 @@ class Rule:
             decisive=decisive,
         )
 
+    def not_checked(self, line: ServiceLine, what: str) -> Finding:
+        """An unchecked ``info`` finding: ``what`` the check needs for ``line`` could not be obtained."""
+        return replace(self.finding(line, f"Not checked: {self.title}",
+                                    f"{self.title} ({self.rule_id}) for {line.label}: {what}",
+                                    severity=Severity.INFO), unchecked=True)
+
     def could_not_check(self, line: ServiceLine, data_set: str) -> Finding:
         """An unchecked ``info`` finding: the check needs data set ``data_set``, which is not installed."""
         spec = dataset_specs()[data_set]
