@@ -28,7 +28,8 @@ def needled(state: str | None, *performers: Performer, day: dt.date = dt.date(20
 def test_a_physical_therapist_may_not_needle_in_these_states(state: str) -> None:
     [finding] = check_scope_of_practice(context(needled(state, PHYSICAL_THERAPIST)))
     assert finding.severity is Severity.WARNING
-    assert finding.summary == f"Have an allowed provider needle: a physical therapist may not perform dry needling in {state}"
+    assert finding.summary == (f"Have an allowed provider needle: a physical therapist may not perform dry needling "
+                               f"in {state}")
     assert "`Practitioner/pt-1`" in finding.detail
     assert len(finding.summary) < 140
 
