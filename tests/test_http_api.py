@@ -170,7 +170,9 @@ def test_checks_without_their_data_sets_share_one_info_card(tmp_path: Path, monk
     monkeypatch.setenv("NEEDLECHECK_DATASETS_DIR", str(tmp_path / "none"))
     application = create_app(Settings(data_dir=tmp_path / "data", allow_http=True))
     client = application.test_client()
-    response = client.post(ORDER_SIGN, json=load("order-sign/unit001-quantity-2.json"))
+    claim = load("claim-create/mcr-session-13-without-kx.json")  # Medicare, whose edits these are
+    claim["context"]["claim"]["item"][0]["quantity"] = {"value": 2}
+    response = client.post("/cds-services/dry-needling-claim-create", json=claim)
     cards = response.get_json()["cards"]
     [unchecked] = [c for c in cards if c["indicator"] == "info" and "extension" not in c]
     # Two units: the MUE table would decide; no other service that date: no PTP edit could apply.

@@ -7,7 +7,8 @@ force on the date of service. MAI 1 (line edit) compares each line alone; MAI 2 
 edits) add up every line of that code and date and each earlier Procedure of that date (one unit
 each). Without the data set it says, once per call, that it could not check, but only when a code
 reaches more than one unit on a date (issue 9, card economy: one unit never exceeds an MUE, which is at
-least 1 for a code that is paid at all; an inference, the table itself is not shipped).
+least 1 for a code that is paid at all; an inference, the table itself is not shipped), and only for a
+Medicare payer, whose edits these are.
 
 ## Why is this bad?
 Units above the MUE are denied. MAI 2 is an absolute date-of-service limit that cannot be overridden
@@ -32,6 +33,7 @@ from needlecheck.mappings.datasets import loaded_dataset
 from needlecheck.mappings.ncci_mue import DATASET_NAME, MueTables, MueValue
 from needlecheck.plugin.context import BillingContext, ServiceLine
 from needlecheck.plugin.findings import Finding, Severity, Topic
+from needlecheck.plugin.payer import payer_of
 from needlecheck.plugin.rule import Precedence, Rule
 from needlecheck.plugin.wording import join_words
 
@@ -71,7 +73,9 @@ def check_ncci_mue(context: BillingContext) -> list[Finding]:
     tables: MueTables | None = loaded_dataset(DATASET_NAME)
     if tables is None:
         over_one = _lines_over_one_unit(context)
-        return [RULE.could_not_check(over_one[0], DATASET_NAME)] if over_one else []
+        # The files are Medicare's edits: for another payer they would not decide the line either.
+        decides = bool(over_one) and payer_of(context).is_medicare
+        return [RULE.could_not_check(over_one[0], DATASET_NAME)] if decides else []
     findings: list[Finding] = []
     per_date: dict[tuple[dt.date, str], list[ServiceLine]] = defaultdict(list)
     for line in context.lines:

@@ -8,7 +8,8 @@ or an earlier Procedure of that date) and applies the edit in force on that date
 (59, XE, XS, XP, XU, 25, anatomic modifiers ...; ``mappings/ncci_modifiers.csv``); indicator 9 (edit
 deleted) and edits not yet effective or past their deletion date are ignored. Without the data set it
 says, once per call, that it could not check, but only when a dry-needling line has another service on
-its date (issue 9, card economy: with nothing to pair, the missing file would decide nothing).
+its date (issue 9, card economy: with nothing to pair, the missing file would decide nothing), and only for a
+Medicare payer, whose edits these are.
 
 ## Why is this bad?
 With both codes of an edit on one date, column 1 is paid and column 2 is denied unless a modifier is
@@ -28,6 +29,7 @@ from needlecheck.mappings.datasets import loaded_dataset
 from needlecheck.mappings.ncci_ptp import ALLOWED, DATASET_NAME, NOT_ALLOWED, PtpEdit, PtpEdits, ncci_modifiers
 from needlecheck.plugin.context import BillingContext, ServiceLine
 from needlecheck.plugin.findings import Finding, Severity, Topic
+from needlecheck.plugin.payer import payer_of
 from needlecheck.plugin.rule import Precedence, Rule
 from needlecheck.plugin.same_day import SameDayService, services_on
 
@@ -68,7 +70,9 @@ def check_ncci_ptp_edit(context: BillingContext) -> list[Finding]:
         # Only a line with another service on its date meets an edit: the missing file decides nothing else.
         paired = [line for line in context.dry_needling_lines
                   if services_on(context, context.date_of(line), besides=line)]
-        return [RULE.could_not_check(paired[0], DATASET_NAME)] if paired else []
+        # The files are Medicare's edits: for another payer they would not decide the line either.
+        decides = bool(paired) and payer_of(context).is_medicare
+        return [RULE.could_not_check(paired[0], DATASET_NAME)] if decides else []
     findings: list[Finding] = []
     for line in context.dry_needling_lines:
         day = context.date_of(line)
