@@ -131,7 +131,9 @@ def test_blue_plans_required_trigger_point_findings_before_2021_07_01(day: dt.da
     (dt.date(2020, 1, 21), Severity.WARNING),
 ])
 def test_medicare_requirements_start_with_the_ncd(day: dt.date, severity: Severity) -> None:
-    lacking = procedure_line(PROCEDURE_ELEMENTS - {"symptom-duration"}, day=day)
+    # M54.5 was the low back pain code until 2021-09-30 (M54.50 replaced it), so the NCD can cover it then.
+    lacking = replace(procedure_line(PROCEDURE_ELEMENTS - {"symptom-duration"}, day=day),
+                      indications=(Coding(ICD10CM_SYSTEM, "M54.5", "Low back pain"),))
     [finding] = check_documentation_complete(paid_by(MEDICARE_FFS, lacking))
     assert finding.severity is severity
 

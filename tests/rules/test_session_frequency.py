@@ -14,6 +14,12 @@ from tests.support.builders import context, line
 
 SOPT = "urn:oid:2.16.840.1.113883.3.221.5"
 LOW_BACK_PAIN = Coding("http://hl7.org/fhir/sid/icd-10-cm", "M54.50", "Low back pain, unspecified")
+# Until 2021-09-30 low back pain was M54.5 (IC-01): the NCD list, when installed, covers the code of the day.
+LOW_BACK_PAIN_BEFORE_2021_10 = Coding("http://hl7.org/fhir/sid/icd-10-cm", "M54.5", "Low back pain")
+
+
+def low_back_pain_on(day: dt.date) -> Coding:
+    return LOW_BACK_PAIN if day >= dt.date(2021, 10, 1) else LOW_BACK_PAIN_BEFORE_2021_10
 MEDICARE = ("121",)
 FIRST = dt.date(2025, 3, 21)
 
@@ -24,7 +30,7 @@ def weekly(count: int, start: dt.date = FIRST, code: str = "20560", step: int = 
 
 def claim(day: dt.date, history: tuple[PriorService, ...], sopt: tuple[str, ...] = MEDICARE,
           names: tuple[str, ...] = (), modifiers: tuple[str, ...] = ()) -> BillingContext:
-    ctx = context(line("20560", day=day, sequence=1, modifiers=modifiers, indications=(LOW_BACK_PAIN,)),
+    ctx = context(line("20560", day=day, sequence=1, modifiers=modifiers, indications=(low_back_pain_on(day),)),
                   history=history, today=day)
     return replace(ctx, coverage=CoverageFacts("Coverage/cov-1", tuple(Coding(SOPT, c) for c in sopt), (), names))
 
