@@ -7,6 +7,7 @@ are derived from (hookInstance, rule, line) so the same problem keeps its identi
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 
@@ -17,7 +18,11 @@ CARD_TYPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/cdshooks-card-type"
 OVERRIDE_REASON_SYSTEM = "urn:needlecheck:override-reason"
 SOURCE_LABEL = "Needlecheck dry-needling billing rules"
 RULE_EXTENSION = "org.needlecheck.rule-id"
-MAX_SUMMARY = 139
+MAX_SUMMARY = 139  # CDS Hooks: under 140 characters
+# What a card summary may take: rules write summaries that fit (a test holds them to it); the card layer
+# never cuts one, since a summary cut mid-sentence can say the opposite of the finding.
+SUMMARY_BUDGET = 100
+log = logging.getLogger(__name__)
 _CARD_NAMESPACE = uuid.UUID("3f0c8f9e-5a53-4f4e-9b6c-6f2d0e1c7a11")
 
 OVERRIDE_REASONS = (
@@ -95,6 +100,16 @@ def apply_code_change(resource: dict[str, Any], change: CodeChange) -> dict[str,
     return updated
 
 
+def _summary(finding: Finding) -> str:
+    """The finding's summary as the rule wrote it. Rules write summaries within SUMMARY_BUDGET (a test over
+    every rule and fixture holds them to it); only a programming error could pass CDS Hooks' 139, and then
+    the card stays conformant, cut at a word, and the log says which rule to fix."""
+    if len(finding.summary) <= MAX_SUMMARY:
+        return finding.summary
+    log.error("rule %s wrote a summary of %d characters", finding.rule_id, len(finding.summary))
+    return shorten(finding.summary)
+
+
 def _source(finding: Finding) -> dict[str, Any]:
     source: dict[str, Any] = {
         "label": SOURCE_LABEL,
@@ -116,7 +131,7 @@ def finding_card(finding: Finding, hook_instance: str, drafts: dict[str, dict[st
     identity = (finding.rule_id, finding.line_key)
     card: dict[str, Any] = {
         "uuid": card_uuid(hook_instance, *identity),
-        "summary": shorten(finding.summary),
+        "summary": _summary(finding),
         "detail": _detail(finding),
         "indicator": str(finding.severity),
         "source": _source(finding),
@@ -130,13 +145,15 @@ def finding_card(finding: Finding, hook_instance: str, drafts: dict[str, dict[st
         card["suggestions"] = [{
             "label": finding.fix.label,
             "uuid": card_uuid(hook_instance, *identity, "fix"),
-            "isRecommended": True,
             "actions": [{
                 "type": "update",
                 "description": f"{finding.fix.label} in {finding.line_label}",
                 "resource": apply_code_change(draft, finding.fix),
             }],
         }]
+        if finding.fix.proven:
+            # Only where the record's evidence proves the change; an inferred one is offered, not pushed.
+            card["suggestions"][0]["isRecommended"] = True
         card["selectionBehavior"] = "at-most-one"
     if finding.severity is Severity.WARNING:
         card["overrideReasons"] = [{"system": OVERRIDE_REASON_SYSTEM, "code": code, "display": display}
@@ -147,11 +164,11 @@ def finding_card(finding: Finding, hook_instance: str, drafts: dict[str, dict[st
 def unchecked_card(hook_instance: str, problems: tuple[str, ...]) -> dict[str, Any]:
     """One ``info`` card naming the checks that could not run, each with the reason its data is missing."""
     listing = "\n".join(f"- {problem}" for problem in problems)
-    summary = (f"Not checked: {problems[0]}" if len(problems) == 1
-               else f"{len(problems)} checks could not run: their data was unavailable")
+    summary = ("Not checked for want of data: one check (named in the detail)" if len(problems) == 1
+               else f"Not checked for want of data: {len(problems)} checks (named in the detail)")
     return {
         "uuid": card_uuid(hook_instance, "unchecked"),
-        "summary": shorten(summary),
+        "summary": summary,
         "detail": f"These checks were skipped because their data could not be obtained:\n\n{listing}\n\n"
                   "Every other check ran on the data that was available.",
         "indicator": "info",

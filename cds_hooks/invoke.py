@@ -8,11 +8,12 @@ from __future__ import annotations
 import datetime as dt
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import requests
 from fhir.resources.R4B.procedure import Procedure
+from fhir.resources.R4B.reference import Reference
 
 from needlecheck.cds_hooks.cards import cards_for, unchecked_card
 from needlecheck.cds_hooks.errors import ApiError
@@ -20,6 +21,7 @@ from needlecheck.cds_hooks.fhir_client import FhirClient, FhirLimits, FhirUnavai
 from needlecheck.cds_hooks.hook_request import HookRequest, parse_hook_request
 from needlecheck.cds_hooks.prefetch import KeyOutcome, KeyStatus, resolve_prefetch
 from needlecheck.cds_hooks.services import ServiceDefinition
+from needlecheck.plugin.context import RuleOptions
 from needlecheck.plugin.engine import evaluate
 from needlecheck.plugin.fhir_input import (
     claim_create_context,
@@ -27,6 +29,7 @@ from needlecheck.plugin.fhir_input import (
     is_about_patient,
     order_sign_context,
 )
+from needlecheck.plugin.fhir_parties import party_references
 from needlecheck.plugin.fhir_record import PatientRecord, parse_resource
 from needlecheck.plugin.findings import Finding
 
@@ -112,37 +115,94 @@ def _fetch_claim_procedures(request: HookRequest, record: PatientRecord, client:
         record.add(resource)
 
 
+def _roles_query(practitioner_id: str) -> str:
+    return (f"PractitionerRole?practitioner={practitioner_id}"
+            "&_include=PractitionerRole:location&_include=PractitionerRole:organization")
+
+
+def _read_parties(references: list[str], record: PatientRecord, client: FhirClient,
+                  pool: ThreadPoolExecutor) -> list[dict[str, Any]]:
+    """Read the parties from the server (a Practitioner with its roles); what cannot be read stays unread."""
+    futures: list[Future[Any]] = []
+    for reference in references:
+        futures.append(pool.submit(client.get, reference))
+        kind, _, ident = reference.partition("/")
+        if kind == "Practitioner":
+            futures.append(pool.submit(client.search, _roles_query(ident)))
+    read: list[dict[str, Any]] = []
+    for future in futures:
+        try:
+            found = future.result()
+        except FhirUnavailable:
+            continue  # the rule that needed it says it could not check
+        for resource in found if isinstance(found, list) else [found]:
+            if isinstance(resource, dict) and resource.get("resourceType") != "OperationOutcome":
+                record.add_json(resource)
+                read.append(resource)
+    return read
+
+
+def _fetch_parties(drafts: list[Any], record: PatientRecord, client: FhirClient | None,
+                   pool: ThreadPoolExecutor, signer: str | None = None) -> None:
+    """Read the performers and places the drafts name that neither they nor prefetch hold (issue 9, finding 10).
+
+    No prefetch template can name an order's own performer or location, so without this the scope of
+    practice and the Medicare performer rules would silently skip them. Two rounds: the parties the drafts
+    name, then the roles' practitioners, locations and organizations those name.
+    """
+    if client is None:
+        return
+    wanted = party_references(drafts, record)
+    if signer and signer.split("/")[0] in ("Practitioner", "PractitionerRole") \
+            and record.resolve(Reference(reference=signer)) is None:
+        wanted.append(signer)
+    resources: list[Any] = []
+    for _ in range(2):
+        if not wanted:
+            return
+        read = _read_parties(list(dict.fromkeys(wanted)), record, client, pool)
+        resources = [parsed for resource in read if (parsed := parse_resource(resource)) is not None]
+        wanted = party_references(resources, record)
+
+
 def run_hook(service: ServiceDefinition, body: Any, limits: FhirLimits, pool: ThreadPoolExecutor,
-             session: requests.Session | None = None, today: dt.date | None = None) -> HookResult:
-    """Answer one call of ``service``; raises ApiError for 400 (bad request) and 412 (required data)."""
+             session: requests.Session | None = None, today: dt.date | None = None,
+             options: RuleOptions | None = None) -> HookResult:
+    """Answer one call of ``service``; raises ApiError for 400 (bad request) and 412 (required data).
+
+    ``options`` are the administrator's rule options (``Settings.rules``)."""
     request = parse_hook_request(body, service)
     client = None
     if request.fhir_server:
         client = FhirClient(request.fhir_server, request.access_token, limits, session,
                             deadline=time.monotonic() + limits.time_budget_seconds)
     try:
-        return _decide(service, request, body, client, pool, today or dt.date.today())
+        return _decide(service, request, body, client, pool, today or dt.date.today(), options or RuleOptions())
     finally:
         if client is not None:
             client.close()
 
 
 def _decide(service: ServiceDefinition, request: HookRequest, body: dict[str, Any], client: FhirClient | None,
-            pool: ThreadPoolExecutor, evaluated_on: dt.date) -> HookResult:
+            pool: ThreadPoolExecutor, evaluated_on: dt.date, options: RuleOptions) -> HookResult:
     started = _start_claim_procedure_reads(request, client, pool)
     outcomes = resolve_prefetch(service.prefetch, request.prefetch, request.context, client, pool)
     record = _record_from(outcomes, request)
     if request.claim is not None:
         _fetch_claim_procedures(request, record, client, pool, started)
+        billed = [record.resolve(ref, request.claim) for ref in claim_procedure_references(request.claim)]
+        _fetch_parties([request.claim, *(p for p in billed if p is not None)], record, client, pool)
         context = claim_create_context(request.patient_id, request.claim, record, evaluated_on)
         drafts = {f"Claim/{request.claim.id}" if request.claim.id else "Claim": body["context"]["claim"]}
     else:
         assert request.draft_orders is not None
         signer = request.context.get("userId")
+        orders = [entry.resource for entry in request.draft_orders.entry or [] if entry.resource is not None]
+        _fetch_parties(orders, record, client, pool, signer if isinstance(signer, str) else None)
         context = order_sign_context(request.patient_id, request.draft_orders, record, evaluated_on,
                                      signer if isinstance(signer, str) else None)
         drafts = _draft_orders_by_reference(body["context"]["draftOrders"])
-    findings = evaluate(context)
+    findings = evaluate(replace(context, options=options))
     cards = cards_for([f for f in findings if not f.unchecked], request.hook_instance, drafts)
     # Checks that could not run share one info card: a card per missing data set would bury the problems.
     unchecked = (*context.missing_data, *dict.fromkeys(f.detail for f in findings if f.unchecked))

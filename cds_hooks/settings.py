@@ -22,6 +22,7 @@ from needlecheck.cds_hooks.trust_settings import (
     public_base_url,
 )
 from needlecheck.mappings.datasets import default_datasets_dir
+from needlecheck.plugin.context import RuleOptions
 
 
 def default_data_dir() -> Path:
@@ -57,6 +58,7 @@ class Settings:
     max_bundle_entries: int = RequestLimits.max_bundle_entries
     max_claim_items: int = RequestLimits.max_claim_items
     fhir: FhirLimits = field(default_factory=FhirLimits)
+    rules: RuleOptions = field(default_factory=RuleOptions)
     # Client authentication (cds_hooks/client_auth.py); no trusted clients is open mode, for loopback only.
     trusted_clients: tuple[TrustedClient, ...] = ()
     auth: AuthLimits = field(default_factory=AuthLimits)
@@ -134,6 +136,15 @@ def _apply(settings: Settings, values: dict[str, Any]) -> Settings:
                 raise SettingsError(f"unknown setting 'fhir.{sorted(unknown)[0]}'")
             changes["fhir"] = replace(settings.fhir, **{
                 key: _typed(f"fhir.{key}", item, limit_types[key]) for key, item in value.items()})
+        elif name == "rules":
+            if not isinstance(value, dict):
+                raise SettingsError("setting 'rules' must be a table")
+            option_types = {f.name: type(getattr(settings.rules, f.name)) for f in fields(RuleOptions)}
+            unknown = set(value) - set(option_types)
+            if unknown:
+                raise SettingsError(f"unknown setting 'rules.{sorted(unknown)[0]}'")
+            changes["rules"] = replace(settings.rules, **{
+                key: _typed(f"rules.{key}", item, option_types[key]) for key, item in value.items()})
         elif name in _TRUST_SETTINGS:
             changes[name] = _trust_setting(name, value, values.get("allow_http", settings.allow_http))
         elif name in types:

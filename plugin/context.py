@@ -108,6 +108,17 @@ class PriorService:
 
 
 @dataclass(frozen=True)
+class RuleOptions:
+    """What an administrator chose to see beyond the defaults (``[rules]`` in the config file).
+
+    ``good_practice_documentation``: list the good-practice documentation elements a line lacks (DOC-02,
+    DOC-12, DOC-13 ...) in the documentation card; by default only the elements a payer requires are cards.
+    """
+
+    good_practice_documentation: bool = False
+
+
+@dataclass(frozen=True)
 class BillingContext:
     """Everything the rules may look at for one hook call."""
 
@@ -119,6 +130,7 @@ class BillingContext:
     missing_data: tuple[str, ...] = field(default=())
     coverage: CoverageFacts | None = None
     conditions: tuple[ConditionFacts, ...] = ()
+    options: RuleOptions = field(default_factory=RuleOptions)
 
     def date_of(self, line: ServiceLine) -> dt.date:
         """The line's date of service; an order without one is taken to be for the day it is signed."""

@@ -76,9 +76,54 @@ def _roles_of(practitioner_ref: str, record: PatientRecord) -> list[Practitioner
     return roles
 
 
+PARTY_TYPES = frozenset({"Practitioner", "PractitionerRole", "Location", "Organization"})
+
+
+def _references_of(resource: Any) -> list[Reference | None]:
+    if isinstance(resource, ServiceRequest):
+        return [*(resource.performer or []), *(resource.locationReference or [])]
+    if isinstance(resource, Procedure):
+        return [*(p.actor for p in resource.performer or []), *(p.onBehalfOf for p in resource.performer or []),
+                resource.location]
+    if isinstance(resource, Claim):
+        return [*(member.provider for member in resource.careTeam or []),
+                *(item.locationReference for item in resource.item or []), resource.facility, resource.provider]
+    if isinstance(resource, PractitionerRole):
+        return [resource.practitioner, *(resource.location or []), resource.organization]
+    if isinstance(resource, Location):
+        return [resource.managingOrganization]
+    if isinstance(resource, Encounter):
+        return [*(loc.location for loc in resource.location or []), resource.serviceProvider]
+    return []
+
+
+def party_references(resources: Iterable[Any], record: PatientRecord) -> list[str]:
+    """``Type/id`` of the practitioners, roles, locations and organizations ``resources`` name that the record
+    cannot resolve: what the performer, eligibility and scope-of-practice rules need read from the server."""
+    wanted: list[str] = []
+    for resource in resources:
+        for reference in _references_of(resource):
+            target = reference.reference if reference is not None else None
+            if not target or target.startswith("#") or record.resolve(reference, resource) is not None:
+                continue
+            parts = target.rstrip("/").split("/")
+            if len(parts) >= 2 and parts[-2] in PARTY_TYPES:
+                wanted.append("/".join(parts[-2:]))
+    return list(dict.fromkeys(wanted))
+
+
+def _names_a_practitioner(target: str) -> bool:
+    parts = target.rstrip("/").split("/")
+    return len(parts) >= 2 and parts[-2] in ("Practitioner", "PractitionerRole")
+
+
 def performer_from(reference: Reference | None, record: PatientRecord, container: Any = None,
                    extra_codes: Iterable[Coding] = ()) -> Performer | None:
-    """A Practitioner or PractitionerRole with the codes that say what kind of provider they are."""
+    """A Practitioner or PractitionerRole with the codes that say what kind of provider they are.
+
+    A reference the record cannot resolve is still a performer, without codes: the rules can then tell
+    "someone we could not read" (whose profession may decide the scope of practice) from "no one named".
+    """
     target = record.resolve(reference, container)
     codes: list[Coding] = list(extra_codes)
     if isinstance(target, PractitionerRole):
@@ -88,7 +133,10 @@ def performer_from(reference: Reference | None, record: PatientRecord, container
     elif isinstance(target, Practitioner):
         practitioner, label = target, f"Practitioner/{target.id}"
     else:
-        return Performer(reference.reference, tuple(codes)) if reference and reference.reference and codes else None
+        target = reference.reference if reference else None
+        if not target or not (codes or _names_a_practitioner(target)):
+            return None
+        return Performer(target, tuple(codes))
     if isinstance(practitioner, Practitioner):
         codes.extend(c for q in practitioner.qualification or [] for c in codings_of(q.code))
         if isinstance(target, Practitioner) and practitioner.id:

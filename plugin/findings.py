@@ -70,3 +70,8 @@ class Finding:
     rationale: str = ""
     # The rule could not run for want of data: reported with the other unchecked checks, not as a problem.
     unchecked: bool = False
+    # The rule's Precedence (plugin.rule) and whether its advice only matters when the payer may pay.
+    precedence: int = 5
+    needs_coverage: bool = False
+    # The finding settles that the payer will not pay the line (plugin.engine silences what it makes moot).
+    decisive: bool = False

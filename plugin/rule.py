@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from enum import IntEnum
 
 from needlecheck.mappings.datasets import dataset_specs
 from needlecheck.mappings.sources import PolicySource, policy_source
@@ -11,9 +12,36 @@ from needlecheck.plugin.context import BillingContext, ServiceLine
 from needlecheck.plugin.findings import CodeChange, Finding, Severity, Topic
 
 
+class Precedence(IntEnum):
+    """Which finding decides when several rules speak about one line: the lower, the earlier it decides.
+
+    A statutory exclusion makes coverage criteria moot; a coverage denial makes session caps and the
+    payer's documentation moot; the code must be right before its modifiers are; documentation comes
+    last. ``plugin.engine`` applies it: a finding that decides the line's payment (``Finding.decisive``)
+    silences the line's later findings of rules that only matter when the payer may pay.
+    """
+
+    STATUTORY_EXCLUSION = 1
+    COVERAGE = 2
+    CODE_CHOICE = 3
+    MODIFIERS = 4
+    DOCUMENTATION = 5
+
+    @property
+    def words(self) -> str:
+        """"statutory exclusion", as docs/rules.md names the family."""
+        return self.name.lower().replace("_", " ")
+
+
 @dataclass(frozen=True)
 class Rule:
-    """A self-describing check. ``check`` receives the billing context and returns findings."""
+    """A self-describing check. ``check`` receives the billing context and returns findings.
+
+    ``precedence`` places the rule in the order statutory exclusion > coverage > code choice > modifiers
+    > documentation; ``needs_coverage`` says its advice only serves getting this payer to pay the line
+    (session caps, the payer's documentation, coverage criteria), so it is moot once a finding of an
+    earlier family decides the line will not be paid.
+    """
 
     rule_id: str
     title: str
@@ -23,6 +51,8 @@ class Rule:
     source_ids: tuple[str, ...]
     can_fix: bool
     check: Callable[[BillingContext], list[Finding]]
+    precedence: Precedence
+    needs_coverage: bool = False
     docs: str = ""
     data_sets: tuple[str, ...] = ()
 
@@ -32,8 +62,9 @@ class Rule:
         return tuple(policy_source(source_id) for source_id in self.source_ids)
 
     def finding(self, line: ServiceLine, summary: str, detail: str, fix: CodeChange | None = None,
-                severity: Severity | None = None) -> Finding:
-        """A finding of this rule about ``line``; ``severity`` overrides the rule's for softer cases."""
+                severity: Severity | None = None, decisive: bool = False) -> Finding:
+        """A finding of this rule about ``line``; ``severity`` overrides the rule's for softer cases;
+        ``decisive`` when it settles that this payer will not pay the line whatever else is changed."""
         return Finding(
             rule_id=self.rule_id,
             severity=severity or self.severity,
@@ -45,14 +76,23 @@ class Rule:
             sources=self.sources,
             fix=fix,
             rationale=self.checks,
+            precedence=int(self.precedence),
+            needs_coverage=self.needs_coverage,
+            decisive=decisive,
         )
+
+    def not_checked(self, line: ServiceLine, what: str) -> Finding:
+        """An unchecked ``info`` finding: ``what`` the check needs for ``line`` could not be obtained."""
+        return replace(self.finding(line, f"Not checked: {self.title}",
+                                    f"{self.title} ({self.rule_id}) for {line.label}: {what}",
+                                    severity=Severity.INFO), unchecked=True)
 
     def could_not_check(self, line: ServiceLine, data_set: str) -> Finding:
         """An unchecked ``info`` finding: the check needs data set ``data_set``, which is not installed."""
         spec = dataset_specs()[data_set]
         return replace(self.finding(
             line,
-            f"Not checked: {self.title} (its data set is not installed)",
+            f"Not checked: {self.title}",
             f"{self.title} ({self.rule_id}) for {line.label}: needs {spec.title}, which is not installed "
             f"(an administrator can download it from {spec.publisher_url} into the `{data_set}` folder of the "
             "data sets directory)",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from needlecheck.cds_hooks.cards import apply_code_change, cards_for, finding_card, unchecked_card
 from needlecheck.plugin.findings import CodeChange, Finding, Severity, Topic
 from needlecheck.plugin.rules.code_matches_muscle_count import RULE
@@ -56,15 +58,21 @@ def test_a_fix_without_its_draft_gives_no_suggestion() -> None:
     assert "suggestions" not in card and "selectionBehavior" not in card
 
 
-def test_long_summaries_are_cut_under_140() -> None:
+def test_a_summary_is_never_cut_when_it_is_within_the_limit() -> None:
+    summary = ("Add GY or GX: a physical therapist's dry needling is excluded by statute, never paid. " * 2)[:139]
+    [card] = cards_for([Finding("DN-DOC-001", Severity.WARNING, Topic.CLAIM, summary, "d", "k", "l", ())], "h", {})
+    assert card["summary"] == summary
+
+
+def test_only_a_programming_error_past_139_is_cut_and_logged(caplog: pytest.LogCaptureFixture) -> None:
     long = Finding("DN-DOC-001", Severity.WARNING, Topic.CLAIM, "word " * 60, "d", "k", "l", ())
     [card] = cards_for([long], "h", {})
-    assert len(card["summary"]) <= 139 and card["summary"].endswith("…")
+    assert len(card["summary"]) <= 139 and "DN-DOC-001" in caplog.text
 
 
 def test_unchecked_card_is_info_and_conformant() -> None:
     card = unchecked_card("h", ("earlier sessions on the same date (HTTP 503)",))
-    assert card["indicator"] == "info" and "HTTP 503" in card["summary"]
+    assert card["indicator"] == "info" and "HTTP 503" in card["detail"] and "Not checked" in card["summary"]
     assert_conformant_response({"cards": [card]})
 
 
@@ -73,3 +81,14 @@ def test_detail_cites_the_rules_rationale_and_its_sources() -> None:
     detail = finding_card(finding, "hi", {})["detail"]
     assert detail.startswith("The detail.\n\nRule **DN-CODE-001**: " + RULE.checks)
     assert all(source.url in detail for source in RULE.sources)
+
+
+def test_is_recommended_only_where_the_evidence_proves_the_change() -> None:
+    draft = {"resourceType": "ServiceRequest", "id": "sr-1",
+             "code": {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "20561"}]}}
+    proven = CodeChange("ServiceRequest/sr-1", "20561", "20560")
+    offered = CodeChange("ServiceRequest/sr-1", "20561", "20560", proven=False)
+    for change, recommended in ((proven, True), (offered, False)):
+        finding = Finding("DN-CODE-001", Severity.WARNING, Topic.CLAIM, "s", "d", "k", "l", (), fix=change)
+        [suggestion] = finding_card(finding, "h", {"ServiceRequest/sr-1": draft})["suggestions"]
+        assert suggestion.get("isRecommended", False) is recommended

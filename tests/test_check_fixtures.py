@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 import yaml
+from flask.testing import FlaskClient
 
+from needlecheck.cds_hooks.cards import SUMMARY_BUDGET
 from needlecheck.cds_hooks.cli import main
 from tests.support.card_conformance import assert_conformant_response
 
@@ -52,3 +54,37 @@ def test_check_prints_the_expected_cards(case: dict[str, Any], capsys: pytest.Ca
         assert case["expect_code"] in suggested_codes(response)
         [card] = [c for c in response["cards"] if c["extension"]["org.needlecheck.rule-id"] == "DN-CODE-001"]
         assert f"{case['muscle_count']} muscle" in card["summary"]
+
+
+CLEAN = [case for case in OFFLINE if Path(case["file"]).name.startswith("clean-")]
+
+
+@pytest.mark.parametrize("case", CLEAN, ids=[case["file"] for case in CLEAN])
+def test_a_clean_request_answers_no_card_at_all(case: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    # Issue 9, card economy: these answered three info cards (good-practice documentation, an unknown
+    # payor, data sets not installed).
+    assert main(["check", str(REQUESTS / case["file"])]) == 0
+    assert json.loads(capsys.readouterr().out) == {"cards": []}
+
+
+@pytest.mark.parametrize("case", CLEAN, ids=[case["file"] for case in CLEAN])
+def test_a_clean_request_answers_no_card_over_http(case: dict[str, Any], client: FlaskClient) -> None:
+    service = "dry-needling-order-sign" if case["hook"] == "order-sign" else "dry-needling-claim-create"
+    response = client.post(f"/cds-services/{service}", json=json.loads((REQUESTS / case["file"]).read_text()))
+    assert response.status_code == 200 and response.get_json() == {"cards": []}
+
+
+@pytest.mark.parametrize("case", OFFLINE, ids=[case["file"] for case in OFFLINE])
+def test_every_summary_fits_100_characters_uncut(case: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", str(REQUESTS / case["file"])]) == 0
+    for card in json.loads(capsys.readouterr().out)["cards"]:
+        assert len(card["summary"]) <= SUMMARY_BUDGET and not card["summary"].endswith("…"), card["summary"]
+
+
+def test_good_practice_documentation_is_a_card_only_when_configured(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "needlecheck.toml"
+    config.write_text("[rules]\ngood_practice_documentation = true\n", encoding="utf-8")
+    request = str(REQUESTS / CLEAN[0]["file"])
+    assert main(["check", "--config", str(config), request]) == 0
+    assert rule_ids(json.loads(capsys.readouterr().out), "info") == ["DN-DOC-010"]

@@ -169,10 +169,17 @@ def test_feedback_for_an_unknown_service_is_404(client: FlaskClient) -> None:
 def test_checks_without_their_data_sets_share_one_info_card(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NEEDLECHECK_DATASETS_DIR", str(tmp_path / "none"))
     application = create_app(Settings(data_dir=tmp_path / "data", allow_http=True))
-    response = application.test_client().post(ORDER_SIGN, json=load("order-sign/code001-20561-two-muscles.json"))
+    client = application.test_client()
+    claim = load("claim-create/mcr-session-13-without-kx.json")  # Medicare, whose edits these are
+    claim["context"]["claim"]["item"][0]["quantity"] = {"value": 2}
+    response = client.post("/cds-services/dry-needling-claim-create", json=claim)
     cards = response.get_json()["cards"]
     [unchecked] = [c for c in cards if c["indicator"] == "info" and "extension" not in c]
-    assert "ncci-ptp-practitioner" in unchecked["detail"] and "ncci-mue-practitioner" in unchecked["detail"]
+    # Two units: the MUE table would decide; no other service that date: no PTP edit could apply.
+    assert "ncci-mue-practitioner" in unchecked["detail"] and "ncci-ptp-practitioner" not in unchecked["detail"]
     assert not any(c.get("extension", {}).get("org.needlecheck.rule-id", "").startswith("DN-NCCI") for c in cards)
     assert_conformant_response(response.get_json())
+    # Issue 9, card economy: where the missing files decide nothing, they are no card.
+    one_unit = client.post(ORDER_SIGN, json=load("order-sign/code001-20561-two-muscles.json")).get_json()["cards"]
+    assert [c for c in one_unit if "extension" not in c] == []
     application.extensions["needlecheck.pool"].shutdown(wait=False)

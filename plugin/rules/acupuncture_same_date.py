@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from needlecheck.plugin.context import BillingContext
 from needlecheck.plugin.findings import Finding, Severity, Topic
-from needlecheck.plugin.rule import Rule
+from needlecheck.plugin.rule import Precedence, Rule
 from needlecheck.plugin.same_day import same_date_findings
 
 PAIR_ID = "acupuncture-same-date"
@@ -48,4 +48,5 @@ RULE = Rule(
     source_ids=("NC-03",),
     can_fix=False,
     check=check_acupuncture_same_date,
+    precedence=Precedence.CODE_CHOICE,
 )

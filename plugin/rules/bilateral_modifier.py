@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from needlecheck.plugin.context import BillingContext
 from needlecheck.plugin.findings import Finding, Severity, Topic
-from needlecheck.plugin.rule import Rule
+from needlecheck.plugin.rule import Precedence, Rule
 from needlecheck.plugin.wording import upper_first
 
 BILATERAL = "50"
@@ -35,7 +35,7 @@ def check_bilateral_modifier(context: BillingContext) -> list[Finding]:
     for line in context.dry_needling_lines:
         if BILATERAL not in line.modifiers:
             continue
-        summary = f"{upper_first(line.label)}: remove modifier 50 from {line.code}; count each side as a muscle"
+        summary = f"Remove modifier 50 from {line.code}; count each side as a muscle"
         detail = (
             f"**{upper_first(line.label)}** reports {line.code} with modifier **50**. The code counts all "
             "muscles treated in the session: left and right of a muscle are two muscles, reported once with "
@@ -54,4 +54,5 @@ RULE = Rule(
     source_ids=("CS-08",),
     can_fix=False,
     check=check_bilateral_modifier,
+    precedence=Precedence.MODIFIERS,
 )

@@ -20,7 +20,7 @@ from __future__ import annotations
 from needlecheck.mappings.cpt import cpt_codes
 from needlecheck.plugin.context import BillingContext
 from needlecheck.plugin.findings import CodeChange, Finding, Severity, Topic
-from needlecheck.plugin.rule import Rule
+from needlecheck.plugin.rule import Precedence, Rule
 from needlecheck.plugin.wording import upper_first
 
 UNLISTED_CODE = "20999"
@@ -35,7 +35,7 @@ def check_code_exists_on_date(context: BillingContext) -> list[Finding]:
         if row.valid_on(day) or row.effective_from is None:
             continue
         since = row.effective_from.isoformat()
-        summary = f"{upper_first(line.label)}: {line.code} did not exist on {day.isoformat()} (valid from {since})"
+        summary = f"{line.code} did not exist on {day.isoformat()} (valid from {since})"
         detail = (
             f"**{upper_first(line.label)}** has date of service **{day.isoformat()}**, but {line.code} "
             f"is valid from {since}. Dry needling before then was reported with the unlisted code "
@@ -55,4 +55,5 @@ RULE = Rule(
     source_ids=("CS-02",),
     can_fix=True,
     check=check_code_exists_on_date,
+    precedence=Precedence.CODE_CHOICE,
 )

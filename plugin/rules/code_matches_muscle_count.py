@@ -21,7 +21,7 @@ from __future__ import annotations
 from needlecheck.mappings.cpt import dry_needling_code_for
 from needlecheck.plugin.context import BillingContext
 from needlecheck.plugin.findings import CodeChange, Finding, Severity, Topic
-from needlecheck.plugin.rule import Rule
+from needlecheck.plugin.rule import Precedence, Rule
 from needlecheck.plugin.wording import muscle_list, upper_first
 
 
@@ -38,7 +38,7 @@ def check_code_matches_muscle_count(context: BillingContext) -> list[Finding]:
         if expected is None or expected == line.code:
             continue
         noun = "muscle" if muscles.count == 1 else "muscles"
-        summary = f"{upper_first(line.label)}: {muscles.count} {noun} treated, so bill {expected}, not {line.code}"
+        summary = f"{muscles.count} {noun} treated, so bill {expected}, not {line.code}"
         detail = (
             f"**{upper_first(line.label)}** is coded **{line.code}**, but the body sites name "
             f"**{muscles.count} {noun}**: {muscle_list(muscles.muscles)}. "
@@ -59,4 +59,5 @@ RULE = Rule(
     source_ids=("CS-01", "CS-04"),
     can_fix=True,
     check=check_code_matches_muscle_count,
+    precedence=Precedence.CODE_CHOICE,
 )

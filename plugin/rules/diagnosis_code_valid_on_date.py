@@ -30,7 +30,7 @@ import datetime as dt
 from needlecheck.mappings.icd10cm import ICD10CM_RELEASE, MAX_NAMED_CODES, CodeState, CodeStatus, description, status_on
 from needlecheck.plugin.context import BillingContext, ServiceLine
 from needlecheck.plugin.findings import Finding, Severity, Topic
-from needlecheck.plugin.rule import Rule
+from needlecheck.plugin.rule import Precedence, Rule
 from needlecheck.plugin.terms import ICD10CM_SYSTEM
 from needlecheck.plugin.wording import join_words, upper_first
 
@@ -73,10 +73,13 @@ def _problem(status: CodeStatus, sent_as: str, day: dt.date) -> str:
 
 def _summary(line: ServiceLine, statuses: list[CodeStatus], day: dt.date) -> str:
     first = statuses[0]
-    instead = f"; use {_one_of(list(first.use_instead[:3]))}" if first.use_instead else ""
-    codes = join_words([status.code for status in statuses])
-    verb = "is not a billable ICD-10-CM code" if len(statuses) == 1 else "are not billable ICD-10-CM codes"
-    return f"{upper_first(line.label)}: {codes} {verb} on {day.isoformat()}{instead}"
+    if len(statuses) == 1 and first.use_instead:
+        return (f"Use {_one_of(list(first.use_instead[:3]))} instead of {first.code}: not billable on "
+                f"{day.isoformat()}")
+    if len(statuses) == 1:
+        return f"Replace {first.code}: not a billable ICD-10-CM code on {day.isoformat()}"
+    named = [status.code for status in statuses[:3]] + ([f"{len(statuses) - 3} more"] if len(statuses) > 3 else [])
+    return f"Replace {join_words(named)}: not billable ICD-10-CM codes on {day.isoformat()}"
 
 
 def check_diagnosis_code_valid_on_date(context: BillingContext) -> list[Finding]:
@@ -110,4 +113,5 @@ RULE = Rule(
     source_ids=("ICD10CM-RELEASE", "IC-01", "IC-02"),
     can_fix=False,
     check=check_diagnosis_code_valid_on_date,
+    precedence=Precedence.CODE_CHOICE,
 )

@@ -2,7 +2,7 @@
 
 ## What it does
 Compares what a dry-needling line documents with `mappings/documentation_elements.csv` and reports, in
-**one** card per order or claim line, every element that is missing: the ones required for this line's
+**one** card per order or claim line, the elements that are missing: the ones required for this line's
 payer first (payer class or policy pack, from `mappings/documentation_requirements.csv`, on the date
 of service), then the good-practice ones, each with where FHIR carries it and its source. The card is a
 warning when a required element is missing and `info` when only good-practice ones are.
@@ -12,6 +12,13 @@ carry: symptom duration, trigger point findings, the plan of care. Muscles with 
 indication are left out of this card because DN-DOC-001, DN-DOC-002 and DN-DOC-003 already report them.
 What the line documents comes from `line.documented` (filled by `plugin.fhir_documentation`) plus the
 performer's qualification codes on the line.
+
+Decisions (issue 9): only the elements the payer requires are a card by default (a warning);
+good-practice elements join the card only when the administrator sets ``[rules]
+good_practice_documentation = true`` (an ``info`` card when they are all that is missing), so a correctly
+documented request gets no card. Medicare's NCD 30.3.3 elements are asked only for lines the NCD could
+cover. Precedence: documentation, the last family; the engine drops the card when a decisive finding says
+the payer will not pay the line. The summary names no payer.
 
 ## Why is this bad?
 Payers and auditors deny or recoup a service whose record does not support it: Medicare covers dry
@@ -44,8 +51,9 @@ from needlecheck.mappings.documentation import (
 from needlecheck.mappings.sources import PolicySource, policy_source
 from needlecheck.plugin.context import BillingContext, ServiceLine
 from needlecheck.plugin.findings import Finding, Severity, Topic
-from needlecheck.plugin.payer import Payer, PayerClass, payer_of
-from needlecheck.plugin.rule import Rule
+from needlecheck.plugin.medicare import ncd_can_cover
+from needlecheck.plugin.payer import UNKNOWN_PAYER, Payer, PayerClass, payer_of
+from needlecheck.plugin.rule import Precedence, Rule
 from needlecheck.plugin.wording import iso, upper_first
 
 # Elements the service line itself shows, without a look at the FHIR documentation.
@@ -71,6 +79,15 @@ def documented_on(line: ServiceLine) -> frozenset[str]:
     return line.documented | {element for element, shown in SHOWN_BY_THE_LINE.items() if shown(line)}
 
 
+def requirements_payer(payer: Payer, line: ServiceLine, context: BillingContext) -> Payer:
+    """The payer whose requirements apply to the line: Medicare's NCD 30.3.3 elements (symptom duration,
+    the practitioner's eligibility) only where the NCD could cover it; a physical therapist's line billed
+    GY, or one for neck pain, is asked only what every payer shares."""
+    if payer.is_medicare and not ncd_can_cover(context, line):
+        return UNKNOWN_PAYER
+    return payer
+
+
 def missing_elements(line: ServiceLine, payer: Payer, context: BillingContext) -> list[ElementRequirement]:
     """The elements this line should show and does not, required ones first, each group in table order."""
     day = context.date_of(line)
@@ -84,13 +101,12 @@ def missing_elements(line: ServiceLine, payer: Payer, context: BillingContext) -
     return sorted(missing, key=lambda item: item.requirement is not Requirement.REQUIRED)
 
 
-def _summary(line: ServiceLine, required: int, advised: int) -> str:
-    if required and advised:
-        counted = f"{required} required and {advised} good-practice documentation elements"
-    else:
-        number, kind = (required, "required") if required else (advised, "good-practice")
-        counted = f"{number} {kind} documentation element{'s' if number != 1 else ''}"
-    return f"{upper_first(line.label)}: {counted} missing"
+def _summary(required: int, advised: int) -> str:
+    if required:
+        plural = "s" if required != 1 else ""
+        return f"Document the {required} element{plural} the payer requires (listed in the detail)"
+    plural = "s" if advised != 1 else ""
+    return f"Consider documenting {advised} good-practice element{plural} (listed in the detail)"
 
 
 def _bullet(item: ElementRequirement) -> str:
@@ -131,14 +147,16 @@ def check_documentation_complete(context: BillingContext) -> list[Finding]:
     lines = context.dry_needling_lines
     if not lines:
         return []
-    payer = payer_of(context)
     findings: list[Finding] = []
     for line in lines:
+        payer = requirements_payer(payer_of(context), line, context)
         missing = missing_elements(line, payer, context)
+        if not context.options.good_practice_documentation:
+            missing = [item for item in missing if item.requirement is Requirement.REQUIRED]
         if not missing:
             continue
         required = sum(item.requirement is Requirement.REQUIRED for item in missing)
-        finding = RULE.finding(line, _summary(line, required, len(missing) - required),
+        finding = RULE.finding(line, _summary(required, len(missing) - required),
                                _detail(line, payer, missing, iso(context.date_of(line))),
                                severity=Severity.WARNING if required else Severity.INFO)
         cited = tuple(dict.fromkeys(source for item in missing for source in _sources_of(item)))
@@ -161,4 +179,6 @@ RULE = Rule(
     source_ids=_all_source_ids(),
     can_fix=False,
     check=check_documentation_complete,
+    precedence=Precedence.DOCUMENTATION,
+    needs_coverage=True,
 )

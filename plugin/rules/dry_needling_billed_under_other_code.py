@@ -30,7 +30,7 @@ from needlecheck.mappings.cpt import cpt_codes, dry_needling_code_for
 from needlecheck.mappings.dry_needling_substitutes import substitute_for
 from needlecheck.plugin.context import BillingContext, ServiceLine
 from needlecheck.plugin.findings import CodeChange, Finding, Severity, Topic
-from needlecheck.plugin.rule import Rule
+from needlecheck.plugin.rule import Precedence, Rule
 from needlecheck.plugin.wording import upper_first
 
 # Words of the descriptor and the names under which dry needling is taught and regulated.
@@ -66,7 +66,7 @@ def check_dry_needling_billed_under_other_code(context: BillingContext) -> list[
         meaning = cpt_codes()[line.code].meaning
         choice = f"**{right_code}** for the {muscles.count} muscle(s) named" if right_code else (
             "20560 (1-2 muscles) or 20561 (3 or more), by the number of muscles treated")
-        summary = f"{upper_first(line.label)}: dry needling billed as {line.code}; use 20560/20561"
+        summary = f"Dry needling billed as {line.code}; use 20560/20561"
         detail = (
             f"**{upper_first(line.label)}** describes dry needling but is billed as {line.code} ({meaning}). "
             f"For dates of service from 2020-01-01 dry needling is reported with its own codes: {choice}."
@@ -86,4 +86,5 @@ RULE = Rule(
     source_ids=("CS-02", "CS-02-SUBSTITUTES", "NC-08"),
     can_fix=True,
     check=check_dry_needling_billed_under_other_code,
+    precedence=Precedence.CODE_CHOICE,
 )

@@ -24,9 +24,9 @@ from __future__ import annotations
 
 from needlecheck.plugin.context import BillingContext
 from needlecheck.plugin.findings import Finding, Severity, Topic
-from needlecheck.plugin.rule import Rule
+from needlecheck.plugin.rule import Precedence, Rule
 from needlecheck.plugin.same_day import pair_matches
-from needlecheck.plugin.wording import join_words, upper_first
+from needlecheck.plugin.wording import join_words
 
 PAIR_ID = "em-without-25"
 
@@ -43,7 +43,7 @@ def check_evaluation_management_modifier_25(context: BillingContext) -> list[Fin
             continue
         names = join_words([other.label for other in bare])
         day = match.day.isoformat()
-        summary = f"{upper_first(match.line.label)}: E/M on {day} without modifier {modifier}"
+        summary = f"E/M on {day} without modifier {modifier}"
         detail = (
             f"On **{day}** {match.line.label} ({match.line.code}) is billed with {names}, which has no "
             f"modifier {modifier}. The assessment before needling is part of the procedure; a separate E/M "
@@ -63,4 +63,5 @@ RULE = Rule(
     source_ids=("NC-04",),
     can_fix=False,
     check=check_evaluation_management_modifier_25,
+    precedence=Precedence.MODIFIERS,
 )

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from needlecheck.plugin.context import BillingContext
 from needlecheck.plugin.findings import Finding, Severity, Topic
-from needlecheck.plugin.rule import Rule
+from needlecheck.plugin.rule import Precedence, Rule
 from needlecheck.plugin.wording import upper_first
 
 
@@ -29,7 +29,7 @@ def check_indication_documented(context: BillingContext) -> list[Finding]:
     for line in context.dry_needling_lines:
         if line.indications:
             continue
-        summary = f"{upper_first(line.label)}: add the diagnosis the dry needling treats"
+        summary = "Add the diagnosis the dry needling treats"
         detail = (
             f"**{upper_first(line.label)}** ({line.code}) carries no indication: no reason on the order or "
             "Procedure and no diagnosis on the claim line. Add the ICD-10-CM diagnosis that supports "
@@ -48,4 +48,5 @@ RULE = Rule(
     source_ids=("DOC-04",),
     can_fix=False,
     check=check_indication_documented,
+    precedence=Precedence.DOCUMENTATION,
 )

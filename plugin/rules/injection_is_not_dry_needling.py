@@ -40,7 +40,7 @@ from __future__ import annotations
 from needlecheck.mappings.cpt import TRIGGER_POINT_INJECTION, codes_in_family, cpt_codes
 from needlecheck.plugin.context import BillingContext, ServiceLine
 from needlecheck.plugin.findings import CodeChange, Finding, Severity, Topic
-from needlecheck.plugin.rule import Rule
+from needlecheck.plugin.rule import Precedence, Rule
 from needlecheck.plugin.wording import join_words, upper_first
 
 
@@ -98,4 +98,5 @@ RULE = Rule(
     source_ids=("CS-03",),
     can_fix=True,
     check=check_injection_is_not_dry_needling,
+    precedence=Precedence.CODE_CHOICE,
 )

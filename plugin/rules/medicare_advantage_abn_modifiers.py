@@ -23,7 +23,7 @@ from needlecheck.mappings.liability_modifiers import liability_modifiers_on
 from needlecheck.plugin.context import BillingContext
 from needlecheck.plugin.findings import Finding, Severity, Topic
 from needlecheck.plugin.payer import PayerClass, payer_of
-from needlecheck.plugin.rule import Rule
+from needlecheck.plugin.rule import Precedence, Rule
 from needlecheck.plugin.wording import join_words, upper_first
 
 
@@ -37,7 +37,7 @@ def check_medicare_advantage_abn_modifiers(context: BillingContext) -> list[Find
         if not present:
             continue
         mods = join_words(present)
-        summary = f"{upper_first(line.label)}: remove {mods}; ABN modifiers are not used for Medicare Advantage"
+        summary = f"Remove {mods}: ABN modifiers are not used on this plan's claims"
         detail = (
             f"**{upper_first(line.label)}** ({line.code}) carries {mods}. ABN modifiers belong to traditional "
             "Medicare; Medicare Advantage plans decide coverage through their own pre-service organization "
@@ -57,4 +57,6 @@ RULE = Rule(
     source_ids=("MC-14",),
     can_fix=False,
     check=check_medicare_advantage_abn_modifiers,
+    precedence=Precedence.MODIFIERS,
+    needs_coverage=True,
 )

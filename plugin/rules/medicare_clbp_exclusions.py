@@ -34,7 +34,7 @@ from needlecheck.mappings.medicare_ncd import ncd_exclusions
 from needlecheck.plugin.context import BillingContext, ServiceLine
 from needlecheck.plugin.findings import Finding, Severity, Topic
 from needlecheck.plugin.medicare import icd10_diagnoses, is_current, lines_under_ncd
-from needlecheck.plugin.rule import Rule
+from needlecheck.plugin.rule import Precedence, Rule
 from needlecheck.plugin.terms import ICD10CM_SYSTEM
 from needlecheck.plugin.wording import join_words, upper_first
 
@@ -65,7 +65,7 @@ def _flagged_codes(context: BillingContext, line: ServiceLine, day: dt.date) -> 
 
 def _review(line: ServiceLine, hits: dict[str, tuple[Icd10Range, str]]) -> Finding:
     categories = sorted({row.category.replace("-", " ") for row, _ in hits.values()})
-    summary = f"{upper_first(line.label)}: review whether the back pain is tied to {join_words(categories)}"
+    summary = f"Review whether the back pain is tied to {join_words(categories)}"
     listed = "\n".join(f"- {code}: {row.label.lower()} ({row.category}; {where})"
                        for code, (row, where) in hits.items())
     detail = (
@@ -88,4 +88,6 @@ RULE = Rule(
     source_ids=("MC-02", "IC-04"),
     can_fix=False,
     check=check_medicare_clbp_exclusions,
+    precedence=Precedence.COVERAGE,
+    needs_coverage=True,
 )

@@ -25,7 +25,7 @@ from needlecheck.mappings.liability_modifiers import liability_modifiers_on
 from needlecheck.plugin.context import BillingContext
 from needlecheck.plugin.findings import Finding, Severity, Topic
 from needlecheck.plugin.payer import PayerClass, payer_of
-from needlecheck.plugin.rule import Rule
+from needlecheck.plugin.rule import Precedence, Rule
 from needlecheck.plugin.wording import join_words, upper_first
 
 
@@ -40,7 +40,7 @@ def check_medicare_liability_modifiers_combined(context: BillingContext) -> list
             continue
         mods = join_words([row.modifier for row in exclusive])
         meanings = "\n".join(f"- **{row.modifier}**: {row.meaning}" for row in exclusive)
-        summary = f"{upper_first(line.label)}: {mods} must not be combined on one line; keep one"
+        summary = f"Keep only one of {mods}: they must not be combined on one line"
         detail = (
             f"**{upper_first(line.label)}** ({line.code}) carries {mods}, which say different things about "
             f"liability:\n\n{meanings}\n\nMedicare's instructions say not to combine GA, GY and GZ on one line "
@@ -60,4 +60,6 @@ RULE = Rule(
     source_ids=("MC-11",),
     can_fix=False,
     check=check_medicare_liability_modifiers_combined,
+    precedence=Precedence.MODIFIERS,
+    needs_coverage=True,
 )

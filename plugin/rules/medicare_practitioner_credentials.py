@@ -33,7 +33,7 @@ from needlecheck.plugin.findings import Finding, Severity, Topic
 from needlecheck.plugin.medicare import NEEDS_ACUPUNCTURE_CREDENTIALS
 from needlecheck.plugin.payer import payer_of
 from needlecheck.plugin.performer import ProviderType, provider_types
-from needlecheck.plugin.rule import Rule
+from needlecheck.plugin.rule import Precedence, Rule
 from needlecheck.plugin.wording import join_words, upper_first
 
 
@@ -57,7 +57,8 @@ def check_medicare_practitioner_credentials(context: BillingContext) -> list[Fin
 
 def _credentials(line: ServiceLine, types: frozenset[ProviderType]) -> Finding:
     who = join_words(sorted(kind.replace("-", " ") for kind in types))
-    summary = f"{upper_first(line.label)}: a {who} needs an acupuncture degree and license for Medicare"
+    named = f"a {who}" if len(types) == 1 else "a PA, NP or CNS"
+    summary = f"Confirm the acupuncture degree and license: {named} needs both for coverage"
     detail = (
         f"**{upper_first(line.label)}** ({line.code}) was furnished by a {who}. Under NCD 30.3.3 a PA, NP or "
         "CNS may furnish acupuncture, dry needling included, only with both a master's or doctoral degree in "
@@ -68,7 +69,7 @@ def _credentials(line: ServiceLine, types: frozenset[ProviderType]) -> Finding:
 
 
 def _auxiliary(line: ServiceLine) -> Finding:
-    summary = f"{upper_first(line.label)}: an acupuncturist furnishes it for Medicare only under supervision"
+    summary = "Confirm the required supervision: an acupuncturist furnishes it only as auxiliary personnel"
     detail = (
         f"**{upper_first(line.label)}** ({line.code}) was furnished by an acupuncturist. NCD 30.3.3 lets "
         "auxiliary personnel with an ACAOM-accredited acupuncture degree and a current acupuncture license "
@@ -88,4 +89,6 @@ RULE = Rule(
     source_ids=("MC-06",),
     can_fix=False,
     check=check_medicare_practitioner_credentials,
+    precedence=Precedence.DOCUMENTATION,
+    needs_coverage=True,
 )

@@ -14,6 +14,15 @@ Lines with no recognised performer, or with a physician, PA, NP, CNS or acupunct
 performers, are not reported: the record does not show that the ineligible practitioner needled.
 The rule applies on every date: before 2020-01-21 Medicare covered no dry needling at all.
 
+At order-sign (a ServiceRequest carries no modifiers) the advice is the voluntary ABN to give before the
+service, not a modifier.
+
+Decisions (issue 9): precedence *statutory exclusion*, the earliest family; the finding is decisive, so
+the engine drops the line's NCD coverage, session cap (KX) and payer documentation findings: no criterion
+or modifier makes the service payable. A line that already carries GY or GX gets no card, and the
+NCD rules skip it too (``plugin.medicare.lines_under_ncd``). Summaries lead with the action and name no
+payer.
+
 ## Why is this bad?
 "Dry needling services delivered by a PT are never covered under Medicare" (MC-07): the NCD names
 physicians, and PAs, NPs/CNSs and auxiliary personnel with acupuncture credentials (MC-06); chiropractors
@@ -37,7 +46,7 @@ from needlecheck.plugin.context import BillingContext, ServiceLine
 from needlecheck.plugin.findings import Finding, Severity, Topic
 from needlecheck.plugin.medicare import furnished_only_by_ineligible
 from needlecheck.plugin.payer import PayerClass, payer_of
-from needlecheck.plugin.rule import Rule
+from needlecheck.plugin.rule import Precedence, Rule
 from needlecheck.plugin.wording import join_words, upper_first
 
 
@@ -55,10 +64,18 @@ def check_medicare_statutory_exclusion(context: BillingContext) -> list[Finding]
         if payer.payer_class is PayerClass.MEDICARE_ADVANTAGE:
             findings.append(_advantage(line, who))
             continue
+        if context.hook == "order-sign":
+            findings.append(_order(line, who))
+            continue
         finding = _fee_for_service(line, who)
         if finding is not None:
             findings.append(finding)
     return findings
+
+
+def _short(who: str) -> str:
+    """"a physical therapist's", or for several kinds of performer a phrase that fits a summary."""
+    return f"a {who}'s" if " and " not in who else "a therapist's or chiropractor's"
 
 
 def _fee_for_service(line: ServiceLine, who: str) -> Finding | None:
@@ -77,18 +94,31 @@ def _fee_for_service(line: ServiceLine, who: str) -> Finding | None:
     )
     if wrong:
         mods = join_words(wrong)
-        summary = f"{upper_first(line.label)}: {mods} is wrong for a {who}'s dry needling; use {expected}"
+        summary = f"Replace {mods} with {expected}: {_short(who)} dry needling is excluded by statute"
         detail = why + (f"{mods} declares a not-reasonable-and-necessary denial, which does not fit a service no "
                         "benefit covers; the MAC may then refuse to make the patient liable. ") + advice
-        return RULE.finding(line, summary, detail)
+        return RULE.finding(line, summary, detail, decisive=True)
     if right:
         return None
-    summary = f"{upper_first(line.label)}: Medicare never pays a {who} for dry needling; add {expected}"
-    return RULE.finding(line, summary, why + advice)
+    summary = f"Add {expected}: {_short(who)} dry needling is excluded by statute, never paid"
+    return RULE.finding(line, summary, why + advice, decisive=True)
+
+
+def _order(line: ServiceLine, who: str) -> Finding:
+    """An order carries no modifiers: what to do before the service is the voluntary ABN."""
+    summary = f"Give a voluntary ABN before the service: {_short(who)} dry needling is never paid"
+    detail = (
+        f"**{upper_first(line.label)}** ({line.code}) is to be furnished by a {who}. Medicare never pays for "
+        "dry needling by a physical therapist or a chiropractor (MC-07): it is outside every Medicare benefit, "
+        "a statutory exclusion.\n\nIf the patient chooses to have it, give a voluntary ABN before the service "
+        "and keep the signed ABN on file (DOC-15); the claim will then carry GX (with or without GY), or GY "
+        "alone without an ABN (MC-11, MC-12)."
+    )
+    return RULE.finding(line, summary, detail, decisive=True)
 
 
 def _advantage(line: ServiceLine, who: str) -> Finding:
-    summary = f"{upper_first(line.label)}: Medicare Advantage plans follow NCD 30.3.3, which excludes a {who}"
+    summary = f"Check the plan's rules first: its NCD excludes {_short(who)} dry needling"
     detail = (
         f"**{upper_first(line.label)}** ({line.code}) was furnished by a {who}. NCD 30.3.3, which Medicare "
         "Advantage plans follow (MC-08), lets only physicians, and PAs, NPs/CNSs or auxiliary personnel with "
@@ -96,7 +126,7 @@ def _advantage(line: ServiceLine, who: str) -> Finding:
         "physical therapist's or a chiropractor's dry needling (MC-07). Check the plan's rules before the "
         "service; do not add ABN modifiers for an MA enrollee (MC-14)."
     )
-    return RULE.finding(line, summary, detail)
+    return RULE.finding(line, summary, detail, decisive=True)
 
 
 RULE = Rule(
@@ -109,4 +139,5 @@ RULE = Rule(
     source_ids=("MC-07", "MC-06", "MC-11", "MC-12", "MC-08", "MC-14"),
     can_fix=False,
     check=check_medicare_statutory_exclusion,
+    precedence=Precedence.STATUTORY_EXCLUSION,
 )

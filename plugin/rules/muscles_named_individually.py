@@ -21,7 +21,7 @@ from __future__ import annotations
 from needlecheck.plugin.context import BillingContext
 from needlecheck.plugin.findings import Finding, Severity, Topic
 from needlecheck.plugin.muscles import SiteProblem, TreatedSite
-from needlecheck.plugin.rule import Rule
+from needlecheck.plugin.rule import Precedence, Rule
 from needlecheck.plugin.wording import upper_first
 
 _WHY = {
@@ -40,7 +40,7 @@ def check_muscles_named_individually(context: BillingContext) -> list[Finding]:
     findings: list[Finding] = []
     for line in context.dry_needling_lines:
         if not line.body_sites:
-            summary = f"{upper_first(line.label)}: no muscles documented, so {line.code} cannot be supported"
+            summary = f"No muscles documented, so {line.code} cannot be supported"
             detail = (
                 f"**{upper_first(line.label)}** names no body site. Record each muscle needled as its own "
                 "bodySite (a SNOMED CT muscle concept with its side) so the muscle count supports the code."
@@ -51,10 +51,10 @@ def check_muscles_named_individually(context: BillingContext) -> list[Finding]:
         if muscles.established:
             continue
         labels = ", ".join(f'"{site.body_site.label}"' for site in muscles.uncountable)
-        summary = f"{upper_first(line.label)}: name each muscle; {labels} cannot be counted"
-        if len(summary) > 139:
+        summary = f"Name each muscle; {labels} cannot be counted"
+        if len(summary) > 100:
             count = len(muscles.uncountable)
-            summary = f"{upper_first(line.label)}: name each muscle; {count} body sites cannot be counted"
+            summary = f"Name each muscle; {count} body sites cannot be counted"
         listing = "\n".join(_describe(site) for site in muscles.uncountable)
         detail = (
             f"**{upper_first(line.label)}** has body sites that do not name a single muscle:\n\n{listing}\n\n"
@@ -74,4 +74,5 @@ RULE = Rule(
     source_ids=("CS-06",),
     can_fix=False,
     check=check_muscles_named_individually,
+    precedence=Precedence.DOCUMENTATION,
 )

@@ -5,7 +5,10 @@ With CMS's Practitioner Services MUE table installed (data set ``ncci-mue-practi
 the units of each code of a call that has a dry-needling line with the code's MUE in the table in
 force on the date of service. MAI 1 (line edit) compares each line alone; MAI 2 and 3 (date-of-service
 edits) add up every line of that code and date and each earlier Procedure of that date (one unit
-each). Without the data set it says, once per call, that it could not check.
+each). Without the data set it says, once per call, that it could not check, but only when a code
+reaches more than one unit on a date (issue 9, card economy: one unit never exceeds an MUE, which is at
+least 1 for a code that is paid at all; an inference, the table itself is not shipped), and only for a
+Medicare payer, whose edits these are.
 
 ## Why is this bad?
 Units above the MUE are denied. MAI 2 is an absolute date-of-service limit that cannot be overridden
@@ -30,8 +33,9 @@ from needlecheck.mappings.datasets import loaded_dataset
 from needlecheck.mappings.ncci_mue import DATASET_NAME, MueTables, MueValue
 from needlecheck.plugin.context import BillingContext, ServiceLine
 from needlecheck.plugin.findings import Finding, Severity, Topic
-from needlecheck.plugin.rule import Rule
-from needlecheck.plugin.wording import join_words, upper_first
+from needlecheck.plugin.payer import payer_of
+from needlecheck.plugin.rule import Precedence, Rule
+from needlecheck.plugin.wording import join_words
 
 _MAI_MEANING = {
     "1": "MAI 1, a claim-line edit (separate lines with modifiers only where documentation supports them)",
@@ -42,12 +46,24 @@ _MAI_MEANING = {
 
 def _finding(line: ServiceLine, day: dt.date, units: Decimal, mue: MueValue, counted: list[str]) -> Finding:
     iso = day.isoformat()
-    summary = f"{upper_first(line.label)}: {units:g} units of {mue.code} on {iso} exceed its MUE of {mue.max_units}"
+    summary = f"{units:g} units of {mue.code} on {iso} exceed its MUE of {mue.max_units}"
     detail = (f"Medicare's practitioner MUE for **{mue.code}** is **{mue.max_units}** units "
               f"({_MAI_MEANING[mue.adjudication_indicator]}; rationale: {mue.rationale or 'not given'}). "
               f"On **{iso}** {join_words(counted)} report {units:g} units. Units above the MUE are denied "
               "and cannot be billed to the patient.")
     return RULE.finding(line, summary, detail)
+
+
+def _lines_over_one_unit(context: BillingContext) -> list[ServiceLine]:
+    """The lines whose code reaches more than one unit on its date (the line, the date's other lines of the
+    code and its earlier Procedures): only there could an MUE, which is at least 1 for a payable code, deny."""
+    units: dict[tuple[dt.date, str], Decimal] = defaultdict(Decimal)
+    for line in context.lines:
+        units[(context.date_of(line), line.code)] += line.units
+    for prior in context.history:
+        if prior.date_of_service is not None:
+            units[(prior.date_of_service, prior.code)] += 1
+    return [line for line in context.lines if units[(context.date_of(line), line.code)] > 1]
 
 
 def check_ncci_mue(context: BillingContext) -> list[Finding]:
@@ -56,7 +72,10 @@ def check_ncci_mue(context: BillingContext) -> list[Finding]:
         return []
     tables: MueTables | None = loaded_dataset(DATASET_NAME)
     if tables is None:
-        return [RULE.could_not_check(context.dry_needling_lines[0], DATASET_NAME)]
+        over_one = _lines_over_one_unit(context)
+        # The files are Medicare's edits: for another payer they would not decide the line either.
+        decides = bool(over_one) and payer_of(context).is_medicare
+        return [RULE.could_not_check(over_one[0], DATASET_NAME)] if decides else []
     findings: list[Finding] = []
     per_date: dict[tuple[dt.date, str], list[ServiceLine]] = defaultdict(list)
     for line in context.lines:
@@ -89,5 +108,6 @@ RULE = Rule(
     source_ids=("CS-10",),
     can_fix=False,
     check=check_ncci_mue,
+    precedence=Precedence.CODE_CHOICE,
     data_sets=(DATASET_NAME,),
 )

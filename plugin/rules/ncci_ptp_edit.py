@@ -7,7 +7,9 @@ or an earlier Procedure of that date) and applies the edit in force on that date
 0 is a warning; indicator 1 is a warning unless the column-2 line carries an NCCI-associated modifier
 (59, XE, XS, XP, XU, 25, anatomic modifiers ...; ``mappings/ncci_modifiers.csv``); indicator 9 (edit
 deleted) and edits not yet effective or past their deletion date are ignored. Without the data set it
-says, once per call, that it could not check.
+says, once per call, that it could not check, but only when a dry-needling line has another service on
+its date (issue 9, card economy: with nothing to pair, the missing file would decide nothing), and only for a
+Medicare payer, whose edits these are.
 
 ## Why is this bad?
 With both codes of an edit on one date, column 1 is paid and column 2 is denied unless a modifier is
@@ -27,9 +29,9 @@ from needlecheck.mappings.datasets import loaded_dataset
 from needlecheck.mappings.ncci_ptp import ALLOWED, DATASET_NAME, NOT_ALLOWED, PtpEdit, PtpEdits, ncci_modifiers
 from needlecheck.plugin.context import BillingContext, ServiceLine
 from needlecheck.plugin.findings import Finding, Severity, Topic
-from needlecheck.plugin.rule import Rule
+from needlecheck.plugin.payer import payer_of
+from needlecheck.plugin.rule import Precedence, Rule
 from needlecheck.plugin.same_day import SameDayService, services_on
-from needlecheck.plugin.wording import upper_first
 
 
 def _column_2_modifiers(line: ServiceLine, other: SameDayService, edit: PtpEdit) -> tuple[str, ...] | None:
@@ -65,7 +67,12 @@ def check_ncci_ptp_edit(context: BillingContext) -> list[Finding]:
         return []
     edits: PtpEdits | None = loaded_dataset(DATASET_NAME)
     if edits is None:
-        return [RULE.could_not_check(context.dry_needling_lines[0], DATASET_NAME)]
+        # Only a line with another service on its date meets an edit: the missing file decides nothing else.
+        paired = [line for line in context.dry_needling_lines
+                  if services_on(context, context.date_of(line), besides=line)]
+        # The files are Medicare's edits: for another payer they would not decide the line either.
+        decides = bool(paired) and payer_of(context).is_medicare
+        return [RULE.could_not_check(paired[0], DATASET_NAME)] if decides else []
     findings: list[Finding] = []
     for line in context.dry_needling_lines:
         day = context.date_of(line)
@@ -77,7 +84,7 @@ def check_ncci_ptp_edit(context: BillingContext) -> list[Finding]:
         if not problems:
             continue
         severity = Severity.WARNING if any(level is Severity.WARNING for level, _ in problems) else Severity.INFO
-        summary = f"{upper_first(line.label)}: NCCI PTP edit with {line.code} on {day.isoformat()}"
+        summary = f"NCCI PTP edit with {line.code} on {day.isoformat()}"
         detail = (f"On **{day.isoformat()}** {line.label} ({line.code}) meets these Medicare NCCI practitioner "
                   "PTP edits:\n\n" + "\n".join(f"- {text}" for _, text in problems))
         findings.append(RULE.finding(line, summary, detail, severity=severity))
@@ -94,5 +101,6 @@ RULE = Rule(
     source_ids=("NC-01", "NC-01-MODIFIERS"),
     can_fix=False,
     check=check_ncci_ptp_edit,
+    precedence=Precedence.CODE_CHOICE,
     data_sets=(DATASET_NAME,),
 )

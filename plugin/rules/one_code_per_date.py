@@ -26,7 +26,7 @@ from collections import defaultdict
 
 from needlecheck.plugin.context import BillingContext, ServiceLine
 from needlecheck.plugin.findings import Finding, Severity, Topic
-from needlecheck.plugin.rule import Rule
+from needlecheck.plugin.rule import Precedence, Rule
 from needlecheck.plugin.same_day import dry_needling_session
 from needlecheck.plugin.wording import join_words
 
@@ -66,4 +66,5 @@ RULE = Rule(
     source_ids=("CS-09",),
     can_fix=True,
     check=check_one_code_per_date,
+    precedence=Precedence.CODE_CHOICE,
 )

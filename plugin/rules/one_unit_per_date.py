@@ -32,7 +32,7 @@ from collections import defaultdict
 
 from needlecheck.plugin.context import BillingContext, ServiceLine
 from needlecheck.plugin.findings import Finding, Severity, Topic
-from needlecheck.plugin.rule import Rule
+from needlecheck.plugin.rule import Precedence, Rule
 from needlecheck.plugin.same_day import dry_needling_session
 from needlecheck.plugin.wording import join_words, upper_first
 
@@ -42,7 +42,7 @@ def check_one_unit_per_date(context: BillingContext) -> list[Finding]:
     findings: list[Finding] = []
     for line in context.dry_needling_lines:
         if line.units > 1:
-            summary = f"{upper_first(line.label)}: {line.code} is one unit per session, not {line.units:g}"
+            summary = f"{line.code} is one unit per session, not {line.units:g}"
             detail = (
                 f"**{upper_first(line.label)}** reports **{line.units:g} units** of {line.code}. The code "
                 "covers the whole session; more muscles change the code (20560 or 20561), not the units."
@@ -78,4 +78,5 @@ RULE = Rule(
     source_ids=("CS-09",),
     can_fix=True,
     check=check_one_unit_per_date,
+    precedence=Precedence.CODE_CHOICE,
 )

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from needlecheck.plugin.context import BillingContext
 from needlecheck.plugin.findings import Finding, Severity, Topic
-from needlecheck.plugin.rule import Rule
+from needlecheck.plugin.rule import Precedence, Rule
 from needlecheck.plugin.wording import join_words, upper_first
 
 
@@ -31,9 +31,9 @@ def check_paired_muscle_has_side(context: BillingContext) -> list[Finding]:
         if not unsided:
             continue
         names = join_words([site.muscle or site.body_site.label for site in unsided])
-        summary = f"{upper_first(line.label)}: give the side (left, right or both) of {names}"
-        if len(summary) > 139:
-            summary = f"{upper_first(line.label)}: {len(unsided)} muscles lack a side (left, right or both)"
+        summary = f"Give the side (left, right or both) of {names}"
+        if len(summary) > 100:
+            summary = f"{len(unsided)} muscles lack a side (left, right or both)"
         detail = (
             f"**{upper_first(line.label)}** names {names} without a side. Left and right of one muscle "
             "count as two muscles, so the side decides the count and supports the code."
@@ -51,4 +51,5 @@ RULE = Rule(
     source_ids=("CS-04",),
     can_fix=False,
     check=check_paired_muscle_has_side,
+    precedence=Precedence.DOCUMENTATION,
 )

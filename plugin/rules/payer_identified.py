@@ -2,8 +2,13 @@
 
 ## What it does
 Reads the patient's coverage (Coverage.type Source of Payment Typology code, Coverage.payor identifiers
-and names) and reports, once per order or claim, when no payer class can be told from it, or when there
-is no coverage at all.
+and names) and reports, once per order or claim, when the record gives no way to tell the payer: no
+Coverage at all, or a Coverage with neither a Source of Payment Typology type nor a payor.
+
+Decisions (issue 9, card economy): a Coverage that names its payor (by name or identifier) which the
+payer directory does not know gets no card. The person signing cannot act on it, and no source lets
+Needlecheck say anything about an unknown payer's policy (PY-14 speaks of large commercial payers); an
+administrator adds the payer to ``mappings/payer_directory.csv`` with its source. Precedence: coverage.
 
 ## Why is this bad?
 Coverage of 20560/20561 depends entirely on the payer: Medicare pays only under NCD 30.3.3, most
@@ -11,7 +16,7 @@ commercial payers call dry needling investigational, a few cover it with limits.
 payer, Needlecheck cannot say whether the service will be paid, and neither can the person signing.
 
 ## Example
-A claim whose Coverage has no `type` and a payor named "Acme Benefits Administrators".
+A claim whose Coverage has no `type` and no `payor`, or an order for a patient with no Coverage.
 
 ## Use instead
 Record the Coverage with its Source of Payment Typology type (e.g. `121` Medicare FFS, `5` private) and the
@@ -23,7 +28,7 @@ from __future__ import annotations
 from needlecheck.plugin.context import BillingContext
 from needlecheck.plugin.findings import Finding, Severity, Topic
 from needlecheck.plugin.payer import PayerClass, payer_of
-from needlecheck.plugin.rule import Rule
+from needlecheck.plugin.rule import Precedence, Rule
 
 
 def check_payer_identified(context: BillingContext) -> list[Finding]:
@@ -34,18 +39,22 @@ def check_payer_identified(context: BillingContext) -> list[Finding]:
     payer = payer_of(context)
     if payer.payer_class is not PayerClass.UNKNOWN:
         return []
-    if context.coverage is None:
+    coverage = context.coverage
+    if coverage is not None and (coverage.payor_names or coverage.payor_identifiers):
+        # The record names its payer; that Needlecheck's directory does not know it is for an administrator
+        # to fix (a sourced row in payer_directory.csv), not something the person signing can act on.
+        return []
+    if coverage is None:
         what = "The record sent with this request has no Coverage for the patient"
     else:
-        named = f" (payor named **{payer.name}**)" if payer.name else ""
-        what = (f"Coverage {context.coverage.reference}{named} has no Source of Payment Typology type and "
-                "names no payer Needlecheck knows")
+        what = (f"Coverage {coverage.reference} has no Source of Payment Typology type and names no payor, "
+                "so the payer cannot be told")
     detail = (
         f"{what}, so the dry needling coverage for {lines[0].label} was not checked. Most commercial payers treat "
         "dry needling (20560/20561) as investigational or not medically necessary, Medicare pays only under "
         "NCD 30.3.3: verify the payer's policy, or obtain the patient's written waiver, before the service."
     )
-    return [RULE.finding(lines[0], "Coverage not verified: the payer could not be identified", detail)]
+    return [RULE.finding(lines[0], "Verify coverage before the service: the payer could not be identified", detail)]
 
 
 RULE = Rule(
@@ -57,4 +66,5 @@ RULE = Rule(
     source_ids=("PY-14",),
     can_fix=False,
     check=check_payer_identified,
+    precedence=Precedence.COVERAGE,
 )

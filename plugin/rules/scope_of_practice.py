@@ -9,6 +9,13 @@ Practitioner.qualification code can prove a state endorsement. A state listed as
 law), a state or provider type the table does not list, or a line whose state or performer type is
 unknown gives no card.
 
+Decisions (issue 9, finding 10): the performer and the place come from prefetch or, for an order's own
+performer and location (no prefetch template can name them), from the FHIR server. When the performer's
+profession or the state cannot be read and the table has a row that would decide it (a state that
+restricts a profession, or a profession some state restricts), the rule says "not checked" rather than
+nothing. Summaries lead with the action and name no payer. Precedence: statutory exclusion (state law),
+independent of the payer.
+
 ## Why is this bad?
 A service outside the performer's scope of practice is not a service any payer should pay, and
 performing it can cost the license: physical therapists may not dry needle in California, Hawaii and
@@ -25,6 +32,7 @@ sources are secondary lists); in Washington keep the therapist's endorsement on 
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import replace
 
 from needlecheck.mappings.scope_of_practice import ScopeRule, ScopeStatus, scope_of_practice, scope_on
@@ -32,7 +40,7 @@ from needlecheck.mappings.sources import policy_source
 from needlecheck.plugin.context import BillingContext, ServiceLine
 from needlecheck.plugin.findings import Finding, Severity, Topic
 from needlecheck.plugin.performer import provider_types
-from needlecheck.plugin.rule import Rule
+from needlecheck.plugin.rule import Precedence, Rule
 from needlecheck.plugin.wording import iso, join_words, upper_first
 
 
@@ -51,7 +59,7 @@ def _performer_refs(line: ServiceLine) -> str:
 
 def _not_permitted(line: ServiceLine, rule: ScopeRule, day: str) -> Finding:
     profession = _profession(rule)
-    summary = f"{upper_first(line.label)}: a {profession} may not perform dry needling in {rule.state}"
+    summary = f"Have an allowed provider needle: a {profession} may not perform dry needling in {rule.state}"
     detail = (
         f"**{upper_first(line.label)}** ({line.code}, {day}) is performed by {_performer_refs(line)}, a "
         f"{profession}, at a location in **{rule.state}**, where state law does not let a {profession} perform "
@@ -64,7 +72,7 @@ def _not_permitted(line: ServiceLine, rule: ScopeRule, day: str) -> Finding:
 
 def _endorsement_required(line: ServiceLine, rule: ScopeRule, day: str) -> Finding:
     profession = _profession(rule)
-    summary = f"{upper_first(line.label)}: confirm the {profession}'s dry needling endorsement for {rule.state}"
+    summary = f"Confirm the {profession}'s dry needling endorsement for {rule.state}"
     detail = (
         f"**{upper_first(line.label)}** ({line.code}, {day}) is performed by {_performer_refs(line)}, a "
         f"{profession}, in **{rule.state}**, where a {profession} may perform dry needling only with a state "
@@ -75,13 +83,40 @@ def _endorsement_required(line: ServiceLine, rule: ScopeRule, day: str) -> Findi
     return RULE.finding(line, summary, detail, severity=Severity.INFO)
 
 
+_DECIDING = (ScopeStatus.NOT_PERMITTED, ScopeStatus.ENDORSEMENT_REQUIRED)
+
+
+def _unknown_parts(line: ServiceLine, day: dt.date) -> str | None:
+    """What is missing to check the line, when what is missing could decide it (a row of the table that
+    restricts a profession in a state), else None."""
+    types = {kind.value for kind in provider_types(line)}
+    unread = [performer.reference for performer in line.performers if not performer.codes]
+    profession_unknown = not line.performers or bool(unread)
+    deciding = [row for row in scope_of_practice() if row.status in _DECIDING and row.period.covers(day)]
+    who = (f"the profession of {join_words([f'`{ref}`' for ref in unread])}" if unread
+           else "who will perform it")
+    if line.service_state is None:
+        if profession_unknown and deciding:
+            return f"neither {who} nor the state where it is furnished could be read from the record"
+        if any(row.provider_type in types for row in deciding):
+            return "the state where it is furnished could not be read from the record (Location or Organization)"
+        return None
+    if profession_unknown and any(row.state == line.service_state for row in deciding):
+        return f"{who} could not be read from the record, and {line.service_state} restricts some professions"
+    return None
+
+
 def check_scope_of_practice(context: BillingContext) -> list[Finding]:
-    """One finding per line whose performer's profession may not, or only with an endorsement, needle there."""
+    """One finding per line whose performer's profession may not, or only with an endorsement, needle there;
+    "not checked" where the performer or the state could not be read and would have decided it."""
     findings: list[Finding] = []
     for line in context.dry_needling_lines:
-        if line.service_state is None:
-            continue
         day = context.date_of(line)
+        if line.service_state is None or not line.performers:
+            missing = _unknown_parts(line, day)
+            if missing:
+                findings.append(RULE.not_checked(line, missing))
+            continue
         rows = [row for kind in sorted(provider_types(line))
                 if (row := scope_on(line.service_state, kind.value, day)) is not None]
         forbidden = [row for row in rows if row.status is ScopeStatus.NOT_PERMITTED]
@@ -91,6 +126,9 @@ def check_scope_of_practice(context: BillingContext) -> list[Finding]:
         elif endorsed:
             finding, row = _endorsement_required(line, endorsed[0], iso(day)), endorsed[0]
         else:
+            missing = _unknown_parts(line, day)
+            if missing:
+                findings.append(RULE.not_checked(line, missing))
             continue
         # The card cites the documents behind this state's row, not every state's.
         findings.append(replace(finding, sources=tuple(policy_source(s) for s in row.source_ids)))
@@ -106,4 +144,5 @@ RULE = Rule(
     source_ids=tuple(dict.fromkeys(source for row in scope_of_practice() for source in row.source_ids)),
     can_fix=False,
     check=check_scope_of_practice,
+    precedence=Precedence.STATUTORY_EXCLUSION,
 )

@@ -11,6 +11,15 @@ with the caps of the payer's pack in ``mappings/frequency_limits.csv``:
   month of that session.
 - Washington L&I: a 4th to 6th treatment needs written justification; past 6 nothing is covered.
 
+Decisions (issue 9): for Medicare the caps apply only to lines NCD 30.3.3 could cover (not a line a
+physical therapist or chiropractor furnished, which DN-MCR-004 reports, nor one whose diagnoses cannot be
+low back pain, which DN-MCR-001 reports): KX on a line no session count makes payable is wrong advice.
+At order-sign (an order carries no modifiers) the finding asks to document the improvement sessions
+13-20 need, not to add KX. Past the last cap, a Medicare line gets the ABN advice (GA with a signed ABN,
+GZ without; for a line that already declares GA, keep the ABN on file) rather than "not covered" alone;
+that finding is decisive (the engine drops the line's payer documentation findings). Precedence:
+modifiers. Summaries lead with the action and name no payer.
+
 ## Why is this bad?
 Sessions over the cap are denied. Under Medicare a session 13-20 without KX is denied even when the
 patient improved, and a 21st session in the year is never paid.
@@ -34,9 +43,11 @@ from needlecheck.mappings.frequency_limits import KX_MODIFIER, NCD_YEAR, Frequen
 from needlecheck.mappings.sources import PolicySource, policy_source
 from needlecheck.plugin.context import BillingContext, ServiceLine
 from needlecheck.plugin.findings import Finding, Severity, Topic
-from needlecheck.plugin.payer import payer_of
-from needlecheck.plugin.rule import Rule
+from needlecheck.plugin.medicare import DECLARED_DENIAL, ncd_can_cover, not_covered_guidance
+from needlecheck.plugin.payer import Payer, PayerClass, payer_of
+from needlecheck.plugin.rule import Precedence, Rule
 from needlecheck.plugin.sessions import ncd_year_start, session_dates, sessions_in_window
+from needlecheck.plugin.wording import upper_first
 
 
 @dataclass(frozen=True)
@@ -72,11 +83,15 @@ def _excesses(context: BillingContext, limits: list[FrequencyLimit], day: dt.dat
     return sorted(found, key=lambda excess: not excess.beyond_all)
 
 
-def _advice(excess: _Excess) -> str:
+def _advice(excess: _Excess, ordered: bool) -> str:
     limit = excess.limit
     if excess.beyond_all:
         return (f"this is session **{excess.count}** in {excess.window_words}, past the cap of "
                 f"{limit.extended_sessions}: it is not covered")
+    if limit.extension == KX_MODIFIER and ordered:
+        return (f"this is session **{excess.count}** in {excess.window_words}, past {limit.sessions}: sessions "
+                f"past {limit.sessions} are covered only for a patient who is improving, so document the "
+                "improvement (pain and function measures) before the session")
     if limit.extension == KX_MODIFIER:
         return (f"this is session **{excess.count}** in {excess.window_words}, past {limit.sessions}: add "
                 "modifier KX and document the patient's improvement")
@@ -84,35 +99,70 @@ def _advice(excess: _Excess) -> str:
             f"written justification the payer requires (up to {limit.extended_sessions})")
 
 
-def _finding(line: ServiceLine, day: dt.date, excesses: list[_Excess], payer_words: str) -> Finding:
+def _beyond_all_summary(payer: Payer, line: ServiceLine, count: int, ordered: bool) -> tuple[str, Severity]:
+    past = f"session {count} is past the cap"
+    declared = set() if ordered else DECLARED_DENIAL & {modifier.upper() for modifier in line.modifiers}
+    if payer.payer_class is PayerClass.MEDICARE_FFS:
+        if "GA" in declared:
+            return f"Keep the signed ABN on file: {past}, and GA declares it not covered", Severity.INFO
+        if "GZ" in declared:
+            return f"Bill GA instead of GZ only with a signed ABN: {past}, not covered", Severity.INFO
+        if ordered:
+            return f"Give an ABN before the service, or do not schedule it: {past}", Severity.WARNING
+        return f"Give an ABN and bill GA, or expect a denial: {past}", Severity.WARNING
+    if payer.payer_class is PayerClass.MEDICARE_ADVANTAGE:
+        return f"Ask the plan before the service: {past} and not covered", Severity.WARNING
+    return f"Expect a denial: treatment {count} is past the payer's cap", Severity.WARNING
+
+
+def _finding(line: ServiceLine, day: dt.date, excesses: list[_Excess], payer: Payer, ordered: bool) -> Finding:
     worst = excesses[0]
+    severity = Severity.WARNING
     if worst.beyond_all:
-        summary = f"Session {worst.count} on {day.isoformat()} is past {payer_words}'s cap: not covered"
+        summary, severity = _beyond_all_summary(payer, line, worst.count, ordered)
+    elif worst.limit.extension == KX_MODIFIER and ordered:
+        summary = f"Document the patient's improvement: session {worst.count} is past {worst.limit.sessions}"
     elif worst.limit.extension == KX_MODIFIER:
-        summary = f"Session {worst.count} on {day.isoformat()} needs modifier KX and documented improvement"
+        summary = f"Add KX and document the improvement: session {worst.count} is past {worst.limit.sessions}"
     else:
-        summary = f"Treatment {worst.count} on {day.isoformat()} needs the payer's written justification"
-    reasons = "; ".join(_advice(excess) for excess in excesses)
+        summary = (f"Send the payer's written justification: treatment {worst.count} is past "
+                   f"{worst.limit.sessions}")
+    reasons = "; ".join(_advice(excess, ordered) for excess in excesses)
+    payer_words = payer.name or payer.pack or str(payer.payer_class)
     detail = (
-        f"{line.label} ({line.code}) on **{day.isoformat()}**, payer **{payer_words}**: {reasons}. Sessions are "
-        "counted as distinct dates of service from the patient's earlier Procedures and the lines of this "
-        "request. " + " ".join(f"{excess.limit.statement} ({excess.limit.source_id})" for excess in excesses)
+        f"{upper_first(line.label)} ({line.code}) on **{day.isoformat()}**, payer **{payer_words}**: {reasons}. "
+        "Sessions are counted as distinct dates of service from the patient's earlier Procedures and the lines "
+        "of this request. " + " ".join(f"{excess.limit.statement} ({excess.limit.source_id})" for excess in excesses)
     )
+    if worst.beyond_all and payer.is_medicare:
+        detail += "\n\n" + not_covered_guidance(payer, None if ordered else line, ordered)
     sources: list[PolicySource] = []
     for excess in excesses:
         if excess.limit.source not in sources:
             sources.append(excess.limit.source)
         if excess.limit.window == NCD_YEAR and policy_source("MC-05") not in sources:
             sources.append(policy_source("MC-05"))
-    return replace(RULE.finding(line, summary, detail), sources=tuple(sources))
+    if worst.beyond_all and payer.is_medicare:
+        sources += [source for source in map(policy_source, ("MC-11", "MC-13")) if source not in sources]
+    finding = RULE.finding(line, summary, detail, severity=severity, decisive=worst.beyond_all)
+    return replace(finding, sources=tuple(sources))
+
+
+def _lines_capped(context: BillingContext, payer: Payer) -> tuple[ServiceLine, ...]:
+    """The lines the caps apply to: for Medicare only those NCD 30.3.3 could cover (a physical therapist's
+    line, or one for neck pain, is not paid at any session count, so KX would be wrong advice)."""
+    if payer.is_medicare:
+        return tuple(line for line in context.dry_needling_lines if ncd_can_cover(context, line))
+    return context.dry_needling_lines
 
 
 def check_session_frequency(context: BillingContext) -> list[Finding]:
     """One finding per date of service whose dry-needling session goes past a cap of the payer's pack."""
-    lines = context.dry_needling_lines
     payer = payer_of(context)
+    lines = _lines_capped(context, payer)
     if not lines or payer.pack is None:
         return []
+    ordered = context.hook == "order-sign"
     lines_by_date: dict[dt.date, list[ServiceLine]] = {}
     for line in lines:
         lines_by_date.setdefault(context.date_of(line), []).append(line)
@@ -124,7 +174,7 @@ def check_session_frequency(context: BillingContext) -> list[Finding]:
         extended = any("KX" in (modifier.upper() for modifier in line.modifiers) for line in day_lines)
         excesses = _excesses(context, limits, day, extended)
         if excesses:
-            findings.append(_finding(day_lines[0], day, excesses, payer.name or payer.pack))
+            findings.append(_finding(day_lines[0], day, excesses, payer, ordered))
     return findings
 
 
@@ -138,4 +188,6 @@ RULE = Rule(
     source_ids=("MC-03", "MC-04", "MC-05", "PY-10"),
     can_fix=False,
     check=check_session_frequency,
+    precedence=Precedence.MODIFIERS,
+    needs_coverage=True,
 )

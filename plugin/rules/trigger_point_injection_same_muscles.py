@@ -33,9 +33,9 @@ from needlecheck.mappings.muscles import Side
 from needlecheck.mappings.ncci_ptp import ALLOWED, DATASET_NAME, PtpEdits
 from needlecheck.plugin.context import BillingContext, ServiceLine
 from needlecheck.plugin.findings import Finding, Severity, Topic
-from needlecheck.plugin.rule import Rule
+from needlecheck.plugin.rule import Precedence, Rule
 from needlecheck.plugin.same_day import PairMatch, SameDayService, pair_matches
-from needlecheck.plugin.wording import join_words, muscle_list, upper_first
+from needlecheck.plugin.wording import join_words, muscle_list
 
 PAIR_ID = "tpi-same-muscle"
 DISTINCT_SITE_MODIFIERS = frozenset({"XS", "59"})
@@ -89,7 +89,7 @@ def _finding_for(match: PairMatch) -> Finding | None:
         elif note := _distinct_site_note(match, other):
             notes.append(note)
     if shared:
-        summary = f"{upper_first(line.label)}: dry needling and trigger-point injection of the same muscles on {day}"
+        summary = f"Dry needling and trigger-point injection of the same muscles on {day}"
         detail = (f"On **{day}** {line.label} ({line.code}) shares {join_words(shared)}. Do not report 20552/20553 "
                   "with 20560/20561 for the same muscle(s): a muscle is injected or needled without injection.")
         return RULE.finding(line, summary, detail)
@@ -101,13 +101,13 @@ def _finding_for(match: PairMatch) -> Finding | None:
                   "two muscles).")
         return RULE.finding(line, summary, detail)
     if unsure:
-        summary = f"{upper_first(line.label)}: trigger-point injection on {day}: check the muscles differ"
+        summary = f"Trigger-point injection on {day}: check the muscles differ"
         detail = (f"On **{day}** {line.label} ({line.code}) meets {join_words(unsure)}, whose muscles could not be "
                   "compared. 20552/20553 and 20560/20561 may be reported together only for different muscles; "
                   "make sure each line names its muscles.")
         return RULE.finding(line, summary, detail, severity=Severity.INFO)
     if notes:
-        summary = f"{upper_first(line.label)}: injection and dry needling of different muscles: mark distinct sites"
+        summary = "Injection and dry needling of different muscles: mark distinct sites"
         return RULE.finding(line, summary, " ".join(notes), severity=Severity.INFO)
     return None
 
@@ -126,5 +126,6 @@ RULE = Rule(
     source_ids=("NC-02",),
     can_fix=False,
     check=check_trigger_point_injection_same_muscles,
+    precedence=Precedence.CODE_CHOICE,
     data_sets=(DATASET_NAME,),
 )

@@ -8,10 +8,10 @@ from dataclasses import replace
 import pytest
 
 from needlecheck.mappings.documentation import documentation_elements
-from needlecheck.plugin.context import BillingContext, CoverageFacts, Performer, ServiceLine
+from needlecheck.plugin.context import BillingContext, CoverageFacts, Performer, RuleOptions, ServiceLine
 from needlecheck.plugin.findings import Severity
 from needlecheck.plugin.rules.documentation_complete import check_documentation_complete
-from needlecheck.plugin.terms import Coding
+from needlecheck.plugin.terms import ICD10CM_SYSTEM, Coding
 from tests.support.builders import context, line, two_muscles
 
 SOPT = "urn:oid:2.16.840.1.113883.3.221.5"
@@ -26,18 +26,41 @@ GOOD_PRACTICE_ORDER = ["trigger point findings (location, taut band, referred pa
                        "a plan of care with goals, frequency and duration"]
 
 
+LOW_BACK_PAIN = Coding(ICD10CM_SYSTEM, "M54.50", "Low back pain, unspecified")
+
+
 def procedure_line(documented: frozenset[str] = PROCEDURE_ELEMENTS, day: dt.date = dt.date(2026, 3, 2),
                    performers: tuple[Performer, ...] = (PHYSICIAN,)) -> ServiceLine:
-    return replace(line("20560", *two_muscles(), sequence=1, day=day), documented=documented,
-                   performers=performers, is_procedure_record=True)
+    return replace(line("20560", *two_muscles(), sequence=1, day=day, indications=(LOW_BACK_PAIN,)),
+                   documented=documented, performers=performers, is_procedure_record=True)
 
 
 def order_line(documented: frozenset[str] = frozenset()) -> ServiceLine:
-    return replace(line("20560", *two_muscles()), documented=documented)
+    return replace(line("20560", *two_muscles(), indications=(LOW_BACK_PAIN,)), documented=documented)
 
 
-def paid_by(coverage: CoverageFacts | None, *lines: ServiceLine) -> BillingContext:
-    return replace(context(*lines), coverage=coverage)
+def paid_by(coverage: CoverageFacts | None, *lines: ServiceLine, good_practice: bool = True) -> BillingContext:
+    """The context, listing good-practice elements too unless ``good_practice`` is False (the default setting)."""
+    return replace(context(*lines), coverage=coverage, options=RuleOptions(good_practice_documentation=good_practice))
+
+
+def test_by_default_good_practice_elements_are_no_card() -> None:
+    lacking = procedure_line(PROCEDURE_ELEMENTS - {"technique", "informed-consent"})
+    assert check_documentation_complete(paid_by(None, lacking, good_practice=False)) == []
+
+
+def test_by_default_only_the_required_elements_are_listed() -> None:
+    lacking = procedure_line(PROCEDURE_ELEMENTS - {"symptom-duration", "technique"})
+    [finding] = check_documentation_complete(paid_by(MEDICARE_FFS, lacking, good_practice=False))
+    assert finding.severity is Severity.WARNING
+    assert labels_in_order(finding.detail) == ["how long the symptoms have lasted"]
+    assert finding.summary == "Document the 1 element the payer requires (listed in the detail)"
+
+
+def test_medicare_asks_no_ncd_elements_for_a_diagnosis_the_ncd_cannot_cover() -> None:
+    neck = replace(procedure_line(PROCEDURE_ELEMENTS - {"symptom-duration"}),
+                   indications=(Coding(ICD10CM_SYSTEM, "M54.2", "Cervicalgia"),))
+    assert check_documentation_complete(paid_by(MEDICARE_FFS, neck, good_practice=False)) == []
 
 
 def labels_in_order(detail: str) -> list[str]:
@@ -61,14 +84,14 @@ def test_each_missing_element_shows_up_alone(element: str) -> None:
     [finding] = check_documentation_complete(paid_by(None, lacking))
     assert labels_in_order(finding.detail) == [documentation_elements()[element].label]
     assert finding.severity is Severity.INFO  # every element is good practice when the payer is unknown
-    assert finding.summary == "Claim line 1: 1 good-practice documentation element missing"
+    assert finding.summary == "Consider documenting 1 good-practice element (listed in the detail)"
 
 
 def test_medicare_requires_symptom_duration_and_qualification_and_lists_them_first() -> None:
     lacking = procedure_line(PROCEDURE_ELEMENTS - {"symptom-duration", "technique", "plan-of-care"}, performers=())
     [finding] = check_documentation_complete(paid_by(MEDICARE_FFS, lacking))
     assert finding.severity is Severity.WARNING
-    assert finding.summary == "Claim line 1: 2 required and 2 good-practice documentation elements missing"
+    assert finding.summary == "Document the 2 elements the payer requires (listed in the detail)"
     assert labels_in_order(finding.detail) == [
         "how long the symptoms have lasted", "who furnished it and their qualification",
         "a plan of care with goals, frequency and duration", "the technique (needle type and gauge, depth, pistoning)"]
@@ -108,7 +131,9 @@ def test_blue_plans_required_trigger_point_findings_before_2021_07_01(day: dt.da
     (dt.date(2020, 1, 21), Severity.WARNING),
 ])
 def test_medicare_requirements_start_with_the_ncd(day: dt.date, severity: Severity) -> None:
-    lacking = procedure_line(PROCEDURE_ELEMENTS - {"symptom-duration"}, day=day)
+    # M54.5 was the low back pain code until 2021-09-30 (M54.50 replaced it), so the NCD can cover it then.
+    lacking = replace(procedure_line(PROCEDURE_ELEMENTS - {"symptom-duration"}, day=day),
+                      indications=(Coding(ICD10CM_SYSTEM, "M54.5", "Low back pain"),))
     [finding] = check_documentation_complete(paid_by(MEDICARE_FFS, lacking))
     assert finding.severity is severity
 
@@ -116,7 +141,7 @@ def test_medicare_requirements_start_with_the_ncd(day: dt.date, severity: Severi
 def test_an_order_is_asked_only_for_order_elements() -> None:
     [finding] = check_documentation_complete(paid_by(MEDICARE_FFS, order_line()))
     assert labels_in_order(finding.detail) == ["how long the symptoms have lasted", *GOOD_PRACTICE_ORDER]
-    assert finding.summary == "Order ServiceRequest/sr-1: 1 required and 2 good-practice documentation elements missing"
+    assert finding.summary == "Document the 1 element the payer requires (listed in the detail)"
     assert "An order is asked only for what it can carry" in finding.detail
 
 
@@ -134,4 +159,4 @@ def test_one_card_per_line_and_none_for_lines_that_are_not_dry_needling() -> Non
     injection = replace(line("20552", *two_muscles(), sequence=3), is_procedure_record=True)
     findings = check_documentation_complete(paid_by(None, procedure_line(frozenset()), second, injection))
     assert [finding.line_key for finding in findings] == ["Claim/c1#item-1", "Claim/c1#item-2"]
-    assert all(len(finding.summary) < 140 for finding in findings)
+    assert all(len(finding.summary) <= 100 for finding in findings)

@@ -64,10 +64,27 @@ def test_fibromyalgia_is_outside_the_ncd() -> None:
 
 
 @pytest.mark.usefixtures("no_list")
-@pytest.mark.parametrize("diagnoses", [(LOW_BACK_PAIN,), (CERVICALGIA, LOW_BACK_PAIN), (MYALGIA,)])
-def test_without_the_list_anything_else_could_not_be_checked(diagnoses: tuple[Coding, ...]) -> None:
+@pytest.mark.parametrize("diagnoses", [(LOW_BACK_PAIN,), (CERVICALGIA, LOW_BACK_PAIN), (icd("M51.16"),)])
+def test_without_the_list_a_low_back_code_could_not_be_checked(diagnoses: tuple[Coding, ...]) -> None:
     [finding] = check(medicare(dn(*diagnoses)))
-    assert finding.severity is Severity.INFO and "not installed" in finding.summary
+    assert finding.unchecked and finding.severity is Severity.INFO and "not installed" in finding.detail
+
+
+@pytest.mark.usefixtures("no_list")
+@pytest.mark.parametrize("diagnosis", [MYALGIA, icd("M62.830", "Muscle spasm of back")])
+def test_without_the_list_a_diagnosis_that_is_not_low_back_pain_is_a_warning(diagnosis: Coding) -> None:
+    # Issue 9, finding 9: trapezius myalgia and back muscle spasm were only "checks could not run".
+    [finding] = check(medicare(dn(diagnosis)))
+    assert not finding.unchecked and finding.severity is Severity.WARNING and finding.decisive
+    assert str(diagnosis.code) in finding.detail and "names no low back region" in finding.detail
+    assert "is not low back pain" in finding.detail and len(finding.summary) <= 100
+
+
+@pytest.mark.usefixtures("no_list")
+def test_never_calls_myalgia_low_back_pain() -> None:
+    [finding] = check(medicare(dn(MYALGIA)))
+    assert "M79.18 (Myalgia, other site) low back pain" not in finding.detail
+    assert "chronic low back pain" in finding.summary  # what to code, not what M79.18 is
 
 
 @pytest.mark.usefixtures("sample_list")
@@ -126,9 +143,12 @@ def test_a_physical_therapist_line_is_left_to_the_statutory_exclusion_rule() -> 
 
 
 @pytest.mark.usefixtures("no_list")
-def test_a_declared_expected_denial_is_only_information() -> None:
+def test_a_declared_expected_denial_is_only_information_with_the_abn_advice() -> None:
     [finding] = check(medicare(dn(CERVICALGIA, modifiers=("GA",))))
-    assert finding.severity is Severity.INFO and "already carries GA or GZ" in finding.detail
+    assert finding.severity is Severity.INFO and "keep the signed ABN" in finding.detail
+    assert finding.summary.startswith("Keep the signed ABN on file")
+    [finding] = check(medicare(dn(CERVICALGIA, modifiers=("GZ",))))
+    assert finding.severity is Severity.INFO and "cannot be billed" in finding.detail
 
 
 @pytest.mark.usefixtures("no_list")

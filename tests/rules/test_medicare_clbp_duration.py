@@ -13,7 +13,7 @@ from needlecheck.plugin.context import ConditionFacts, ServiceLine
 from needlecheck.plugin.findings import Severity
 from needlecheck.plugin.rules.medicare_clbp_duration import check_medicare_clbp_duration as check
 from needlecheck.plugin.terms import Coding
-from tests.support.builders import DOS, line, two_muscles
+from tests.support.builders import DOS, MYALGIA, line, two_muscles
 from tests.support.medicare import (
     CERVICALGIA,
     COMMERCIAL,
@@ -97,3 +97,15 @@ def test_with_the_list_installed_only_listed_codes_are_measured() -> None:
 def test_not_checked_for_other_payers_or_for_a_physical_therapist_under_ffs() -> None:
     assert check(medicare(dn(LOW_BACK_PAIN), coverage=COMMERCIAL, conditions=lbp_since(10))) == []
     assert check(medicare(dn(LOW_BACK_PAIN, performer=PHYSICAL_THERAPIST), conditions=lbp_since(10))) == []
+
+
+def test_an_onset_after_the_date_of_service_prints_no_negative_duration() -> None:
+    # Issue 9, finding 9: "began -30 days before" is not something a coder can act on.
+    later = condition("M54.50", DOS + dt.timedelta(days=30))
+    [finding] = check(medicare(dn(LOW_BACK_PAIN), conditions=(later,)))
+    assert "after the date of service" in finding.summary
+    assert "-30" not in finding.summary and "-30" not in finding.detail
+
+
+def test_myalgia_is_never_measured_nor_called_low_back_pain() -> None:
+    assert check(medicare(dn(MYALGIA), conditions=(condition("M79.18", DOS - dt.timedelta(days=10)),))) == []

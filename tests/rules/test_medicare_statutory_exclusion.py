@@ -44,7 +44,7 @@ def test_gy_or_gx_is_right(modifiers: tuple[str, ...]) -> None:
 @pytest.mark.parametrize(("modifiers", "named"), [(("GA",), "GA"), (("GZ",), "GZ"), (("GA", "GY"), "GA")])
 def test_ga_or_gz_is_wrong_for_a_statutory_exclusion(modifiers: tuple[str, ...], named: str) -> None:
     [finding] = check(medicare(dn(PHYSICAL_THERAPIST, modifiers=modifiers)))
-    assert finding.summary.startswith(f"Claim line 1: {named} is wrong") and "not-reasonable" in finding.detail
+    assert finding.summary.startswith(f"Replace {named} with GY or GX") and "not-reasonable" in finding.detail
 
 
 def test_eligible_unknown_or_mixed_performers_are_not_reported() -> None:
@@ -60,7 +60,8 @@ def test_applies_on_each_side_of_2020_01_21() -> None:
 
 def test_medicare_advantage_is_told_the_plan_follows_the_ncd() -> None:
     [finding] = check(medicare(dn(PHYSICAL_THERAPIST, modifiers=("GY",)), coverage=MEDICARE_ADVANTAGE))
-    assert finding.severity is Severity.WARNING and "Medicare Advantage" in finding.summary
+    assert finding.severity is Severity.WARNING and "plan" in finding.summary
+    assert "Medicare Advantage" in finding.detail
 
 
 def test_other_payers_are_not_checked() -> None:

@@ -13,6 +13,7 @@ from needlecheck.plugin.context import PriorService
 from needlecheck.plugin.findings import Severity
 from needlecheck.plugin.rules.ncci_mue import check_ncci_mue as check
 from tests.support.builders import context, line, three_muscles, two_muscles
+from tests.support.medicare import medicare
 
 SAMPLES = Path(__file__).resolve().parent.parent / "data"
 TABLE_STARTS = dt.date(2026, 1, 1)
@@ -27,8 +28,14 @@ def samples() -> Iterator[None]:
 
 def test_without_the_data_set_it_says_once_that_it_could_not_check() -> None:
     with using_datasets(None):
-        [finding] = check(context(line("20560", *two_muscles(), sequence=1), line("97140", sequence=2)))
-    assert finding.severity is Severity.INFO and "ncci-mue-practitioner" in finding.detail
+        [finding] = check(medicare(line("20560", *two_muscles(), sequence=1, units=2), line("97140", sequence=2)))
+    assert finding.severity is Severity.INFO and "ncci-mue-practitioner" in finding.detail and finding.unchecked
+
+
+def test_without_the_data_set_one_unit_per_code_and_date_needs_no_card() -> None:
+    # Issue 9, card economy: one unit never exceeds an MUE, so the missing table decides nothing here.
+    with using_datasets(None):
+        assert check(context(line("20560", *two_muscles(), sequence=1), line("97140", sequence=2))) == []
 
 
 @pytest.mark.usefixtures("samples")

@@ -49,7 +49,7 @@ def test_amerihealth_investigational_from_2020_11_30() -> None:
 
 def test_amerihealth_before_2020_11_30_has_no_statement_and_gets_the_general_warning() -> None:
     [before] = check(billed(dt.date(2020, 11, 29), "5", names=("AmeriHealth",)))
-    assert source_ids([before]) == [("PY-14",)] and "likely not covered" in before.summary
+    assert source_ids([before]) == [("PY-14",)] and "do not cover" in before.summary
 
 
 @pytest.mark.parametrize(("name", "source"), [
@@ -84,9 +84,12 @@ def test_medicare_and_unknown_payers_are_left_to_other_rules() -> None:
     assert check(billed(dt.date(2026, 3, 2))) == []
 
 
-def test_one_finding_per_dry_needling_line() -> None:
+def test_one_payer_card_per_claim_naming_every_line() -> None:
     day = dt.date(2026, 3, 2)
     ctx = replace(context(line("20560", day=day, sequence=1), line("20561", day=day + dt.timedelta(days=7),
                                                                        sequence=2), line("97810", sequence=3)),
                   coverage=CoverageFacts("Coverage/c", (), (), ("Aetna",)))
-    assert [f.line_key for f in check(ctx)] == ["Claim/c1#item-1", "Claim/c1#item-2"]
+    [finding] = check(ctx)
+    assert finding.line_key == "Claim/c1#item-1"
+    assert "claim line 1" in finding.detail.lower() and "claim line 2" in finding.detail.lower()
+    assert "Aetna" not in finding.summary and "Aetna" in finding.detail

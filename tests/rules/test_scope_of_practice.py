@@ -28,7 +28,8 @@ def needled(state: str | None, *performers: Performer, day: dt.date = dt.date(20
 def test_a_physical_therapist_may_not_needle_in_these_states(state: str) -> None:
     [finding] = check_scope_of_practice(context(needled(state, PHYSICAL_THERAPIST)))
     assert finding.severity is Severity.WARNING
-    assert finding.summary == f"Claim line 1: a physical therapist may not perform dry needling in {state}"
+    assert finding.summary == (f"Have an allowed provider needle: a physical therapist may not perform dry needling "
+                               f"in {state}")
     assert "`Practitioner/pt-1`" in finding.detail
     assert len(finding.summary) < 140
 
@@ -48,13 +49,23 @@ def test_oregon_says_that_no_end_date_is_known() -> None:
     ((PHYSICIAN,), "CA"),            # another profession in the same state
     ((PHYSICAL_THERAPIST,), "CO"),   # a state the table does not list
     ((PHYSICAL_THERAPIST,), "PA"),   # a state listed as silent
-    ((PHYSICAL_THERAPIST,), None),   # the state of the service is unknown
-    ((UNCODED,), "CA"),              # the performer's profession is unknown
-    ((), "CA"),                      # no performer at all
+    ((PHYSICIAN,), None),            # the state is unknown, but no state restricts a physician
+    ((UNCODED,), "CO"),              # the profession is unknown, but the state restricts none
 ])
-def test_no_card_when_the_table_does_not_forbid_it_or_cannot_tell(performers: tuple[Performer, ...],
-                                                                  state: str | None) -> None:
+def test_no_card_when_the_table_does_not_forbid_it(performers: tuple[Performer, ...], state: str | None) -> None:
     assert check_scope_of_practice(context(needled(state, *performers))) == []
+
+
+@pytest.mark.parametrize(("performers", "state", "missing"), [
+    ((PHYSICAL_THERAPIST,), None, "the state"),   # some states restrict a physical therapist
+    ((UNCODED,), "CA", "the profession of"),      # California restricts some professions
+    ((), "CA", "who will perform it"),            # no performer at all
+])
+def test_not_checked_when_what_is_missing_would_decide(performers: tuple[Performer, ...], state: str | None,
+                                                      missing: str) -> None:
+    # Issue 9, finding 10: these were silently skipped.
+    [finding] = check_scope_of_practice(context(needled(state, *performers)))
+    assert finding.unchecked and finding.summary == "Not checked: Scope of practice" and missing in finding.detail
 
 
 def test_a_physical_therapist_among_several_performers_is_still_reported() -> None:
@@ -65,7 +76,7 @@ def test_a_physical_therapist_among_several_performers_is_still_reported() -> No
 def test_washington_asks_for_the_endorsement_from_2024_06_22() -> None:
     [finding] = check_scope_of_practice(context(needled("WA", PHYSICAL_THERAPIST, day=ENDORSEMENT_RULES)))
     assert finding.severity is Severity.INFO
-    assert finding.summary == "Claim line 1: confirm the physical therapist's dry needling endorsement for WA"
+    assert finding.summary == "Confirm the physical therapist's dry needling endorsement for WA"
     assert "cannot show it" in finding.detail
     assert [source.source_id for source in finding.sources] == ["SC-03"]
 

@@ -13,6 +13,13 @@ from needlecheck.plugin.terms import Coding
 from tests.support.builders import context, line
 
 SOPT = "urn:oid:2.16.840.1.113883.3.221.5"
+LOW_BACK_PAIN = Coding("http://hl7.org/fhir/sid/icd-10-cm", "M54.50", "Low back pain, unspecified")
+# Until 2021-09-30 low back pain was M54.5 (IC-01): the NCD list, when installed, covers the code of the day.
+LOW_BACK_PAIN_BEFORE_2021_10 = Coding("http://hl7.org/fhir/sid/icd-10-cm", "M54.5", "Low back pain")
+
+
+def low_back_pain_on(day: dt.date) -> Coding:
+    return LOW_BACK_PAIN if day >= dt.date(2021, 10, 1) else LOW_BACK_PAIN_BEFORE_2021_10
 MEDICARE = ("121",)
 FIRST = dt.date(2025, 3, 21)
 
@@ -23,7 +30,8 @@ def weekly(count: int, start: dt.date = FIRST, code: str = "20560", step: int = 
 
 def claim(day: dt.date, history: tuple[PriorService, ...], sopt: tuple[str, ...] = MEDICARE,
           names: tuple[str, ...] = (), modifiers: tuple[str, ...] = ()) -> BillingContext:
-    ctx = context(line("20560", day=day, sequence=1, modifiers=modifiers), history=history, today=day)
+    ctx = context(line("20560", day=day, sequence=1, modifiers=modifiers, indications=(low_back_pain_on(day),)),
+                  history=history, today=day)
     return replace(ctx, coverage=CoverageFacts("Coverage/cov-1", tuple(Coding(SOPT, c) for c in sopt), (), names))
 
 
@@ -42,7 +50,7 @@ def test_twelfth_session_is_fine() -> None:
 def test_thirteenth_session_without_kx_is_a_warning() -> None:
     [finding] = check(claim(FIRST + dt.timedelta(days=7 * 12), weekly(12)))
     assert (finding.rule_id, finding.severity, finding.topic) == ("DN-FREQ-001", Severity.WARNING, Topic.LIMITS)
-    assert "Session 13" in finding.summary and "KX" in finding.summary and len(finding.summary) < 140
+    assert "session 13" in finding.summary and "KX" in finding.summary and len(finding.summary) < 140
     assert {source.source_id for source in finding.sources} >= {"MC-03", "MC-05"}
 
 
@@ -52,7 +60,8 @@ def test_thirteenth_session_with_kx_is_fine() -> None:
 
 def test_twenty_first_session_in_the_year_is_not_covered_even_with_kx() -> None:
     [finding] = check(claim(FIRST + dt.timedelta(days=7 * 20), weekly(20), modifiers=("KX",)))
-    assert "Session 21" in finding.summary and "not covered" in finding.summary
+    assert "session 21" in finding.summary and "past the cap" in finding.summary and "ABN" in finding.summary
+    assert finding.decisive and "**GA**" in finding.detail
 
 
 def test_the_next_ncd_year_starts_on_the_first_of_the_month_after_11_full_months() -> None:
@@ -60,7 +69,7 @@ def test_the_next_ncd_year_starts_on_the_first_of_the_month_after_11_full_months
     history = weekly(20, step=14)
     assert history[-1].date_of_service is not None and history[-1].date_of_service < dt.date(2026, 2, 28)
     [inside] = check(claim(dt.date(2026, 2, 28), history, modifiers=("KX",)))
-    assert "Session 21" in inside.summary and "2025-03-21" in inside.detail
+    assert "session 21" in inside.summary and "2025-03-21" in inside.detail
     # ... while 2026-03-01 opens a new year: session 1, nothing to report.
     assert check(claim(dt.date(2026, 3, 1), history, modifiers=("KX",))) == []
 
@@ -73,7 +82,7 @@ def test_more_than_12_in_90_days_across_a_year_boundary_needs_kx() -> None:
     # One more session inside the 90 days makes 13: KX needed although the year count is only 2.
     later = (*history, PriorService("Procedure/y2-1", "20560", dt.date(2026, 3, 1)))
     [finding] = check(claim(dt.date(2026, 3, 3), later))
-    assert "90 days" in finding.detail and "Session 13" in finding.summary
+    assert "90 days" in finding.detail and "session 13" in finding.summary
 
 
 def test_sessions_older_than_90_days_drop_out_of_the_rolling_window() -> None:
@@ -91,13 +100,13 @@ def test_acupuncture_sessions_count_for_medicare_and_same_date_counts_once() -> 
     history = weekly(6) + weekly(6, start=FIRST + dt.timedelta(days=42), code="97810")
     history += (PriorService("Procedure/dup", "97811", FIRST),)  # same date as a 20560: one session
     [finding] = check(claim(FIRST + dt.timedelta(days=7 * 12), history))
-    assert "Session 13" in finding.summary
+    assert "session 13" in finding.summary
 
 
 def test_lines_being_checked_count_too() -> None:
     day = FIRST + dt.timedelta(days=7 * 12)
-    ctx = context(*(line("20560", day=FIRST + dt.timedelta(days=7 * i), sequence=i + 1) for i in range(13)),
-                  today=day)
+    ctx = context(*(line("20560", day=FIRST + dt.timedelta(days=7 * i), sequence=i + 1, indications=(LOW_BACK_PAIN,))
+                    for i in range(13)), today=day)
     ctx = replace(ctx, coverage=CoverageFacts("Coverage/cov-1", (Coding(SOPT, "121"),)))
     [finding] = check(ctx)
     assert finding.line_key == "Claim/c1#item-13"
@@ -118,10 +127,10 @@ def test_washington_lni_three_then_justification_then_six() -> None:
     names = ("Washington State Department of Labor & Industries",)
     assert check(claim(FIRST + dt.timedelta(days=14), weekly(2), sopt=lni, names=names)) == []
     [fourth] = check(claim(FIRST + dt.timedelta(days=21), weekly(3), sopt=lni, names=names))
-    assert "Treatment 4" in fourth.summary and "justification" in fourth.summary
+    assert "treatment 4" in fourth.summary and "justification" in fourth.summary
     assert [source.source_id for source in fourth.sources] == ["PY-10"]
     [seventh] = check(claim(FIRST + dt.timedelta(days=42), weekly(6), sopt=lni, names=names))
-    assert "not covered" in seventh.summary
+    assert "denial" in seventh.summary and "past the payer's cap" in seventh.summary
 
 
 def test_washington_lni_counts_trigger_point_injections_together_with_dry_needling() -> None:
