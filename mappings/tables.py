@@ -18,17 +18,26 @@ def read_table(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, dic
 
     Raises MappingError when a required column is missing from the header or empty in a row.
     """
-    with path.open(newline="", encoding="utf-8") as handle:
+    try:
+        handle = path.open(newline="", encoding="utf-8")
+    except OSError as error:
+        # The full path: a file missing from an installation is found where the service looked for it.
+        raise MappingError(str(path), None, None, f"cannot be read: {error.strerror or error}") from error
+    with handle:
         reader = csv.DictReader(handle)
-        header = reader.fieldnames or []
-        for column in required:
-            if column not in header:
-                raise MappingError(path.name, 1, column, "column is missing from the header")
-        for row_number, row in enumerate(reader, start=2):
+        try:
+            header = reader.fieldnames or []
             for column in required:
-                if not (row.get(column) or "").strip():
-                    raise MappingError(path.name, row_number, column, "must not be empty")
-            yield row_number, {key: (value or "").strip() for key, value in row.items() if key}
+                if column not in header:
+                    raise MappingError(path.name, 1, column, "column is missing from the header")
+            for row_number, row in enumerate(reader, start=2):
+                for column in required:
+                    if not (row.get(column) or "").strip():
+                        raise MappingError(path.name, row_number, column, "must not be empty")
+                yield row_number, {key: (value or "").strip() for key, value in row.items() if key}
+        except (UnicodeDecodeError, csv.Error) as error:
+            # The reader's line count: the row being read when the bytes stopped making sense.
+            raise MappingError(path.name, max(reader.line_num, 1), None, f"is not UTF-8 CSV: {error}") from error
 
 
 def parse_date(path: Path, row_number: int, field: str, value: str) -> dt.date | None:
