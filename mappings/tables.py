@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,25 +20,28 @@ def read_table(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, dic
     Raises MappingError when a required column is missing from the header or empty in a row.
     """
     try:
-        handle = path.open(newline="", encoding="utf-8")
+        data = path.read_bytes()
     except OSError as error:
         # The full path: a file missing from an installation is found where the service looked for it.
         raise MappingError(str(path), None, None, f"cannot be read: {error.strerror or error}") from error
-    with handle:
-        reader = csv.DictReader(handle)
-        try:
-            header = reader.fieldnames or []
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        row = data[:error.start].count(b"\n") + 1
+        raise MappingError(path.name, row, None, f"is not UTF-8 text (byte {data[error.start]:#04x})") from error
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        header = reader.fieldnames or []
+        for column in required:
+            if column not in header:
+                raise MappingError(path.name, 1, column, "column is missing from the header")
+        for row_number, row in enumerate(reader, start=2):
             for column in required:
-                if column not in header:
-                    raise MappingError(path.name, 1, column, "column is missing from the header")
-            for row_number, row in enumerate(reader, start=2):
-                for column in required:
-                    if not (row.get(column) or "").strip():
-                        raise MappingError(path.name, row_number, column, "must not be empty")
-                yield row_number, {key: (value or "").strip() for key, value in row.items() if key}
-        except (UnicodeDecodeError, csv.Error) as error:
-            # The reader's line count: the row being read when the bytes stopped making sense.
-            raise MappingError(path.name, max(reader.line_num, 1), None, f"is not UTF-8 CSV: {error}") from error
+                if not (row.get(column) or "").strip():
+                    raise MappingError(path.name, row_number, column, "must not be empty")
+            yield row_number, {key: (value or "").strip() for key, value in row.items() if key}
+    except csv.Error as error:
+        raise MappingError(path.name, max(reader.line_num, 1), None, f"is not valid CSV: {error}") from error
 
 
 def parse_date(path: Path, row_number: int, field: str, value: str) -> dt.date | None:
