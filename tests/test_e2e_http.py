@@ -144,7 +144,7 @@ def served(tmp_path_factory: pytest.TempPathFactory, http: requests.Session) -> 
                 return
         finally:
             _stop(process)
-        if "Address already in use" not in app.log():
+        if "already in use" not in app.log():
             break
     pytest.fail(f"needlecheck serve did not start: {problem}\n{app.log()}", pytrace=False)
 

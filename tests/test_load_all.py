@@ -11,15 +11,19 @@ from typing import Any
 import pytest
 
 from needlecheck.cds_hooks.app import create_app
+from needlecheck.cds_hooks.postgres_replay_cache import PostgresReplayCache
 from needlecheck.cds_hooks.postgres_store import PostgresStore
 from needlecheck.cds_hooks.settings import Settings
 from needlecheck.cds_hooks.sqlite_store import SqliteStore
+from needlecheck.cds_hooks.trust_settings import TrustedClient
 from needlecheck.mappings.cpt import load_cpt_codes
 from needlecheck.mappings.errors import MappingError
 from needlecheck.mappings.loading import TABLE_LOADERS, load_all
 from needlecheck.mappings.sources import SOURCES_DIR, load_source_directory
 from needlecheck.mappings.tables import DATA_DIR
+from tests.support.client_tokens import ec_key
 
+BASE = "https://cds.example.org"
 SHIPPED = sorted([*DATA_DIR.glob("*.csv"), *SOURCES_DIR.glob("*.yaml")])
 
 
@@ -86,12 +90,18 @@ def test_the_app_holds_no_sqlite_connection_nor_thread_once_built(tmp_path: Path
 
 
 def test_the_app_holds_no_postgres_pool_once_built(tmp_path: Path, postgres_url: str) -> None:
+    # With trusted clients, the JWT replay cache lives in PostgreSQL too: neither opens its pool in the master.
     threads = threading.active_count()
-    app = create_app(Settings(data_dir=tmp_path / "data", database_url=postgres_url))
+    app = create_app(Settings(data_dir=tmp_path / "data", database_url=postgres_url, public_base_url=BASE,
+                              trusted_clients=(TrustedClient(BASE, keys=(ec_key("k").public_jwk,)),)))
     store = app.extensions["needlecheck.store"]
+    replay_cache = app.extensions["needlecheck.client_auth"]._replay_cache
 
     assert isinstance(store, PostgresStore) and store._pool._pool is None
+    assert isinstance(replay_cache, PostgresReplayCache) and replay_cache._pool._pool is None
     assert threading.active_count() == threads
     store.check()  # the pool opens on first use, in this process
-    assert store._pool._pool is not None
+    assert replay_cache.first_use(BASE, "token-1", 2e9) and not replay_cache.first_use(BASE, "token-1", 2e9)
+    assert store._pool._pool is not None and replay_cache._pool._pool is not None
     store.close()
+    replay_cache.close()
