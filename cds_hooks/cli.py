@@ -25,7 +25,8 @@ EXIT_PRECONDITION = 3
 
 
 def _fail(message: str, code: int = EXIT_INVALID) -> int:
-    print(f"needlecheck: {message}", file=sys.stderr)
+    # One line, whatever the message (a YAML parser's spans several): operators grep logs line by line.
+    print(f"needlecheck: {' '.join(message.split())}", file=sys.stderr)
     return code
 
 
