@@ -251,3 +251,9 @@ def test_a_missing_policy_sources_folder_stops_serve(installed: Installation, co
     assert _serve_fails(installed, corrupted) == (
         f"needlecheck: {corrupted / 'mappings' / 'policy_sources'}: folder is missing (the installation is "
         "incomplete)")
+
+
+def test_a_sources_file_that_is_not_yaml_stops_serve_in_one_line(installed: Installation, corrupted: Path) -> None:
+    sources = corrupted / "mappings" / "policy_sources" / "coding.yaml"
+    sources.write_text(sources.read_text(encoding="utf-8") + "\nCS-99: [unclosed\n", encoding="utf-8")
+    assert _serve_fails(installed, corrupted).startswith("needlecheck: coding.yaml: not valid YAML: ")
