@@ -26,8 +26,7 @@ from needlecheck.cds_hooks.request_limits import check_hook_request_size, parse_
 from needlecheck.cds_hooks.services import SERVICES, ServiceDefinition, discovery_document
 from needlecheck.cds_hooks.settings import Settings
 from needlecheck.cds_hooks.store import Store, StoreUnavailable, open_store
-from needlecheck.mappings.datasets import configure_datasets, load_all_datasets
-from needlecheck.mappings.icd10cm import preload_release
+from needlecheck.mappings.loading import load_all
 
 log = logging.getLogger("needlecheck")
 routes = Blueprint("cds_hooks", __name__)
@@ -103,11 +102,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     app = Flask("needlecheck")
     app.config["NEEDLECHECK_SETTINGS"] = settings
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    # Installed data sets are validated now: a malformed official file stops start-up, naming the row.
-    configure_datasets(settings.datasets_dir)
-    load_all_datasets()
-    # Deriving the ICD-10-CM table takes seconds, once per library version: never in a clinician's hook call.
-    preload_release()
+    # Every table, source file and installed data set is validated now: a malformed file stops start-up,
+    # naming the row (``needlecheck serve`` builds the app in the gunicorn master, before it listens).
+    load_all(settings.datasets_dir)
     app.extensions["needlecheck.store"] = open_store(settings)
     app.extensions["needlecheck.pool"] = ThreadPoolExecutor(max_workers=16, thread_name_prefix="fhir")
     app.register_blueprint(routes)

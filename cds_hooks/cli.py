@@ -1,4 +1,4 @@
-"""The ``needlecheck`` command: ``serve``, ``check REQUEST.json`` and ``rules``."""
+"""The ``needlecheck`` command: ``serve``, ``check REQUEST.json``, ``rules`` and ``audit``."""
 
 from __future__ import annotations
 
@@ -9,13 +9,15 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from needlecheck import __version__
 from needlecheck.cds_hooks.errors import ApiError
 from needlecheck.cds_hooks.invoke import run_hook
 from needlecheck.cds_hooks.services import SERVICES
 from needlecheck.cds_hooks.settings import SettingsError, load_settings
 from needlecheck.cds_hooks.store import StoreUnavailable, open_store
-from needlecheck.mappings.datasets import configure_datasets, dataset_specs, datasets_dir, load_all_datasets
+from needlecheck.mappings.datasets import dataset_specs, datasets_dir
 from needlecheck.mappings.errors import MappingError
+from needlecheck.mappings.loading import load_all
 from needlecheck.plugin.rule import Precedence
 from needlecheck.plugin.rules import all_rules
 
@@ -24,7 +26,8 @@ EXIT_PRECONDITION = 3
 
 
 def _fail(message: str, code: int = EXIT_INVALID) -> int:
-    print(f"needlecheck: {message}", file=sys.stderr)
+    # One line, whatever the message (a YAML parser's spans several): operators grep logs line by line.
+    print(f"needlecheck: {' '.join(message.split())}", file=sys.stderr)
     return code
 
 
@@ -36,19 +39,22 @@ def _config_path(args: argparse.Namespace) -> Path | None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from needlecheck.cds_hooks.server import serve
+    from needlecheck.cds_hooks.server import StartupError, serve
 
     settings = load_settings(_config_path(args), host=args.host, port=args.port, workers=args.workers)
     if not settings.trusted_clients and not settings.bound_to_loopback and not args.insecure:
         return _fail(f"refusing to listen on {settings.host} without trusted clients; "
                      "bind to 127.0.0.1 or pass --insecure")
-    serve(settings)
+    try:
+        serve(settings)
+    except StartupError as error:
+        return _fail(str(error))
     return 0
 
 
 def _check(args: argparse.Namespace) -> int:
     settings = load_settings(_config_path(args))
-    configure_datasets(settings.datasets_dir)
+    load_all(settings.datasets_dir)
     try:
         body = json.loads(Path(args.request).read_text(encoding="utf-8"))
     except OSError as error:
@@ -114,8 +120,7 @@ def _rules(args: argparse.Namespace) -> int:
     if args.markdown:
         sys.stdout.write(rules_markdown())
         return 0
-    configure_datasets(load_settings(_config_path(args)).datasets_dir)
-    installed = load_all_datasets()
+    installed = load_all(load_settings(_config_path(args)).datasets_dir)
     for rule in all_rules():
         sources = "; ".join(f"{s.source_id} {s.title} <{s.url}>" for s in rule.sources)
         fix = "suggests a fix" if rule.can_fix else "no automatic fix"
@@ -146,28 +151,47 @@ def _audit(args: argparse.Namespace) -> int:
     return 0
 
 
+_CONFIG_HELP = "TOML configuration file (default: $NEEDLECHECK_CONFIG, else the embedded defaults)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``needlecheck`` command."""
-    parser = argparse.ArgumentParser(prog="needlecheck", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="serve the CDS Hooks service with gunicorn")
+    parser = argparse.ArgumentParser(
+        prog="needlecheck",
+        description="Needlecheck: a CDS Hooks service that catches dry-needling (CPT 20560/20561) coding errors "
+                    "before an order is signed or a claim is finalized.",
+        epilog="Run 'needlecheck COMMAND --help' for the options of a command.")
+    parser.add_argument("--version", action="version", version=f"needlecheck {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, title="commands", metavar="COMMAND")
+
+    def command(name: str, summary: str, description: str) -> argparse.ArgumentParser:
+        # ``help`` is the one sentence ``needlecheck --help`` lists; ``description`` heads the command's own help.
+        return commands.add_parser(name, help=summary, description=f"{summary[0].upper()}{summary[1:]}. "
+                                   f"{description}")
+
+    serve = command("serve", "serve the CDS Hooks service over HTTP with gunicorn",
+                    "Every table, source file and data set is loaded and the database opened before it listens; "
+                    "a problem stops it with one line and exit status 2.")
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (default 8080)")
     serve.add_argument("--workers", type=int, help="gunicorn worker processes (default 2)")
-    serve.add_argument("--config", type=Path, help="TOML configuration file (default: $NEEDLECHECK_CONFIG)")
+    serve.add_argument("--config", type=Path, help=_CONFIG_HELP)
     serve.add_argument("--insecure", action="store_true", help="allow a non-loopback address without client auth")
     serve.set_defaults(run=_serve)
-    check = commands.add_parser("check", help="evaluate one CDS Hooks request file and print the response")
+    check = command("check", "evaluate one CDS Hooks request file offline and print the response JSON",
+                    "Exit status 0 on success, 2 for invalid input, 3 when data the decision needs cannot be had.")
     check.add_argument("request", help="path of a CDS Hooks request JSON file")
-    check.add_argument("--config", type=Path, help="TOML configuration file (default: $NEEDLECHECK_CONFIG)")
+    check.add_argument("--config", type=Path, help=_CONFIG_HELP)
     check.set_defaults(run=_check)
-    rules = commands.add_parser("rules", help="list every rule with its sources")
+    rules = command("rules", "list every rule with its severity, what it checks and its sources",
+                    "Also says which external data sets are installed and which are missing.")
     rules.add_argument("--markdown", action="store_true", help="print docs/rules.md")
-    rules.add_argument("--config", type=Path, help="TOML configuration file (default: $NEEDLECHECK_CONFIG)")
+    rules.add_argument("--config", type=Path, help=_CONFIG_HELP)
     rules.set_defaults(run=_rules)
-    audit = commands.add_parser("audit", help="print the latest audit records (one JSON object a line)")
+    audit = command("audit", "print the latest audit records, oldest first, one JSON object a line",
+                    "Reads whichever database the configuration names (SQLite in the data directory, or PostgreSQL).")
     audit.add_argument("--limit", type=int, default=100, help="how many of the latest records (default 100)")
-    audit.add_argument("--config", type=Path, help="TOML configuration file (default: $NEEDLECHECK_CONFIG)")
+    audit.add_argument("--config", type=Path, help=_CONFIG_HELP)
     audit.set_defaults(run=_audit)
     return parser
 

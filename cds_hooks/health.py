@@ -10,23 +10,18 @@ say they could not check, which is an administrator's matter, not a reason to ta
 
 from __future__ import annotations
 
-import importlib
-import inspect
 import json
 import logging
-import pkgutil
-from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Response, current_app
 
-from needlecheck import mappings
 from needlecheck.cds_hooks.store import Store, StoreUnavailable
 from needlecheck.mappings.datasets import dataset_files, dataset_specs, load_all_datasets, using_datasets
 from needlecheck.mappings.errors import MappingError
+from needlecheck.mappings.loading import TABLE_LOADERS
 from needlecheck.plugin.rules import all_rules
 
 log = logging.getLogger("needlecheck")
@@ -56,29 +51,13 @@ class DataSetStatus:
         return {"name": self.name, "installed": self.installed, "rules": list(self.rule_ids)}
 
 
-@cache
-def table_loaders() -> tuple[Callable[[], Any], ...]:
-    """Every table loader of ``mappings``: a module-level cached function without parameters.
-
-    Found rather than listed, so a new table is part of readiness as soon as its loader exists.
-    """
-    loaders: list[Callable[[], Any]] = []
-    for module_info in pkgutil.iter_modules(mappings.__path__):
-        module = importlib.import_module(f"{mappings.__name__}.{module_info.name}")
-        for value in vars(module).values():
-            if (callable(value) and hasattr(value, "cache_info") and value.__module__ == module.__name__
-                    and not inspect.signature(value).parameters):
-                loaders.append(value)
-    return tuple(loaders)
-
-
 def rules_check() -> CheckResult:
     """Every table, policy source and installed data set loads and validates, and the rule registry is built.
 
     The loaders are cached, so after the first success this costs a few dictionary look-ups.
     """
     try:
-        for load in table_loaders():
+        for load in TABLE_LOADERS:
             load()
         load_all_datasets()
         rules = all_rules()

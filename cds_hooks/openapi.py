@@ -16,11 +16,12 @@ openapi_routes = Blueprint("openapi", __name__)
 @cache
 def openapi_text() -> str:
     """The document as checked in."""
-    return resources.files("cds_hooks").joinpath("openapi.yaml").read_text(encoding="utf-8")
+    return resources.files("needlecheck.cds_hooks").joinpath("openapi.yaml").read_text(encoding="utf-8")
 
 
 @cache
-def _openapi_json() -> str:
+def openapi_json_text() -> str:
+    """The document as compact JSON, built once."""
     return json.dumps(openapi_document(), separators=(",", ":"), ensure_ascii=False)
 
 
@@ -33,7 +34,7 @@ def openapi_document() -> dict[str, Any]:
 @openapi_routes.get("/openapi.json")
 def openapi_json() -> Response:
     """The OpenAPI description as JSON."""
-    return Response(_openapi_json(), mimetype="application/json")
+    return Response(openapi_json_text(), mimetype="application/json")
 
 
 @openapi_routes.get("/openapi.yaml")

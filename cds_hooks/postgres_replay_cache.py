@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from needlecheck.cds_hooks.postgres_store import create_schema, open_pool, transaction
+from needlecheck.cds_hooks.postgres_store import ProcessPool, create_schema, transaction
 
 PRUNE_INTERVAL_SECONDS = 60.0
 
@@ -37,10 +37,10 @@ class PostgresReplayCache:
     def __init__(self, url: str, clock: Callable[[], float] = time.time, max_connections: int = 4,
                  timeout_seconds: float = 10.0) -> None:
         self._clock = clock
-        self._pool = open_pool(url, max_connections, timeout_seconds)
+        create_schema(url, _SCHEMA, timeout_seconds)
+        self._pool = ProcessPool(url, max_connections, timeout_seconds)  # opened on first use in each process
         self._prune_lock = threading.Lock()
         self._pruned_at = 0.0
-        create_schema(self._pool, _SCHEMA)
 
     def first_use(self, issuer: str, jti: str, expires_at: float) -> bool:
         """See ``ReplayCache.first_use``; raises StoreUnavailable when the database cannot be reached."""

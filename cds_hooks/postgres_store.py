@@ -1,6 +1,8 @@
 """The PostgreSQL backend (psycopg 3 with a connection pool), for several instances behind a load balancer.
 
-Each worker process opens its own pool. Feedback uses the same unique key as SQLite, with
+The schema is created when a store is opened, over a connection of its own (``needlecheck serve`` does it once,
+in the gunicorn master); each process then opens its own pool on first use, since connections and the pool's
+threads must not cross a fork. Feedback uses the same unique key as SQLite, with
 ``ON CONFLICT DO NOTHING``: of two instances storing the same item at once, one inserts and the other
 waits for it and then stores nothing. Items of one batch are inserted in key order, so two batches that
 share items always lock them in the same order and cannot deadlock.
@@ -9,6 +11,8 @@ share items always lock them in the same order and cannot deadlock.
 from __future__ import annotations
 
 import datetime as dt
+import os
+import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 
@@ -63,9 +67,11 @@ class PostgresStore:
     """Feedback and audit rows in PostgreSQL, through a pool of connections of this process."""
 
     def __init__(self, url: str, max_connections: int = 8, timeout_seconds: float = 10.0) -> None:
-        self._pool = open_pool(url, max_connections, timeout_seconds)
+        """Create the schema now (StoreUnavailable when the database cannot be reached); the pool opens on first
+        use in each process."""
+        create_schema(url, _SCHEMA, timeout_seconds)
+        self._pool = ProcessPool(url, max_connections, timeout_seconds)
         self._where = describe_url(url)
-        create_schema(self._pool, _SCHEMA)
 
     def _transaction(self) -> AbstractContextManager[psycopg.Connection]:
         return transaction(self._pool)
@@ -138,18 +144,67 @@ def open_pool(url: str, max_connections: int, timeout_seconds: float) -> Connect
     return pool
 
 
-def create_schema(pool: ConnectionPool, statements: tuple[str, ...]) -> None:
-    """Run idempotent DDL; workers starting together take turns under an advisory lock."""
-    with transaction(pool) as connection:
-        connection.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
-        for statement in statements:
-            connection.execute(statement)
+class ProcessPool:
+    """A pool of this process's connections to ``url``, opened on first use in each process.
+
+    A forked worker never touches a pool its parent opened (its connections and threads belong to the parent):
+    it opens its own. ``needlecheck serve`` opens none in the gunicorn master anyway.
+    """
+
+    def __init__(self, url: str, max_connections: int, timeout_seconds: float) -> None:
+        self._url = url
+        self._max_connections = max_connections
+        self._timeout_seconds = timeout_seconds
+        self._lock = threading.Lock()
+        self._pool: ConnectionPool | None = None
+        self._owner_pid: int | None = None
+        self._inherited: list[ConnectionPool] = []
+
+    def get(self) -> ConnectionPool:
+        """This process's pool, opened now if need be; StoreUnavailable when no connection can be made."""
+        pid = os.getpid()
+        if self._owner_pid != pid:
+            with self._lock:
+                if self._owner_pid != pid:
+                    if self._pool is not None:
+                        # Kept, never closed nor collected: closing would end the parent's sessions.
+                        self._inherited.append(self._pool)
+                    self._pool = open_pool(self._url, self._max_connections, self._timeout_seconds)
+                    self._owner_pid = pid
+        assert self._pool is not None
+        return self._pool
+
+    def close(self) -> None:
+        """Close this process's pool, if it opened one; a later use opens a new one."""
+        with self._lock:
+            if self._pool is not None and self._owner_pid == os.getpid():
+                self._pool.close()
+                self._pool, self._owner_pid = None, None
+
+
+def create_schema(url: str, statements: tuple[str, ...], timeout_seconds: float = 10.0) -> None:
+    """Run idempotent DDL over a connection of its own; instances starting together take turns under an advisory
+    lock. StoreUnavailable, naming the database but never the URL, when it cannot be reached or refuses."""
+    try:
+        with psycopg.connect(url, connect_timeout=max(1, int(timeout_seconds))) as connection:
+            connection.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+            for statement in statements:
+                connection.execute(statement)
+    except psycopg.OperationalError as error:
+        # The message can quote the connection string; keep the class name only.
+        raise StoreUnavailable(f"cannot connect to {describe_url(url)} ({type(error).__name__})") from error
+    except psycopg.Error as error:
+        # An answer of the server (no privilege to create a table, ...): its primary message quotes no secret.
+        reason = error.diag.message_primary or type(error).__name__
+        raise StoreUnavailable(f"cannot create the tables in {describe_url(url)}: {reason}") from error
 
 
 @contextmanager
-def transaction(pool: ConnectionPool) -> Iterator[psycopg.Connection]:
+def transaction(pool: ConnectionPool | ProcessPool) -> Iterator[psycopg.Connection]:
     """A pooled connection in a transaction, committed when the block ends without an error."""
     try:
+        if isinstance(pool, ProcessPool):
+            pool = pool.get()
         with pool.connection() as connection:
             yield connection
     except PoolTimeout as error:

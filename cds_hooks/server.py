@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import logging
+import socket
+import sqlite3
 from typing import Any
 
+import yaml
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
@@ -12,17 +16,28 @@ from needlecheck.cds_hooks.app import create_app
 from needlecheck.cds_hooks.health import log_missing_data_sets
 from needlecheck.cds_hooks.logging_setup import configure_logging, gunicorn_logger_class
 from needlecheck.cds_hooks.metrics import multiprocess_metrics, worker_exited
+from needlecheck.cds_hooks.openapi import openapi_json_text
 from needlecheck.cds_hooks.settings import Settings
-from needlecheck.cds_hooks.store import describe_storage
+from needlecheck.cds_hooks.store import StoreUnavailable, describe_storage, open_store
 
 log = logging.getLogger("needlecheck")
 
 
-class NeedlecheckServer(BaseApplication):  # type: ignore[misc]
-    """gunicorn with the options Settings gives, and a fresh app in each worker."""
+class StartupError(Exception):
+    """Why the service cannot start, in one line an operator can act on (the command exits 2, no traceback)."""
 
-    def __init__(self, settings: Settings) -> None:
+
+class NeedlecheckServer(BaseApplication):  # type: ignore[misc]
+    """gunicorn with the options Settings gives, serving an app built once in the master (``preload_app``).
+
+    The forked workers share the app and its loaded tables. Nothing built in the master holds a database
+    connection or a thread: stores connect on first use in each worker (see ``SqliteStore``, ``ProcessPool``),
+    and the FHIR thread pool starts its threads on a worker's first hook call.
+    """
+
+    def __init__(self, settings: Settings, application: Flask) -> None:
         self.settings = settings
+        self.application = application
         super().__init__()
 
     def load_config(self) -> None:
@@ -36,6 +51,7 @@ class NeedlecheckServer(BaseApplication):  # type: ignore[misc]
             "graceful_timeout": 10,
             "accesslog": None,
             "loglevel": "info",
+            "preload_app": True,
             # One service per machine should not need a control socket in the home directory.
             "control_socket_disable": True,
             "child_exit": _child_exit,
@@ -45,7 +61,43 @@ class NeedlecheckServer(BaseApplication):  # type: ignore[misc]
             self.cfg.set(key, value)
 
     def load(self) -> Flask:
-        return create_app(self.settings)
+        return self.application
+
+
+def check_port(host: str, port: int) -> None:
+    """Raise StartupError unless ``host:port`` can be bound now: gunicorn itself would retry a taken port five
+    times over five seconds and then exit with a log, where the operator needs one line at once."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        # As gunicorn binds: a port whose old connections linger in TIME_WAIT is free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except PermissionError as error:
+            raise StartupError(f"cannot listen on {host}:{port}: port {port} is privileged (below 1024); use a "
+                               "port above 1023 behind a reverse proxy, or grant CAP_NET_BIND_SERVICE") from error
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                raise StartupError(f"cannot listen on {host}:{port}: the port is already in use") from error
+            raise StartupError(f"cannot listen on {host}:{port}: {error.strerror or error}") from error
+
+
+def build_app(settings: Settings) -> Flask:
+    """Everything that can stop the service, done before it listens, quickest checks first: the port is free;
+    the data directory and database can be opened and their schema is created, once, before any worker starts;
+    every table, source file and installed data set loads (MappingError names the file, row and field)."""
+    check_port(settings.host, settings.port)
+    try:
+        open_store(settings).close()
+        openapi_json_text()  # served from memory, so parsed now: a damaged installation stops here
+        return create_app(settings)
+    except StoreUnavailable as error:
+        raise StartupError(str(error)) from error
+    except (OSError, yaml.YAMLError) as error:
+        # openapi.yaml, or the replay cache's SQLite file in the data directory.
+        raise StartupError(f"cannot start: {error}") from error
+    except sqlite3.Error as error:
+        raise StartupError(f"cannot open SQLite in {settings.data_dir}: {error}") from error
 
 
 def _child_exit(_arbiter: Any, worker: Any) -> None:
@@ -55,8 +107,17 @@ def _child_exit(_arbiter: Any, worker: Any) -> None:
 
 def serve(settings: Settings) -> None:
     """Run until stopped. Without trusted clients the service accepts unauthenticated calls, which is only
-    acceptable on loopback (elsewhere the command line demands ``--insecure``); the start-up log says which."""
+    acceptable on loopback (elsewhere the command line demands ``--insecure``); the start-up log says which.
+    Raises StartupError (and MappingError) before listening when it cannot start."""
     configure_logging(settings.log_format)
+    # prometheus-client fixes its mode when first imported: the app is built inside the multiprocess setup.
+    with multiprocess_metrics():
+        application = build_app(settings)
+        _log_start(settings)
+        NeedlecheckServer(settings, application).run()
+
+
+def _log_start(settings: Settings) -> None:
     if settings.trusted_clients:
         log.info("client authentication required: %d trusted CDS client(s) (%s), aud base %s",
                  len(settings.trusted_clients), ", ".join(c.iss for c in settings.trusted_clients),
@@ -71,5 +132,3 @@ def serve(settings: Settings) -> None:
         log.warning("allow_http is on: http:// FHIR servers and key URLs are accepted (for tests only)")
     log.info("feedback and the audit log are stored in %s", describe_storage(settings))
     log_missing_data_sets(settings.datasets_dir)
-    with multiprocess_metrics():
-        NeedlecheckServer(settings).run()

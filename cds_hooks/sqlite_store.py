@@ -58,13 +58,25 @@ class SqliteStore:
     """Feedback and audit rows in one SQLite database; safe to share between threads and worker processes."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        """Create the data directory and the schema now; connections are opened per thread on first use.
+
+        No connection is kept open after this: ``needlecheck serve`` opens the store in the gunicorn master,
+        which creates the schema once, before the workers fork (an SQLite connection must not cross a fork).
+        """
         self.path = path
         self._local = threading.local()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise StoreUnavailable(f"cannot create the data directory {path.parent}: "
+                                   f"{error.strerror or error}") from error
         with self._errors():
-            connection = self._connection()
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.executescript(_SCHEMA)
+            connection = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            try:
+                connection.execute("PRAGMA journal_mode=WAL")
+                connection.executescript(_SCHEMA)
+            finally:
+                connection.close()
 
     def _connection(self) -> sqlite3.Connection:
         connection = getattr(self._local, "connection", None)
@@ -81,7 +93,7 @@ class SqliteStore:
         try:
             yield
         except sqlite3.OperationalError as error:
-            raise StoreUnavailable(f"SQLite: {error}") from error
+            raise StoreUnavailable(f"SQLite {self.path}: {error}") from error
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:

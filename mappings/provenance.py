@@ -8,7 +8,9 @@ from needlecheck.mappings.errors import MappingError
 from needlecheck.mappings.sources import PolicySource, policy_sources
 from needlecheck.mappings.tables import parse_choice
 
-# The scale of ../shared/reference/billing_rules.md, lower-cased.
+# The confidence scale of the policy sources, lower-cased. High: primary or authoritative text read directly,
+# or several independent reputable sources agree. Medium: a reputable secondary source, or a primary document
+# seen only as a summary. Low: a vendor blog, a single unconfirmed source, or an inference.
 CONFIDENCE_LEVELS = frozenset({"high", "medium-high", "medium", "medium-low", "low-medium", "low"})
 
 

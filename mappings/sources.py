@@ -29,6 +29,8 @@ def load_policy_sources(path: Path) -> dict[str, PolicySource]:
     """Read and validate one sources file: every entry needs a title, an https URL and a statement."""
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except OSError as error:
+        raise MappingError(str(path), None, None, f"cannot be read: {error.strerror or error}") from error
     except yaml.YAMLError as error:
         raise MappingError(path.name, None, None, f"not valid YAML: {error}") from error
     if not isinstance(document, dict):
@@ -55,10 +57,16 @@ def load_policy_sources(path: Path) -> dict[str, PolicySource]:
 def load_source_directory(directory: Path = SOURCES_DIR) -> dict[str, PolicySource]:
     """Every ``*.yaml`` file of ``directory`` (one per subject: coding, Medicare, payers ...), merged.
 
-    An id defined in two files is an error: a finding must cite one document.
+    An id defined in two files is an error: a finding must cite one document. A missing or empty folder is an
+    error too (an incomplete installation), never an empty set: every table row cites a source.
     """
+    if not directory.is_dir():
+        raise MappingError(str(directory), None, None, "folder is missing (the installation is incomplete)")
+    paths = sorted(directory.glob("*.yaml"))
+    if not paths:
+        raise MappingError(str(directory), None, None, "folder holds no *.yaml sources file")
     sources: dict[str, PolicySource] = {}
-    for path in sorted(directory.glob("*.yaml")):
+    for path in paths:
         for source_id, source in load_policy_sources(path).items():
             if source_id in sources:
                 raise MappingError(path.name, None, source_id, "is already defined in another sources file")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,8 +19,18 @@ def read_table(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, dic
 
     Raises MappingError when a required column is missing from the header or empty in a row.
     """
-    with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        # The full path: a file missing from an installation is found where the service looked for it.
+        raise MappingError(str(path), None, None, f"cannot be read: {error.strerror or error}") from error
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        row = data[:error.start].count(b"\n") + 1
+        raise MappingError(path.name, row, None, f"is not UTF-8 text (byte {data[error.start]:#04x})") from error
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
         header = reader.fieldnames or []
         for column in required:
             if column not in header:
@@ -29,6 +40,8 @@ def read_table(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, dic
                 if not (row.get(column) or "").strip():
                     raise MappingError(path.name, row_number, column, "must not be empty")
             yield row_number, {key: (value or "").strip() for key, value in row.items() if key}
+    except csv.Error as error:
+        raise MappingError(path.name, max(reader.line_num, 1), None, f"is not valid CSV: {error}") from error
 
 
 def parse_date(path: Path, row_number: int, field: str, value: str) -> dt.date | None:

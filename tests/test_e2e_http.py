@@ -2,7 +2,7 @@
 
 One served instance per module (2 gunicorn workers, its own data directory via
 ``NEEDLECHECK_DATA_DIR``), called with ``requests`` and with the third-party CDS client healthchain
-0.16.1. healthchain needs the workaround of docs ``fhir_sandbox.md`` B2 (a request subclass whose
+0.16.1. healthchain needs a workaround (``OrderSignRequest`` below: a request subclass whose
 ``context`` is typed with the hook's context class) or it drops ``draftOrders`` on the wire, and its
 ``send_requests()`` turns failures into ``{}``, so every healthchain test asserts on the cards it
 got back.
@@ -144,7 +144,7 @@ def served(tmp_path_factory: pytest.TempPathFactory, http: requests.Session) -> 
                 return
         finally:
             _stop(process)
-        if "Address already in use" not in app.log():
+        if "already in use" not in app.log():
             break
     pytest.fail(f"needlecheck serve did not start: {problem}\n{app.log()}", pytrace=False)
 
@@ -280,7 +280,7 @@ def test_startup_log_says_unauthenticated_calls_are_accepted_because_of_loopback
 
 
 class OrderSignRequest(CDSRequest):  # type: ignore[misc]
-    """healthchain's CDSRequest keeping draftOrders/encounterId on the wire (fhir_sandbox.md B2)."""
+    """healthchain's CDSRequest keeping draftOrders/encounterId on the wire (0.16.1 drops them otherwise)."""
 
     context: OrderSignContext
 

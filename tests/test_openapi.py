@@ -3,8 +3,7 @@ conforms to it under schemathesis (in-process over WSGI, derandomized, bounded e
 
 from __future__ import annotations
 
-import shutil
-import tempfile
+import json
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import Any
 import pytest
 import schemathesis
 import yaml
+from flask import Flask
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import (
@@ -24,6 +24,7 @@ from schemathesis.checks import (
 
 from needlecheck.cds_hooks.app import create_app
 from needlecheck.cds_hooks.fhir_client import FhirClient, FhirUnavailable
+from needlecheck.cds_hooks.openapi import openapi_json_text
 from needlecheck.cds_hooks.services import SERVICES
 from needlecheck.cds_hooks.settings import Settings
 
@@ -73,31 +74,30 @@ def test_the_bearer_scheme_and_401_are_declared_for_service_and_feedback_calls()
 # ------------------------------------------------------------------------------------------- schemathesis
 
 
-# Built at import time: schemathesis makes one test per operation when the module is collected.
-SCHEMA_DATA_DIR = tempfile.mkdtemp(prefix="needlecheck-openapi-")
-API_APP = create_app(replace(Settings(), data_dir=Path(SCHEMA_DATA_DIR) / "data"))
-schema = schemathesis.openapi.from_wsgi("/openapi.json", API_APP)
+# The schema is read at import time (schemathesis makes one test per operation when the module is collected), the
+# app only when the tests run: collecting the suite creates no data directory.
+schema = schemathesis.openapi.from_dict(json.loads(openapi_json_text()))
 
 
-@pytest.fixture(scope="module", autouse=True)
-def api_app_without_network() -> Iterator[None]:
-    """Generated ``fhirServer`` URLs reach no network; the app's data goes when the module is done."""
+@pytest.fixture(scope="module")
+def api_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
+    """The service in its own data directory; generated ``fhirServer`` URLs reach no network."""
 
     def no_network(self: FhirClient, query: str) -> dict[str, Any]:
         raise FhirUnavailable("no network in this test")
 
+    application = create_app(replace(Settings(), data_dir=tmp_path_factory.mktemp("openapi") / "data"))
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(FhirClient, "get", no_network)
-        yield
-    API_APP.extensions["needlecheck.pool"].shutdown(wait=False)
-    shutil.rmtree(SCHEMA_DATA_DIR, ignore_errors=True)
+        yield application
+    application.extensions["needlecheck.pool"].shutdown(wait=False)
 
 
 @schema.parametrize()
 @settings(max_examples=40, derandomize=True, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                  HealthCheck.filter_too_much, HealthCheck.data_too_large])
-def test_the_service_conforms_to_its_openapi_description(case: schemathesis.Case) -> None:
+def test_the_service_conforms_to_its_openapi_description(case: schemathesis.Case, api_app: Flask) -> None:
     # No 5xx, only declared status codes and content types, and every body valid against its schema.
-    case.call_and_validate(checks=[not_a_server_error, status_code_conformance, content_type_conformance,
+    case.call_and_validate(app=api_app, checks=[not_a_server_error, status_code_conformance, content_type_conformance,
                                    response_schema_conformance])

@@ -22,6 +22,7 @@ def served(monkeypatch: pytest.MonkeyPatch) -> list[Settings]:
     """Record the settings ``serve`` would run gunicorn with, instead of running it."""
     started: list[Settings] = []
     monkeypatch.setattr(cds_server.NeedlecheckServer, "run", lambda self: started.append(self.settings))
+    monkeypatch.setattr(cds_server, "build_app", lambda settings: None)  # no port, tables nor database here
     monkeypatch.delenv("NEEDLECHECK_CONFIG", raising=False)
     return started
 

@@ -76,7 +76,7 @@ def serve_needlecheck(workdir: Path, config: str, workers: int) -> Iterator[Serv
            if key not in PROXY_VARIABLES and key != "NEEDLECHECK_DATABASE_URL"}
     env.update(NEEDLECHECK_DATA_DIR=str(workdir / "data"), PYTHONUNBUFFERED="1")
     problem = "not started"
-    for attempt in range(3):  # the free port may be taken between probing and binding
+    for attempt in range(3):  # the free port may be taken between probing and binding ("already in use")
         port = _free_port()
         log_path = workdir / f"serve-{attempt}.log"
         with log_path.open("wb") as log_file:
@@ -93,6 +93,6 @@ def serve_needlecheck(workdir: Path, config: str, workers: int) -> Iterator[Serv
                 return
         finally:
             _stop(process)
-        if "Address already in use" not in served.log():
+        if "already in use" not in served.log():
             break
     raise RuntimeError(f"needlecheck serve did not start: {problem}\n{served.log()[-3000:]}")
