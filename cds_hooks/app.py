@@ -68,7 +68,7 @@ def invoke(service_id: str) -> Response:
     check_fhir_server(body, caller.client.fhir_hosts if caller else None, settings.allow_http)
     with trace.fhir_session:
         result = run_hook(service, body, settings.fhir, current_app.extensions["needlecheck.pool"],
-                          trace.fhir_session, options=settings.rules)
+                          trace.fhir_session, options=settings.rule_options)
     trace.result = result
     # Identifiers and rule ids only: no PHI, no tokens.
     log.info("hook service=%s rules=%s cards=%d ms=%.1f", service.service_id,

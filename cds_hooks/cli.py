@@ -68,7 +68,7 @@ def _check(args: argparse.Namespace) -> int:
         return _fail(f"{args.request}: field 'hook' must be one of: {known}")
     with ThreadPoolExecutor(max_workers=8) as pool:
         try:
-            result = run_hook(service, body, settings.fhir, pool, options=settings.rules)
+            result = run_hook(service, body, settings.fhir, pool, options=settings.rule_options)
         except ApiError as error:
             code = EXIT_PRECONDITION if error.status == 412 else EXIT_INVALID
             return _fail(f"{args.request}: {error.message}", code)

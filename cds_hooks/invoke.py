@@ -170,7 +170,8 @@ def run_hook(service: ServiceDefinition, body: Any, limits: FhirLimits, pool: Th
              options: RuleOptions | None = None) -> HookResult:
     """Answer one call of ``service``; raises ApiError for 400 (bad request) and 412 (required data).
 
-    ``options`` are the administrator's rule options (``Settings.rules``)."""
+    ``options`` are the administrator's rule options (``Settings.rule_options``: ``[documentation]`` in the
+    config file)."""
     request = parse_hook_request(body, service)
     client = None
     if request.fhir_server:

@@ -58,7 +58,7 @@ class Settings:
     max_bundle_entries: int = RequestLimits.max_bundle_entries
     max_claim_items: int = RequestLimits.max_claim_items
     fhir: FhirLimits = field(default_factory=FhirLimits)
-    rules: RuleOptions = field(default_factory=RuleOptions)
+    rule_options: RuleOptions = field(default_factory=RuleOptions)
     # Client authentication (cds_hooks/client_auth.py); no trusted clients is open mode, for loopback only.
     trusted_clients: tuple[TrustedClient, ...] = ()
     auth: AuthLimits = field(default_factory=AuthLimits)
@@ -136,15 +136,15 @@ def _apply(settings: Settings, values: dict[str, Any]) -> Settings:
                 raise SettingsError(f"unknown setting 'fhir.{sorted(unknown)[0]}'")
             changes["fhir"] = replace(settings.fhir, **{
                 key: _typed(f"fhir.{key}", item, limit_types[key]) for key, item in value.items()})
-        elif name == "rules":
+        elif name == "documentation":
             if not isinstance(value, dict):
-                raise SettingsError("setting 'rules' must be a table")
-            option_types = {f.name: type(getattr(settings.rules, f.name)) for f in fields(RuleOptions)}
+                raise SettingsError("setting 'documentation' must be a table")
+            option_types = {f.name: type(getattr(settings.rule_options, f.name)) for f in fields(RuleOptions)}
             unknown = set(value) - set(option_types)
             if unknown:
-                raise SettingsError(f"unknown setting 'rules.{sorted(unknown)[0]}'")
-            changes["rules"] = replace(settings.rules, **{
-                key: _typed(f"rules.{key}", item, option_types[key]) for key, item in value.items()})
+                raise SettingsError(f"unknown setting 'documentation.{sorted(unknown)[0]}'")
+            changes["rule_options"] = replace(settings.rule_options, **{
+                key: _typed(f"documentation.{key}", item, option_types[key]) for key, item in value.items()})
         elif name in _TRUST_SETTINGS:
             changes[name] = _trust_setting(name, value, values.get("allow_http", settings.allow_http))
         elif name in types:

@@ -109,13 +109,13 @@ class PriorService:
 
 @dataclass(frozen=True)
 class RuleOptions:
-    """What an administrator chose to see beyond the defaults (``[rules]`` in the config file).
+    """What an administrator chose to see beyond the defaults (``[documentation]`` in the config file).
 
-    ``good_practice_documentation``: list the good-practice documentation elements a line lacks (DOC-02,
+    ``good_practice_elements``: list the good-practice documentation elements a line lacks (DOC-02,
     DOC-12, DOC-13 ...) in the documentation card; by default only the elements a payer requires are cards.
     """
 
-    good_practice_documentation: bool = False
+    good_practice_elements: bool = False
 
 
 @dataclass(frozen=True)

@@ -81,10 +81,10 @@ def test_every_summary_fits_100_characters_uncut(case: dict[str, Any], capsys: p
         assert len(card["summary"]) <= SUMMARY_BUDGET and not card["summary"].endswith("…"), card["summary"]
 
 
-def test_good_practice_documentation_is_a_card_only_when_configured(tmp_path: Path,
+def test_good_practice_elements_is_a_card_only_when_configured(tmp_path: Path,
                                                                   capsys: pytest.CaptureFixture[str]) -> None:
     config = tmp_path / "needlecheck.toml"
-    config.write_text("[rules]\ngood_practice_documentation = true\n", encoding="utf-8")
+    config.write_text("[documentation]\ngood_practice_elements = true\n", encoding="utf-8")
     request = str(REQUESTS / CLEAN[0]["file"])
     assert main(["check", "--config", str(config), request]) == 0
     assert rule_ids(json.loads(capsys.readouterr().out), "info") == ["DN-DOC-010"]

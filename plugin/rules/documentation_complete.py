@@ -14,8 +14,8 @@ What the line documents comes from `line.documented` (filled by `plugin.fhir_doc
 performer's qualification codes on the line.
 
 Decisions (issue 9): only the elements the payer requires are a card by default (a warning);
-good-practice elements join the card only when the administrator sets ``[rules]
-good_practice_documentation = true`` (an ``info`` card when they are all that is missing), so a correctly
+good-practice elements join the card only when the administrator sets ``[documentation]
+good_practice_elements = true`` (an ``info`` card when they are all that is missing), so a correctly
 documented request gets no card. Medicare's NCD 30.3.3 elements are asked only for lines the NCD could
 cover. Precedence: documentation, the last family; the engine drops the card when a decisive finding says
 the payer will not pay the line. The summary names no payer.
@@ -151,7 +151,7 @@ def check_documentation_complete(context: BillingContext) -> list[Finding]:
     for line in lines:
         payer = requirements_payer(payer_of(context), line, context)
         missing = missing_elements(line, payer, context)
-        if not context.options.good_practice_documentation:
+        if not context.options.good_practice_elements:
             missing = [item for item in missing if item.requirement is Requirement.REQUIRED]
         if not missing:
             continue

@@ -41,7 +41,7 @@ def order_line(documented: frozenset[str] = frozenset()) -> ServiceLine:
 
 def paid_by(coverage: CoverageFacts | None, *lines: ServiceLine, good_practice: bool = True) -> BillingContext:
     """The context, listing good-practice elements too unless ``good_practice`` is False (the default setting)."""
-    return replace(context(*lines), coverage=coverage, options=RuleOptions(good_practice_documentation=good_practice))
+    return replace(context(*lines), coverage=coverage, options=RuleOptions(good_practice_elements=good_practice))
 
 
 def test_by_default_good_practice_elements_are_no_card() -> None:
