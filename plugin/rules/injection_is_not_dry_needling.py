@@ -32,7 +32,8 @@ def check_injection_is_not_dry_needling(context: BillingContext) -> list[Finding
             continue
         muscles = line.muscles
         injection_code = None
-        if muscles.established and muscles.count:
+        # Only verified SNOMED CT rows may decide a recommended code (see DN-CODE-001).
+        if muscles.confirmed and muscles.count:
             injection_code = next(
                 (code for code in codes_in_family(TRIGGER_POINT_INJECTION)
                  if cpt_codes()[code].fits_muscle_count(muscles.count)),
