@@ -21,6 +21,7 @@ from fhir.resources.R4B.procedure import Procedure
 from fhir.resources.R4B.reference import Reference
 from fhir.resources.R4B.servicerequest import ServiceRequest
 
+from needlecheck.mappings.code_systems import canonical_system
 from needlecheck.mappings.cpt import CPT_SYSTEM
 from needlecheck.plugin.context import BillingContext, ConditionFacts, PriorService, ServiceLine
 from needlecheck.plugin.fhir_documentation import documented_elements
@@ -298,7 +299,8 @@ def _json_cpt_code(resource: dict[str, Any]) -> str | None:
     code = resource.get("code")
     codings = code.get("coding") if isinstance(code, dict) else None
     for coding in codings if isinstance(codings, list) else []:
-        if isinstance(coding, dict) and coding.get("system") == CPT_SYSTEM and isinstance(coding.get("code"), str):
+        if (isinstance(coding, dict) and isinstance(coding.get("code"), str)
+                and canonical_system(str(coding.get("system"))) == CPT_SYSTEM):
             return coding["code"]
     return None
 
