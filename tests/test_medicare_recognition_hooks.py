@@ -12,11 +12,13 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
 
+from needlecheck.cds_hooks.cli import main
 from tests.support.fhir_server import FhirTestServer
 from tests.test_integration_fhir_server import against, call, cards_of, load_request
 from tests.test_integration_medicare import BUNDLE, SESSION_13
@@ -109,3 +111,14 @@ def test_an_unrecognisable_coverage_draws_no_medicare_rule(prefetched: bool, cli
     claim, order = requests_for(coverage_variant(NO_NAME), medicare_server, prefetched)
     assert "DN-FREQ-001" not in warning_rules(client, claim)
     assert "DN-MCR-001" not in warning_rules(client, order)
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_the_engine_recognises_medicare_offline(variant: str, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    request = tmp_path / "claim.json"
+    request.write_text(json.dumps(respelled(load_request(SESSION_13), VARIANTS[variant])), encoding="utf-8")
+    assert main(["check", str(request)]) == 0
+    cards = json.loads(capsys.readouterr().out)["cards"]
+    assert "DN-FREQ-001" in {card.get("extension", {}).get("org.needlecheck.rule-id") for card in cards
+                             if card["indicator"] == "warning"}
