@@ -7,6 +7,12 @@ force on the date of service (``mappings/payer_policies.csv``). A statement of *
 that date gets the general warning that dry needling is likely not covered. Medicare and Medicare
 Advantage are left to the NCD 30.3.3 rules; other payers without a statement get an `info` to verify.
 
+## Decisions
+A pack applies only to the payer its source covers: MP-740 is Florida Blue's policy, so other Blue plans
+(Blue Cross and Blue Shield of Texas, Wellmark ...) are commercial payers without a pack and get the
+sourced generic advice (PY-14), never a statement in Florida Blue's name. A carrier's Medicare
+Advantage plan gets the NCD rules, not the carrier's commercial pack.
+
 ## Why is this bad?
 A payer that considers dry needling investigational or not medically necessary denies the claim, and
 without a waiver signed before the service the practice cannot bill the patient either.

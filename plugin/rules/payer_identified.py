@@ -1,9 +1,11 @@
 """DN-PAYER-001: the payer of a dry-needling order or claim is identified, so its policy can be checked.
 
 ## What it does
-Reads the patient's coverage (Coverage.type Source of Payment Typology code, Coverage.payor identifiers
-and names) and reports, once per order or claim, when no payer class can be told from it, or when there
-is no coverage at all.
+Reads the patient's coverage (Coverage.type Source of Payment Typology code or X12 claim filing
+indicator, Coverage.payor identifiers and names, Coverage.class plan names) and reports, once per order
+or claim, when no payer class can be told from it, or when there is no coverage at all. Medicare is
+recognised from SOPT 1x, X12 MA/MB/16, a MAC's name ("Medicare Part B (Novitas Solutions)"), a "Part B"
+plan, or a carrier's Medicare plan name ("Aetna Medicare Eagle PPO" is Medicare Advantage).
 
 ## Why is this bad?
 Coverage of 20560/20561 depends entirely on the payer: Medicare pays only under NCD 30.3.3, most
