@@ -12,9 +12,9 @@ compared: whether their claim carried 25 is not visible here.
 The assessment before needling is part of the procedure. A separate E/M on that day, a consultation
 included (consultations are E/M services, EM-CONSULTS-2023), is paid only as a significant, separately
 identifiable service marked with modifier 25 (UHC applies this to acupuncture codes; for dry needling
-only vendor guidance was found). A 2025 code page's MPFS block gives 20560 a global period of XXX
-(billing catalog FE-06, medium confidence): no global-surgery package applies, so the ordinary
-modifier-25 rule decides.
+only vendor guidance was found). A 2025 code page reproducing the MPFS indicators gives 20560 a global
+period of XXX (medium confidence; that page is not yet a recorded source, so no data row rests on it):
+no global-surgery package applies, so the ordinary modifier-25 rule decides either way.
 
 ## Decisions
 Medicare and some payers do not pay consultation codes at all; that is not this rule's finding, which
