@@ -8,7 +8,7 @@ from needlecheck.mappings.errors import MappingError
 from needlecheck.mappings.sources import PolicySource, policy_sources
 from needlecheck.mappings.tables import parse_choice
 
-# The scale of ../shared/reference/billing_rules.md, lower-cased.
+# The scale of the project's billing rule catalog, lower-cased.
 CONFIDENCE_LEVELS = frozenset({"high", "medium-high", "medium", "medium-low", "low-medium", "low"})
 
 
