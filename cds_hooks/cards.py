@@ -11,6 +11,7 @@ import logging
 import uuid
 from typing import Any
 
+from needlecheck.mappings.code_systems import canonical_system
 from needlecheck.mappings.cpt import CPT_SYSTEM, cpt_codes
 from needlecheck.plugin.findings import CodeChange, Finding, Severity, Topic
 
@@ -88,7 +89,8 @@ def apply_code_change(resource: dict[str, Any], change: CodeChange) -> dict[str,
     meaning = cpt_codes().get(change.to_code)
     for concept in targets:
         for coding in (concept or {}).get("coding") or []:
-            if coding.get("system") == CPT_SYSTEM and coding.get("code") == change.from_code:
+            # The sender's spelling of CPT (URI or OID) stays: only the code and its display change.
+            if canonical_system(coding.get("system")) == CPT_SYSTEM and coding.get("code") == change.from_code:
                 coding["code"] = change.to_code
                 if meaning:
                     coding["display"] = meaning.meaning

@@ -1,7 +1,9 @@
 """The CDS services Needlecheck offers, declared once: discovery, routing and prefetch all read these.
 
 CPT OR-searches repeat the system on every value: ``cpt|20560,20561`` would also match a 20561 in any
-other code system.
+other code system. They name both spellings of CPT (the FHIR URI and the OID ``urn:oid:2.16.840.1.113883.6.12``,
+``mappings/code_systems.csv``): a FHIR token search compares the system string as stored, so an earlier
+session an EHR recorded with the OID would otherwise be missing from the session count and same-date checks.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from needlecheck.mappings.code_systems import spellings_of
 from needlecheck.mappings.cpt import CPT_SYSTEM
 
 # Dry needling, the codes it pairs with on one date, and acupuncture (which shares Medicare's session caps).
@@ -47,7 +50,7 @@ class ServiceDefinition:
 
 
 _HISTORY_QUERY = "Procedure?patient={{context.patientId}}&code=" + ",".join(
-    f"{CPT_SYSTEM}|{code}" for code in HISTORY_CODES
+    f"{system}|{code}" for system in spellings_of(CPT_SYSTEM) for code in HISTORY_CODES
 )
 
 PATIENT_PREFETCH = (

@@ -13,6 +13,12 @@ code: DN-CODE-001), DOC-06 (nonspecific, not surgery- or pregnancy-related low b
 diagnosis rules), DOC-07 (failed conservative care: no FHIR element states it), DOC-15 (ABN on file:
 no standard FHIR form; the liability-modifier rules check GA/GX/GY), DOC-16 and DOC-17 (billing
 advice, not documentation).
+
+Informed consent (DOC-14) cites the ACA billing article (Hamm, source ``DOC-14-ACA``), which says consent is
+mandatory, before the Washington rule. Decision: its shared requirement stays ``good-practice`` for now.
+Needlecheck reads a Consent only when the request itself carries one (no prefetch key or FHIR search
+fetches Consent), so a ``required`` consent would be missing from nearly every claim it checks: a warning
+it cannot back. It becomes ``required`` with a Consent search (``Consent?patient=...&status=active``).
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from needlecheck.mappings.errors import MappingError
 from needlecheck.mappings.payer_policies import CODE_FAMILIES
+from needlecheck.mappings.provenance import parse_source_ids
 from needlecheck.mappings.sources import PolicySource
 from needlecheck.mappings.tables import (
     DATA_DIR,
@@ -60,6 +61,9 @@ class FrequencyLimit:
     source_title: str
     source_url: str
     confidence: str
+    # Where the window itself is defined, when another source than the limit's: the NCD "year" of
+    # 11 full months after the first session's month is Priority Health's worked example (MC-05).
+    window_source_id: str | None = None
 
     @property
     def source(self) -> PolicySource:
@@ -116,8 +120,18 @@ def load_frequency_limits(path: Path = FREQUENCY_LIMITS_FILE) -> tuple[Frequency
             source_title=row["source_title"],
             source_url=parse_https_url(path, row_number, "source_url", row["source_url"]),
             confidence=row["confidence"],
+            window_source_id=_window_source(path, row_number, row.get("window_source_id", ""), window),
         ))
     return tuple(limits)
+
+
+def _window_source(path: Path, row_number: int, value: str, window: str) -> str | None:
+    if not value:
+        if window == NCD_YEAR:
+            raise MappingError(path.name, row_number, "window_source_id",
+                               "an ncd-year window must cite where the 11-full-month year is defined")
+        return None
+    return parse_source_ids(path, row_number, "window_source_id", value)[0]
 
 
 @cache

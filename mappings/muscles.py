@@ -44,6 +44,9 @@ class MuscleConcept:
     side: Side
     source: str
     confidence: str
+    # ``yes``: the code was seen beside a SNOMED CT term; ``partial`` rows (mostly UBERON's cross-references)
+    # were not, so they may point a count in a direction but never decide a code change on their own.
+    verified: bool = True
 
     @property
     def names_one_muscle(self) -> bool:
@@ -70,12 +73,14 @@ class MuscleCatalog:
 _KINDS = frozenset(kind.value for kind in ConceptKind)
 _SIDES = frozenset(side.value for side in Side)
 _CONFIDENCE = frozenset({"high", "medium", "low"})
+_VERIFIED = frozenset({"yes", "partial"})
 
 
 def load_muscle_concepts(path: Path = MUSCLES_FILE) -> dict[str, MuscleConcept]:
     """Read and validate the muscle table; a concept id may appear only once."""
     concepts: dict[str, MuscleConcept] = {}
-    required = ("sctid", "name_as_found", "canonical_muscle", "kind", "laterality", "source", "confidence")
+    required = ("sctid", "name_as_found", "canonical_muscle", "kind", "laterality", "source", "verified",
+                "confidence")
     for row_number, row in read_table(path, required):
         sctid = row["sctid"]
         if not sctid.isdigit():
@@ -94,6 +99,7 @@ def load_muscle_concepts(path: Path = MUSCLES_FILE) -> dict[str, MuscleConcept]:
             side=side,
             source=row["source"],
             confidence=parse_choice(path, row_number, "confidence", row["confidence"], _CONFIDENCE),
+            verified=parse_choice(path, row_number, "verified", row["verified"], _VERIFIED) == "yes",
         )
     return concepts
 

@@ -2,8 +2,13 @@
 
 ``payer_classes.csv`` maps SOPT code prefixes (system ``urn:oid:2.16.840.1.113883.3.221.5``) to a payer
 class; the longest prefix wins, so ``311`` (TRICARE) beats ``3`` (other government).
-``payer_directory.csv`` matches a Coverage's payor identifiers or names to a policy pack; rows are tried
-in file order and the first match wins, so specific names (Anthem) sit above families (any Blue plan).
+``claim_filing_indicators.csv`` maps X12 claim filing indicator codes (element 1032, 837 SBR09) to a
+payer class; only codes that name the kind of payer are listed (12-15 and HM say how a plan is built, not
+whose it is, so the payor's name decides those).
+``payer_directory.csv`` matches a Coverage's payor identifiers or names (payor and plan names) to a
+policy pack; rows are tried in file order and the first match wins, so Medicare rows (MACs, Medicare
+Advantage plan names) sit above the carriers' commercial packs. A row without a pack only tells the
+payer class: a payer whose own policy no source covers gets the sourced generic advice.
 """
 
 from __future__ import annotations
@@ -14,13 +19,17 @@ from functools import cache
 from pathlib import Path
 
 from needlecheck.mappings.errors import MappingError
+from needlecheck.mappings.provenance import parse_confidence, parse_source_ids
 from needlecheck.mappings.tables import DATA_DIR, parse_choice, parse_https_url, read_table
 
 PAYER_CLASSES_FILE = DATA_DIR / "payer_classes.csv"
 PAYER_DIRECTORY_FILE = DATA_DIR / "payer_directory.csv"
+CLAIM_FILING_INDICATORS_FILE = DATA_DIR / "claim_filing_indicators.csv"
 
 # The OID form is what US Core examples send; https://nahdo.org/sopt is the URI HL7 THO endorses for it.
 SOPT_SYSTEMS = frozenset({"urn:oid:2.16.840.1.113883.3.221.5", "https://nahdo.org/sopt"})
+# X12 element 1032 by the naming scheme HL7's US IGs use for X12 code lists (source X12-CODESYSTEM).
+CLAIM_FILING_INDICATOR_SYSTEMS = frozenset({"https://codesystem.x12.org/005010/1032"})
 
 PAYER_CLASSES = frozenset({
     "medicare-ffs", "medicare-advantage", "medicaid", "tricare", "commercial", "workers-comp", "other", "unknown",
@@ -42,13 +51,13 @@ class PayerClassRow:
 
 @dataclass(frozen=True)
 class DirectoryEntry:
-    """One row of ``payer_directory.csv``.
+    """One row of ``payer_directory.csv``; ``pack`` is empty for a row that only tells the payer class.
 
     A ``name`` row matches when ``pattern`` (a case-insensitive regular expression, so a plain word is a
-    substring match) is found in a payor name; an ``identifier`` row when a payor identifier has
-    ``identifier_system`` and exactly the value ``pattern``. ``applies_when`` lists the payer classes
-    (from the SOPT code) the row may apply to; empty means any, so an Aetna Medicare Advantage plan can
-    be kept out of the Aetna commercial pack.
+    substring match) is found in a payor name or a plan name (Coverage.class); an ``identifier`` row when
+    a payor identifier has ``identifier_system`` and exactly the value ``pattern``. ``applies_when``
+    lists the payer classes (from the Coverage.type code) the row may apply to; empty means any, so an
+    Aetna Medicare Advantage plan can be kept out of the Aetna commercial pack.
     """
 
     row_number: int
@@ -98,6 +107,36 @@ def load_payer_classes(path: Path = PAYER_CLASSES_FILE) -> dict[str, PayerClassR
     return rows
 
 
+@dataclass(frozen=True)
+class ClaimFilingIndicator:
+    """One row of ``claim_filing_indicators.csv``: X12 claim filing indicator ``code`` is ``payer_class``."""
+
+    code: str
+    payer_class: str
+    meaning: str
+    source_ids: tuple[str, ...]
+    confidence: str
+
+
+def load_claim_filing_indicators(path: Path = CLAIM_FILING_INDICATORS_FILE) -> dict[str, ClaimFilingIndicator]:
+    """Read and validate the claim filing indicator table, keyed by code (matched exactly)."""
+    rows: dict[str, ClaimFilingIndicator] = {}
+    for row_number, row in read_table(path, ("code", "payer_class", "meaning", "source_id", "confidence")):
+        code = row["code"]
+        if len(code) != 2 or not code.isalnum() or code != code.upper():
+            raise MappingError(path.name, row_number, "code", f"'{code}' is not an X12 claim filing indicator")
+        if code in rows:
+            raise MappingError(path.name, row_number, "code", f"{code} appears twice")
+        rows[code] = ClaimFilingIndicator(
+            code=code,
+            payer_class=parse_choice(path, row_number, "payer_class", row["payer_class"], PAYER_CLASSES),
+            meaning=row["meaning"],
+            source_ids=parse_source_ids(path, row_number, "source_id", row["source_id"]),
+            confidence=parse_confidence(path, row_number, row["confidence"]),
+        )
+    return rows
+
+
 def _classes(path: Path, row_number: int, value: str) -> frozenset[str]:
     classes = frozenset(part.strip() for part in value.split("|") if part.strip())
     for payer_class in classes:
@@ -115,13 +154,15 @@ def _name_pattern(path: Path, row_number: int, value: str) -> re.Pattern[str]:
 def load_payer_directory(path: Path = PAYER_DIRECTORY_FILE) -> tuple[DirectoryEntry, ...]:
     """Read and validate the payer directory, in file order (the first matching row wins)."""
     entries: list[DirectoryEntry] = []
-    required = ("pack", "payer_class", "match", "pattern", "display_name", "source_id", "source_title",
+    required = ("payer_class", "match", "pattern", "display_name", "source_id", "source_title",
                 "source_url", "confidence")
     for row_number, row in read_table(path, required):
         match = parse_choice(path, row_number, "match", row["match"], _MATCH_KINDS)
         system = row.get("identifier_system", "")
         if match == "identifier" and not system:
             raise MappingError(path.name, row_number, "identifier_system", "an identifier row needs a system")
+        if "pack" not in row:
+            raise MappingError(path.name, 1, "pack", "column is missing from the header")
         entries.append(DirectoryEntry(
             row_number=row_number,
             pack=row["pack"],
@@ -132,7 +173,7 @@ def load_payer_directory(path: Path = PAYER_DIRECTORY_FILE) -> tuple[DirectoryEn
             name_pattern=_name_pattern(path, row_number, row["pattern"]) if match == "name" else None,
             applies_when=_classes(path, row_number, row.get("applies_when", "")),
             display_name=row["display_name"],
-            source_id=row["source_id"],
+            source_id=parse_source_ids(path, row_number, "source_id", row["source_id"])[0],
             source_title=row["source_title"],
             source_url=parse_https_url(path, row_number, "source_url", row["source_url"]),
             confidence=row["confidence"],
@@ -144,6 +185,12 @@ def load_payer_directory(path: Path = PAYER_DIRECTORY_FILE) -> tuple[DirectoryEn
 def payer_classes() -> dict[str, PayerClassRow]:
     """The SOPT prefix table shipped in ``mappings/``, loaded once per process."""
     return load_payer_classes()
+
+
+@cache
+def claim_filing_indicators() -> dict[str, ClaimFilingIndicator]:
+    """The claim filing indicator table shipped in ``mappings/``, loaded once per process."""
+    return load_claim_filing_indicators()
 
 
 @cache

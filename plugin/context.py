@@ -44,13 +44,16 @@ class CoverageFacts:
     """The patient's coverage as the record gives it; ``plugin.payer`` decides which payer it is.
 
     ``payor_identifiers`` are ``(system, value)`` pairs of the payor Organization (or of the
-    reference's identifier); ``type_codes`` are the Coverage.type codings (Source of Payment Typology).
+    reference's identifier); ``type_codes`` are the Coverage.type codings (Source of Payment Typology or
+    X12 claim filing indicator); ``plan_names`` are the Coverage.class values and names ("Part B",
+    "Aetna Medicare Eagle PPO").
     """
 
     reference: str
     type_codes: tuple[Coding, ...] = ()
     payor_identifiers: tuple[tuple[str | None, str], ...] = ()
     payor_names: tuple[str, ...] = ()
+    plan_names: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

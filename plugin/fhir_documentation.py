@@ -33,6 +33,7 @@ from fhir.resources.R4B.procedure import Procedure
 from fhir.resources.R4B.reference import Reference
 from fhir.resources.R4B.servicerequest import ServiceRequest
 
+from needlecheck.mappings.code_systems import canonical_system
 from needlecheck.mappings.documentation import AppliesTo, documentation_elements
 from needlecheck.plugin.fhir_record import PatientRecord, codings_of
 
@@ -262,7 +263,8 @@ def _conditions_of_line(resource: ServiceRequest | Procedure | None, record: Pat
             conditions.append(target)
             if target.code is not None:
                 concepts.append(target.code)
-    codes = {(c.system, c.code) for concept in concepts for c in codings_of(concept) if c.system and c.code}
+    codes = {(canonical_system(c.system), c.code) for concept in concepts for c in codings_of(concept)
+             if c.system and c.code}
     return conditions, codes
 
 
@@ -292,4 +294,4 @@ def _symptom_duration_shown(resource: ServiceRequest | Procedure | None, record:
 
 
 def _codes_of(condition: Condition) -> set[tuple[str, str]]:
-    return {(c.system, c.code) for c in codings_of(condition.code) if c.system and c.code}
+    return {(canonical_system(c.system), c.code) for c in codings_of(condition.code) if c.system and c.code}

@@ -49,6 +49,8 @@ def _coverage_facts(coverage: Coverage, record: PatientRecord) -> CoverageFacts:
         type_codes=codings_of(coverage.type),
         payor_identifiers=tuple(dict.fromkeys(identifiers)),
         payor_names=tuple(dict.fromkeys(names)),
+        plan_names=tuple(dict.fromkeys(text for cls in coverage.class_fhir or [] for text in (cls.value, cls.name)
+                                       if text)),
     )
 
 

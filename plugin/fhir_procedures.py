@@ -24,6 +24,7 @@ from typing import Any
 
 from fhir.resources.R4B.procedure import Procedure
 
+from needlecheck.mappings.code_systems import canonical_system
 from needlecheck.mappings.cpt import CPT_SYSTEM
 
 
@@ -61,7 +62,8 @@ def json_cpt_code(resource: dict[str, Any]) -> str | None:
     code = resource.get("code")
     codings = code.get("coding") if isinstance(code, dict) else None
     for coding in codings if isinstance(codings, list) else []:
-        if isinstance(coding, dict) and coding.get("system") == CPT_SYSTEM and isinstance(coding.get("code"), str):
+        if (isinstance(coding, dict) and isinstance(coding.get("code"), str)
+                and canonical_system(str(coding.get("system"))) == CPT_SYSTEM):
             return str(coding["code"])
     return None
 

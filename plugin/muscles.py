@@ -3,6 +3,11 @@
 CPT 20560/20561 count muscles, not needles: left and right of one muscle are two muscles, several
 points in one muscle count once, and group or region concepts ("erector spinae", "muscle of back")
 never count because payers need every muscle named.
+
+A muscle counts as *confirmed* when at least one of its sites uses a verified SNOMED CT row
+(``verified = yes`` in ``mappings/snomed_muscles.csv``); a muscle known only from ``partial`` rows
+(UBERON cross-references whose SNOMED term was never seen) is counted, but ``MuscleCount.unconfirmed``
+names it, so a rule can tell a count that rests on unverified codes from one that does not.
 """
 
 from __future__ import annotations
@@ -44,16 +49,28 @@ class MuscleCount:
     muscles: tuple[tuple[str, Side], ...]
     uncountable: tuple[TreatedSite, ...]
     unsided: tuple[TreatedSite, ...]
+    # Sites of the muscles that only ``partial`` (unverified) SNOMED rows name, one per muscle and side.
+    unconfirmed: tuple[TreatedSite, ...] = ()
 
     @property
     def count(self) -> int:
-        """How many muscles the named sites prove were treated."""
+        """How many muscles the named sites show were treated (unverified codes included)."""
         return len(self.muscles)
 
     @property
     def established(self) -> bool:
         """True when every site named a muscle, so ``count`` is the whole count."""
         return not self.uncountable
+
+    @property
+    def confirmed_count(self) -> int:
+        """How many muscles verified SNOMED CT rows prove were treated."""
+        return self.count - len(self.unconfirmed)
+
+    @property
+    def confirmed(self) -> bool:
+        """True when every counted muscle rests on a verified row and every site named a muscle."""
+        return self.established and not self.unconfirmed
 
 
 _TERM = re.compile(r"\|[^|]*\|")
@@ -78,7 +95,8 @@ def parse_expression(code: str) -> tuple[str, str | None]:
 
 
 def _combine(sides: Iterable[Side]) -> Side:
-    found = {side for side in sides if side is not Side.UNSPECIFIED}
+    # Midline is where a site lies, not which of a paired muscle's two sides: it names no side.
+    found = {side for side in sides if side not in (Side.UNSPECIFIED, Side.MIDLINE)}
     if Side.BOTH in found or {Side.LEFT, Side.RIGHT} <= found:
         return Side.BOTH
     return next(iter(sorted(found)), Side.UNSPECIFIED)
@@ -103,7 +121,7 @@ def reduce_body_site(site: BodySite, catalog: MuscleCatalog | None = None) -> Tr
             continue
         side = concept.side
         if side is Side.UNSPECIFIED and side_code:
-            side = catalog.side_of_qualifier(side_code) or Side.UNSPECIFIED
+            side = _combine((catalog.side_of_qualifier(side_code) or Side.UNSPECIFIED,))
         if side is Side.UNSPECIFIED:
             side = carried
         return TreatedSite(site, concept.canonical_muscle, side, concept)
@@ -123,6 +141,9 @@ def count_muscles(sites: Iterable[BodySite], catalog: MuscleCatalog | None = Non
     sides_by_muscle: dict[str, set[Side]] = {}
     unsided_sites: dict[str, list[TreatedSite]] = {}
     uncountable: list[TreatedSite] = []
+    # For each (muscle, side): whether a verified row names it, and the first site that names it.
+    verified_pairs: set[tuple[str, Side]] = set()
+    first_site: dict[tuple[str, Side], TreatedSite] = {}
     for site in sites:
         treated = reduce_body_site(site, catalog)
         if treated.muscle is None:
@@ -130,11 +151,18 @@ def count_muscles(sites: Iterable[BodySite], catalog: MuscleCatalog | None = Non
             continue
         sides = sides_by_muscle.setdefault(treated.muscle, set())
         if treated.side is Side.BOTH:
-            sides.update((Side.LEFT, Side.RIGHT))
+            added = (Side.LEFT, Side.RIGHT)
+            sides.update(added)
         elif treated.side is Side.UNSPECIFIED:
             unsided_sites.setdefault(treated.muscle, []).append(treated)
+            added = (Side.UNSPECIFIED,)
         else:
+            added = (treated.side,)
             sides.add(treated.side)
+        for side in added:
+            first_site.setdefault((treated.muscle, side), treated)
+            if treated.concept is not None and treated.concept.verified:
+                verified_pairs.add((treated.muscle, side))
     pairs: list[tuple[str, Side]] = []
     unsided: list[TreatedSite] = []
     for muscle, sides in sides_by_muscle.items():
@@ -143,4 +171,9 @@ def count_muscles(sites: Iterable[BodySite], catalog: MuscleCatalog | None = Non
         else:
             pairs.append((muscle, Side.UNSPECIFIED))
             unsided.append(unsided_sites[muscle][0])
-    return MuscleCount(muscles=tuple(sorted(pairs)), uncountable=tuple(uncountable), unsided=tuple(unsided))
+    # An unsided verified site of a muscle confirms the muscle on whichever side the record gives it.
+    verified_muscles = {muscle for muscle, side in verified_pairs if side is Side.UNSPECIFIED}
+    unconfirmed = [first_site[pair] for pair in sorted(pairs)
+                   if pair not in verified_pairs and pair[0] not in verified_muscles]
+    return MuscleCount(muscles=tuple(sorted(pairs)), uncountable=tuple(uncountable), unsided=tuple(unsided),
+                       unconfirmed=tuple(unconfirmed))

@@ -114,8 +114,8 @@ class DryNeedlingSession:
     20561 whatever else is unnamed, and a complete count of at most 2 (each muscle without a side
     counted as possibly two) proves 20560. An earlier dry-needling Procedure of the date leaves the code
     open: its muscles are not in the history. ``proven`` says whether the muscles that decide the code
-    are proven muscles, which makes the merge the recommended change; today every catalogued SNOMED CT
-    row counts as proof (the muscle catalogue's verified rows are to narrow this).
+    rest on verified SNOMED CT rows (3 or more verified muscles for 20561, every muscle verified for
+    20560), which makes the merge the recommended change; otherwise it is offered, not recommended.
     """
 
     day: dt.date
@@ -165,9 +165,9 @@ def dry_needling_session(context: BillingContext, day: dt.date) -> DryNeedlingSe
     # A line without body sites hides its muscles: then only 3 or more named muscles decide.
     complete = muscles.established and all(line.body_sites for line in lines)
     most = muscles.count + len(muscles.unsided) if complete else None
-    code = None
+    code, proven = None, False
     if not earlier and muscles.count >= 3:
-        code = dry_needling_code_for(muscles.count, day)
+        code, proven = dry_needling_code_for(muscles.count, day), muscles.confirmed_count >= 3
     elif not earlier and most is not None and 1 <= most <= 2:
-        code = dry_needling_code_for(most, day)
-    return DryNeedlingSession(day, lines, earlier, muscles, code, proven=code is not None)
+        code, proven = dry_needling_code_for(most, day), muscles.confirmed
+    return DryNeedlingSession(day, lines, earlier, muscles, code, proven=proven)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from needlecheck.mappings.code_systems import canonical_system
+
 SNOMED_SYSTEM = "http://snomed.info/sct"
 ICD10CM_SYSTEM = "http://hl7.org/fhir/sid/icd-10-cm"
 
@@ -17,8 +19,12 @@ class Coding:
     display: str | None = None
 
     def is_in(self, system: str) -> bool:
-        """Whether this coding is from ``system`` and carries a code."""
-        return self.system == system and bool(self.code)
+        """Whether this coding is from ``system`` and carries a code.
+
+        ``system`` is a FHIR URI; the OID spelling of the same code system (``urn:oid:2.16.840.1.113883.6.12``
+        for CPT, see ``mappings/code_systems.csv``) is the same system.
+        """
+        return bool(self.code) and canonical_system(self.system) == system
 
 
 @dataclass(frozen=True)

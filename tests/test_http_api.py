@@ -37,7 +37,10 @@ def test_discovery_lists_both_services_with_prefetch(client: FlaskClient) -> Non
         history = service["prefetch"]["priorProcedures"]
         # Every CPT value carries its system, or a 20561 in another code system would match.
         codes = history.split("code=", 1)[1].split(",")
-        assert all(code.startswith("http://www.ama-assn.org/go/cpt|") for code in codes)
+        spellings = ("http://www.ama-assn.org/go/cpt|", "urn:oid:2.16.840.1.113883.6.12|")
+        assert all(code.startswith(spellings) for code in codes)
+        # EHRs that record CPT by its OID keep their earlier sessions visible to the history search.
+        assert {code.split("|")[0] + "|" for code in codes} == set(spellings)
         assert set(service["prefetch"]) == {"patient", "coverage", "conditions", "encounter", "practitioner",
                                             "practitionerRoles", "priorProcedures"}
 

@@ -92,3 +92,14 @@ def test_a_source_id_may_be_defined_in_one_file_only(tmp_path: Path) -> None:
     write(tmp_path, "b.yaml", entry)
     with pytest.raises(MappingError, match=r"b\.yaml.*X-01.*another sources file"):
         load_source_directory(tmp_path)
+
+
+def test_the_verified_column_is_read_and_checked(tmp_path: Path) -> None:
+    catalog = muscle_catalog()
+    assert catalog.concept("31764008").verified  # type: ignore[union-attr]
+    assert not catalog.concept("181700004").verified  # type: ignore[union-attr]
+    assert sum(not c.verified and c.kind is ConceptKind.MUSCLE for c in catalog.concepts.values()) == 54
+    path = write(tmp_path, "v.csv", MUSCLE_HEADER + "1,X,FSN,x,muscle,unspecified,src,maybe,high,\n")
+    with pytest.raises(MappingError) as raised:
+        load_muscle_concepts(path)
+    assert raised.value.field == "verified"

@@ -8,7 +8,12 @@ from pathlib import Path
 import pytest
 
 from needlecheck.mappings.errors import MappingError
-from needlecheck.mappings.payers import load_payer_classes, load_payer_directory, payer_class_of_sopt
+from needlecheck.mappings.payers import (
+    load_claim_filing_indicators,
+    load_payer_classes,
+    load_payer_directory,
+    payer_class_of_sopt,
+)
 from needlecheck.plugin.context import BillingContext, CoverageFacts
 from needlecheck.plugin.payer import Payer, PayerClass, payer_of
 from needlecheck.plugin.terms import Coding
@@ -57,7 +62,11 @@ def test_the_thos_sopt_uri_counts_too_and_other_systems_do_not() -> None:
     ("Independence Blue Cross", "amerihealth-ibx", PayerClass.COMMERCIAL),
     ("AmeriHealth New Jersey", "amerihealth-ibx", PayerClass.COMMERCIAL),
     ("Florida Blue", "bcbsa-mp-740", PayerClass.COMMERCIAL),
-    ("Blue Cross Blue Shield of Michigan", "bcbsa-mp-740", PayerClass.COMMERCIAL),
+    ("Blue Cross and Blue Shield of Florida", "bcbsa-mp-740", PayerClass.COMMERCIAL),
+    # MP-740 is Florida Blue's policy: other Blue plans are commercial payers with no pack of their own.
+    ("Blue Cross Blue Shield of Michigan", None, PayerClass.COMMERCIAL),
+    ("Blue Cross and Blue Shield of Texas", None, PayerClass.COMMERCIAL),
+    ("Wellmark Blue Cross Blue Shield", None, PayerClass.COMMERCIAL),
     ("EmblemHealth", "emblemhealth", PayerClass.COMMERCIAL),
     ("UnitedHealthcare", "uhc", PayerClass.COMMERCIAL),
     ("Cigna Health and Life", "cigna", PayerClass.COMMERCIAL),
@@ -66,7 +75,7 @@ def test_the_thos_sopt_uri_counts_too_and_other_systems_do_not() -> None:
     ("Humana Medicare Advantage", "medicare-advantage", PayerClass.MEDICARE_ADVANTAGE),
     ("Medicare", "medicare-ffs", PayerClass.MEDICARE_FFS),
 ])
-def test_directory_names_decide_the_pack(name: str, pack: str, payer_class: PayerClass) -> None:
+def test_directory_names_decide_the_pack(name: str, pack: str | None, payer_class: PayerClass) -> None:
     payer = payer_of(with_coverage(names=(name,)))
     assert (payer.pack, payer.payer_class, payer.name) == (pack, payer_class, name)
 
@@ -146,3 +155,73 @@ def test_identifier_rows_match_system_and_value_exactly(tmp_path: Path) -> None:
 def test_directory_header_must_have_every_column(tmp_path: Path) -> None:
     with pytest.raises(MappingError, match="column is missing"):
         load_payer_directory(write(tmp_path, "pack,payer_class\np,commercial\n"))
+
+
+X12_CFI = "https://codesystem.x12.org/005010/1032"
+
+
+@pytest.mark.parametrize(("code", "expected"), [
+    ("MA", PayerClass.MEDICARE_FFS), ("MB", PayerClass.MEDICARE_FFS), ("16", PayerClass.MEDICARE_ADVANTAGE),
+    ("MC", PayerClass.MEDICAID), ("CH", PayerClass.TRICARE), ("WC", PayerClass.WORKERS_COMP),
+    ("CI", PayerClass.COMMERCIAL), ("BL", PayerClass.COMMERCIAL), ("12", PayerClass.UNKNOWN),
+])
+def test_x12_claim_filing_indicators_give_the_class(code: str, expected: PayerClass) -> None:
+    payer = payer_of(with_coverage(code, system=X12_CFI, names=("Acme Claims Services",)))
+    assert payer.payer_class is expected
+    if expected.value.startswith("medicare"):
+        assert payer.pack == expected.value
+
+
+@pytest.mark.parametrize(("name", "payer_class"), [
+    ("Medicare Part B (Novitas Solutions)", PayerClass.MEDICARE_FFS),
+    ("Novitas Solutions, Inc.", PayerClass.MEDICARE_FFS),
+    ("First Coast Service Options", PayerClass.MEDICARE_FFS),
+    ("Noridian Healthcare Solutions", PayerClass.MEDICARE_FFS),
+    ("Palmetto GBA", PayerClass.MEDICARE_FFS),
+    ("Original Medicare", PayerClass.MEDICARE_FFS),
+    ("Medicare Part A and B", PayerClass.MEDICARE_FFS),
+    ("Aetna Medicare Eagle PPO", PayerClass.MEDICARE_ADVANTAGE),
+    ("UnitedHealthcare Medicare Advantage Choice", PayerClass.MEDICARE_ADVANTAGE),
+    ("Blue Cross Medicare Advantage", PayerClass.MEDICARE_ADVANTAGE),
+    ("Medicare (Humana Gold Plus)", PayerClass.MEDICARE_ADVANTAGE),
+])
+def test_medicare_names_are_recognised_before_the_carriers_commercial_pack(name: str,
+                                                                          payer_class: PayerClass) -> None:
+    payer = payer_of(with_coverage(names=(name,)))
+    assert (payer.payer_class, payer.pack) == (payer_class, payer_class.value)
+
+
+def test_a_medicare_plan_name_beats_a_commercial_type_code() -> None:
+    assert payer_of(with_coverage("5", names=("Aetna Medicare Eagle PPO",))).payer_class is \
+        PayerClass.MEDICARE_ADVANTAGE
+
+
+@pytest.mark.parametrize("name", ["Aetna Medicare Supplement", "Medicare Part D Prescription Plan"])
+def test_medigap_and_part_d_are_not_medicare_advantage(name: str) -> None:
+    assert payer_of(with_coverage(names=(name,))).payer_class is not PayerClass.MEDICARE_ADVANTAGE
+
+
+def test_a_part_b_plan_class_is_medicare_fee_for_service() -> None:
+    coverage = CoverageFacts("Coverage/c", payor_names=("Acme Claims Services",), plan_names=("Part B",))
+    context = BillingContext("claim-create", "p1", (), dt.date(2026, 3, 2), coverage=coverage)
+    assert payer_of(context).payer_class is PayerClass.MEDICARE_FFS
+    eagle = CoverageFacts("Coverage/c", payor_names=("Aetna",), plan_names=("Aetna Medicare Eagle PPO",))
+    context = BillingContext("claim-create", "p1", (), dt.date(2026, 3, 2), coverage=eagle)
+    assert payer_of(context).pack == "medicare-advantage"
+
+
+def test_claim_filing_indicator_rows_are_checked(tmp_path: Path) -> None:
+    header = "code,payer_class,meaning,source_id,confidence,notes\n"
+    for row, field in (("M,medicare-ffs,x,X12-1032,medium,\n", "code"),
+                       ("MB,medicare,x,X12-1032,medium,\n", "payer_class"),
+                       ("MB,medicare-ffs,x,NOPE,medium,\n", "source_id")):
+        with pytest.raises(MappingError) as raised:
+            load_claim_filing_indicators(write(tmp_path, header + row))
+        assert raised.value.field == field
+
+
+def test_directory_rows_cite_known_sources(tmp_path: Path) -> None:
+    row = "p,commercial,name,,x,,X,NOT-A-SOURCE,t,https://e.org,high\n"
+    with pytest.raises(MappingError) as raised:
+        load_payer_directory(write(tmp_path, DIRECTORY_HEADER + row))
+    assert raised.value.field == "source_id"

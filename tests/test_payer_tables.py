@@ -71,3 +71,14 @@ def test_malformed_limit_rows(tmp_path: Path, row: str, field: str) -> None:
     with pytest.raises(MappingError) as raised:
         load_frequency_limits(write(tmp_path, LIMIT_HEADER + good + row, "limits.csv"))
     assert (raised.value.file, raised.value.row, raised.value.field) == ("limits.csv", 3, field)
+
+
+def test_the_ncd_year_cites_where_its_11_full_months_are_defined(tmp_path: Path) -> None:
+    ncd_years = [limit for limit in frequency_limits() if limit.window == "ncd-year"]
+    assert ncd_years and all(limit.window_source_id == "MC-05" for limit in ncd_years)
+    assert "11 full months" in policy_sources()["MC-05"].statement
+    header = LIMIT_HEADER.replace("source_id,source_title", "window_source_id,source_id,source_title")
+    row = "p,y,dry-needling,ncd-year,,12,20,kx-modifier,,,s,,MC-03,t,https://e.org,high\n"
+    with pytest.raises(MappingError) as raised:
+        load_frequency_limits(write(tmp_path, header + row))
+    assert raised.value.field == "window_source_id"

@@ -62,7 +62,7 @@ def check_dry_needling_billed_under_other_code(context: BillingContext) -> list[
         if line.injected_substances or substitute_for(line.code, day) is None or not says_dry_needling(line):
             continue
         muscles = line.muscles
-        right_code = dry_needling_code_for(muscles.count, day) if muscles.established and muscles.count else None
+        right_code = dry_needling_code_for(muscles.count, day) if muscles.confirmed and muscles.count else None
         meaning = cpt_codes()[line.code].meaning
         choice = f"**{right_code}** for the {muscles.count} muscle(s) named" if right_code else (
             "20560 (1-2 muscles) or 20561 (3 or more), by the number of muscles treated")

@@ -1,16 +1,24 @@
-"""DN-PAIR-003: an office E/M on the day of dry needling carries modifier 25.
+"""DN-PAIR-003: an E/M visit or consultation on the day of dry needling carries modifier 25.
 
 ## What it does
-Reports a 20560/20561 line when an office or outpatient E/M visit (99202-99215, from
-``mappings/cpt_codes.csv``) is billed for the same date of service without modifier 25 on the E/M
+Reports a 20560/20561 line when an E/M service of ``mappings/cpt_codes.csv`` (office or outpatient
+visits 99202-99215, and consultations 99242-99245 and 99252-99255, with 99241/99251 up to their
+deletion on 2023-01-01) is billed for the same date of service without modifier 25 on the E/M line.
+When the modifier 25 sits on the dry-needling line instead, the card says so: it belongs on the E/M
 line. The pair is row ``em-without-25`` of ``mappings/code_pairs.csv``. Earlier Procedures are not
 compared: whether their claim carried 25 is not visible here.
 
 ## Why is this bad?
-The assessment before needling is part of the procedure. A separate E/M on that day is paid only
-as a significant, separately identifiable service marked with modifier 25 (UHC applies this to
-acupuncture codes; for dry needling only vendor guidance was found). The global period of
-20560/20561, which decides this under the global-surgery rules, is not confirmed.
+The assessment before needling is part of the procedure. A separate E/M on that day, a consultation
+included (consultations are E/M services, EM-CONSULTS-2023), is paid only as a significant, separately
+identifiable service marked with modifier 25 (UHC applies this to acupuncture codes; for dry needling
+only vendor guidance was found). A 2025 code page reproducing the MPFS indicators gives 20560 a global
+period of XXX (medium confidence; that page is not yet a recorded source, so no data row rests on it):
+no global-surgery package applies, so the ordinary modifier-25 rule decides either way.
+
+## Decisions
+Medicare and some payers do not pay consultation codes at all; that is not this rule's finding, which
+only asks for modifier 25 on whichever E/M code is billed.
 
 ## Example
 Claim line 1 is 99213 and claim line 2 is 20560, both on 2026-03-02, with no modifier on line 1.
@@ -43,11 +51,17 @@ def check_evaluation_management_modifier_25(context: BillingContext) -> list[Fin
             continue
         names = join_words([other.label for other in bare])
         day = match.day.isoformat()
-        summary = f"E/M on {day} without modifier {modifier}"
+        misplaced = modifier in match.line.modifiers
+        if misplaced:
+            summary = f"Move modifier {modifier} from {match.line.code} to the E/M line of {day}"
+        else:
+            summary = f"E/M on {day} without modifier {modifier}"
+        where = (f" Modifier {modifier} is on {match.line.label} ({match.line.code}) instead: it marks the E/M "
+                 f"service, not the procedure, so move it to {names}." if misplaced else "")
         detail = (
             f"On **{day}** {match.line.label} ({match.line.code}) is billed with {names}, which has no "
-            f"modifier {modifier}. The assessment before needling is part of the procedure; a separate E/M "
-            f"that day needs modifier {modifier} and a significant, separately identifiable service in "
+            f"modifier {modifier}.{where} The assessment before needling is part of the procedure; a separate "
+            f"E/M that day needs modifier {modifier} and a significant, separately identifiable service in "
             f"the notes (confidence {match.pair.confidence})."
         )
         findings.append(RULE.finding(match.line, summary, detail, severity=Severity(match.pair.severity)))
@@ -59,8 +73,9 @@ RULE = Rule(
     title="E/M with dry needling without modifier 25",
     severity=Severity.WARNING,
     topic=Topic.CLAIM,
-    checks="An office/outpatient E/M (99202-99215) on the date of a 20560/20561 carries modifier 25.",
-    source_ids=("NC-04",),
+    checks="An E/M visit or consultation (99202-99215, 99242-99245, 99252-99255) on the date of a 20560/20561 "
+           "carries modifier 25, on the E/M line.",
+    source_ids=("NC-04", "EM-CONSULTS-2023"),
     can_fix=False,
     check=check_evaluation_management_modifier_25,
     precedence=Precedence.MODIFIERS,

@@ -46,7 +46,8 @@ from needlecheck.plugin.wording import join_words, upper_first
 
 def _injection_code(line: ServiceLine) -> str | None:
     muscles = line.muscles
-    if not (muscles.established and muscles.count):
+    # Only verified SNOMED CT rows may decide a recommended code (see DN-CODE-001).
+    if not (muscles.confirmed and muscles.count):
         return None
     return next((code for code in codes_in_family(TRIGGER_POINT_INJECTION)
                  if cpt_codes()[code].fits_muscle_count(muscles.count)), None)

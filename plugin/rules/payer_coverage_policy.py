@@ -12,6 +12,11 @@ Decisions (issue 9): one payer card per order or claim, not per line: the detail
 concerns. The summary leads with the action and leaves the payer's name to the detail. Precedence:
 coverage.
 
+A pack applies only to the payer its source covers: MP-740 is Florida Blue's policy, so other Blue plans
+(Blue Cross and Blue Shield of Texas, Wellmark ...) are commercial payers without a pack and get the
+sourced generic advice (PY-14), never a statement in Florida Blue's name. A carrier's Medicare
+Advantage plan gets the NCD rules, not the carrier's commercial pack.
+
 ## Why is this bad?
 A payer that considers dry needling investigational or not medically necessary denies the claim, and
 without a waiver signed before the service the practice cannot bill the patient either.

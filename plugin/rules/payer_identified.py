@@ -1,9 +1,11 @@
 """DN-PAYER-001: the payer of a dry-needling order or claim is identified, so its policy can be checked.
 
 ## What it does
-Reads the patient's coverage (Coverage.type Source of Payment Typology code, Coverage.payor identifiers
-and names) and reports, once per order or claim, when the record gives no way to tell the payer: no
-Coverage at all, or a Coverage with neither a Source of Payment Typology type nor a payor.
+Reads the patient's coverage (Coverage.type Source of Payment Typology code or X12 claim filing
+indicator, Coverage.payor identifiers and names, Coverage.class plan names) and reports, once per order
+or claim, when no payer class can be told from it, or when there is no coverage at all. Medicare is
+recognised from SOPT 1x, X12 MA/MB/16, a MAC's name ("Medicare Part B (Novitas Solutions)"), a "Part B"
+plan, or a carrier's Medicare plan name ("Aetna Medicare Eagle PPO" is Medicare Advantage).
 
 Decisions (issue 9, card economy): a Coverage that names its payor (by name or identifier) which the
 payer directory does not know gets no card. The person signing cannot act on it, and no source lets

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from needlecheck.plugin.findings import CodeChange
+from needlecheck.plugin.findings import CodeChange, Severity
 from needlecheck.plugin.rules.code_matches_muscle_count import check_code_matches_muscle_count as check
 from tests.support.builders import (
     ERECTOR_SPINAE,
@@ -18,6 +18,8 @@ from tests.support.builders import (
     three_muscles,
     two_muscles,
 )
+
+MIDLINE = "399488007"
 
 
 def test_20560_for_three_muscles_suggests_20561() -> None:
@@ -65,3 +67,37 @@ def test_no_suggestion_before_the_codes_existed() -> None:
 def test_lines_without_body_sites_are_left_to_the_documentation_rule() -> None:
     assert check(context(line("20561"))) == []
     assert check(context(line("20560", site(LEVATOR_SCAPULAE, RIGHT)))) == []
+
+
+GASTROCNEMIUS, SOLEUS, TIBIALIS_ANTERIOR = "181700004", "181702007", "181696007"  # partial (UBERON) rows
+
+
+def test_a_count_resting_on_unverified_codes_asks_to_confirm_and_offers_no_change() -> None:
+    # Left and right trapezius are verified; gastrocnemius 181700004 is only a UBERON cross-reference.
+    [finding] = check(context(line("20560", *two_muscles(), site(GASTROCNEMIUS, LEFT), sequence=1)))
+    assert finding.severity is Severity.INFO and finding.fix is None
+    assert "181700004" in finding.detail and "20561" in finding.summary
+
+
+def test_unverified_codes_alone_never_decide_a_change() -> None:
+    sites = (site(GASTROCNEMIUS, LEFT), site(SOLEUS, LEFT), site(TIBIALIS_ANTERIOR, LEFT))
+    [finding] = check(context(line("20560", *sites)))
+    assert finding.severity is Severity.INFO and finding.fix is None
+
+
+def test_three_verified_muscles_decide_20561_whatever_the_unverified_codes_name() -> None:
+    [finding] = check(context(line("20560", *three_muscles(), site(SOLEUS, RIGHT), sequence=1)))
+    assert finding.severity is Severity.WARNING
+    assert finding.fix == CodeChange("Claim/c1", "20560", "20561", 1)
+
+
+def test_unverified_codes_that_agree_with_the_code_give_no_card() -> None:
+    assert check(context(line("20561", *two_muscles(), site(GASTROCNEMIUS, LEFT)))) == []
+
+
+def test_midline_is_not_a_side_and_adds_no_muscle() -> None:
+    # Trapezius with a midline qualifier beside left trapezius is still one muscle, not two.
+    assert check(context(line("20560", site(TRAPEZIUS, MIDLINE), site(TRAPEZIUS, LEFT)))) == []
+    [finding] = check(context(line("20561", site(TRAPEZIUS, MIDLINE), site(TRAPEZIUS, LEFT),
+                                   site(LEVATOR_SCAPULAE, LEFT))))
+    assert finding.fix is not None and finding.fix.to_code == "20560"

@@ -9,7 +9,7 @@ import pytest
 from needlecheck.plugin.rules.dry_needling_billed_under_other_code import (
     check_dry_needling_billed_under_other_code as check,
 )
-from tests.support.builders import context, line, three_muscles, two_muscles
+from tests.support.builders import context, line, site, three_muscles, two_muscles
 
 CODES_EXIST = dt.date(2020, 1, 1)
 
@@ -45,3 +45,10 @@ def test_before_2020_the_old_codes_were_the_route() -> None:
     day_before = CODES_EXIST - dt.timedelta(days=1)
     assert check(context(line("20999", day=day_before, sequence=1, described_as=("dry needling",)))) == []
     assert check(context(line("20999", day=CODES_EXIST, sequence=1, described_as=("dry needling",))))
+
+
+def test_unverified_muscle_codes_do_not_decide_the_suggested_code() -> None:
+    # Soleus 181702007 is a partial (UBERON) row: the card names both codes instead of choosing one.
+    [finding] = check(context(line("97140", *two_muscles(), site("181702007", "7771000"), sequence=1,
+                                   described_as=("dry needling",))))
+    assert finding.fix is None

@@ -111,3 +111,9 @@ def test_an_administration_without_a_route_is_a_question() -> None:
                       "subject": {"reference": "Patient/nc-pat-1"}, "effectiveDateTime": "2026-03-02"}
     [finding] = code003_findings({}, administration)
     assert finding.severity is Severity.INFO and finding.fix is None
+
+
+def test_unverified_muscle_codes_report_without_a_code() -> None:
+    # Gastrocnemius 181700004 is a partial (UBERON) row: it may not decide 20552 against 20553.
+    [finding] = check(context(line("20560", site("181700004", "7771000"), substances=("lidocaine",))))
+    assert finding.fix is None

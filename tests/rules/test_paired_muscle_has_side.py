@@ -15,3 +15,10 @@ def test_muscles_without_side_are_named() -> None:
 def test_muscles_with_a_side_are_fine() -> None:
     assert check(context(line("20560", site(TRAPEZIUS, LEFT), site(LEVATOR_SCAPULAE, RIGHT)))) == []
     assert check(context(line("20560", site("31764008:272741003=7771000")))) == []
+
+
+def test_a_midline_qualifier_is_not_a_side() -> None:
+    [finding] = check(context(line("20560", site(TRAPEZIUS, "399488007"))))
+    assert "trapezius" in finding.summary
+    [finding] = check(context(line("20560", site("31764008:272741003=399488007"))))
+    assert "trapezius" in finding.summary

@@ -93,3 +93,16 @@ def test_one_payer_card_per_claim_naming_every_line() -> None:
     assert finding.line_key == "Claim/c1#item-1"
     assert "claim line 1" in finding.detail.lower() and "claim line 2" in finding.detail.lower()
     assert "Aetna" not in finding.summary and "Aetna" in finding.detail
+
+
+@pytest.mark.parametrize("name", ["Blue Cross and Blue Shield of Texas", "Blue Cross Blue Shield of Michigan",
+                                  "Wellmark Blue Cross and Blue Shield"])
+@pytest.mark.parametrize("codes", [(), ("6",)])
+def test_blue_plans_other_than_florida_blue_get_the_generic_advice_not_mp740(name: str,
+                                                                             codes: tuple[str, ...]) -> None:
+    # MP-740 is Florida Blue's policy; no source says what these plans decided.
+    [finding] = check(billed(dt.date(2026, 3, 2), *codes, names=(name,)))
+    assert source_ids([finding]) == [("PY-14",)]
+    assert "considers" not in finding.summary and "investigational" not in finding.summary
+    assert "MP-740" not in finding.detail and "Most large commercial payers" in finding.detail
+    assert "likely not covered" in finding.summary
