@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from needlecheck.mappings.code_pairs import code_pairs
+from needlecheck.mappings.code_systems import code_system_spellings
 from needlecheck.mappings.cpt import cpt_codes
 from needlecheck.mappings.datasets import configure_datasets, load_all_datasets
 from needlecheck.mappings.documentation import documentation_elements, documentation_requirements
@@ -22,7 +23,7 @@ from needlecheck.mappings.medicare_ncd import ncd_criteria, ncd_exclusions, ncd_
 from needlecheck.mappings.muscles import muscle_catalog
 from needlecheck.mappings.ncci_ptp import ncci_modifiers
 from needlecheck.mappings.payer_policies import payer_policies
-from needlecheck.mappings.payers import payer_classes, payer_directory
+from needlecheck.mappings.payers import claim_filing_indicators, payer_classes, payer_directory
 from needlecheck.mappings.provider_types import provider_type_rows
 from needlecheck.mappings.scope_of_practice import scope_of_practice
 from needlecheck.mappings.sources import policy_sources
@@ -32,6 +33,7 @@ from needlecheck.mappings.sources import policy_sources
 TABLE_LOADERS: tuple[Callable[[], object], ...] = (
     policy_sources,
     code_pairs,
+    code_system_spellings,
     cpt_codes,
     documentation_elements,
     documentation_requirements,
@@ -46,6 +48,7 @@ TABLE_LOADERS: tuple[Callable[[], object], ...] = (
     ncci_modifiers,
     payer_policies,
     payer_classes,
+    claim_filing_indicators,
     payer_directory,
     provider_type_rows,
     scope_of_practice,

@@ -53,5 +53,5 @@ def test_the_consultation_codes_deleted_in_2023_count_before_their_deletion() ->
 def test_modifier_25_on_the_dry_needling_line_is_named_as_misplaced() -> None:
     [finding] = check(context(line("99214", sequence=1), line("20560", *two_muscles(), sequence=2,
                                                                modifiers=("25",))))
-    assert finding.summary.startswith("Move modifier 25 from claim line 2")
+    assert finding.summary.startswith("Move modifier 25 from 20560 to the E/M line")
     assert "instead" in finding.detail and "move it to claim line 1 (99214)" in finding.detail

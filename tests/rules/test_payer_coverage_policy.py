@@ -105,4 +105,4 @@ def test_blue_plans_other_than_florida_blue_get_the_generic_advice_not_mp740(nam
     assert source_ids([finding]) == [("PY-14",)]
     assert "considers" not in finding.summary and "investigational" not in finding.summary
     assert "MP-740" not in finding.detail and "Most large commercial payers" in finding.detail
-    assert "likely not covered" in finding.summary
+    assert "most commercial payers do not cover" in finding.summary
