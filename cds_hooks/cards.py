@@ -119,7 +119,7 @@ def finding_card(finding: Finding, hook_instance: str, drafts: dict[str, dict[st
             }],
         }]
         card["selectionBehavior"] = "at-most-one"
-    if finding.severity is Severity.WARNING:
+    if finding.severity is not Severity.INFO:
         card["overrideReasons"] = [{"system": OVERRIDE_REASON_SYSTEM, "code": code, "display": display}
                                    for code, display in OVERRIDE_REASONS]
     return card

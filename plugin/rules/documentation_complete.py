@@ -43,6 +43,7 @@ from needlecheck.mappings.documentation import (
 )
 from needlecheck.mappings.sources import PolicySource, policy_source
 from needlecheck.plugin.context import BillingContext, ServiceLine
+from needlecheck.plugin.families import Family
 from needlecheck.plugin.findings import Finding, Severity, Topic
 from needlecheck.plugin.payer import Payer, PayerClass, payer_of
 from needlecheck.plugin.rule import Rule
@@ -157,6 +158,7 @@ RULE = Rule(
     title="Documentation incomplete",
     severity=Severity.WARNING,
     topic=Topic.CLAIM,
+    family=Family.DOCUMENTATION,
     checks="A 20560/20561 order or Procedure documents the elements its payer requires and good practice advises.",
     source_ids=_all_source_ids(),
     can_fix=False,

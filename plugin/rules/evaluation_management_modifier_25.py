@@ -23,6 +23,7 @@ pre-needling assessment.
 from __future__ import annotations
 
 from needlecheck.plugin.context import BillingContext
+from needlecheck.plugin.families import Family
 from needlecheck.plugin.findings import Finding, Severity, Topic
 from needlecheck.plugin.rule import Rule
 from needlecheck.plugin.same_day import pair_matches
@@ -59,6 +60,7 @@ RULE = Rule(
     title="E/M with dry needling without modifier 25",
     severity=Severity.WARNING,
     topic=Topic.CLAIM,
+    family=Family.CODE_PAIRS,
     checks="An office/outpatient E/M (99202-99215) on the date of a 20560/20561 carries modifier 25.",
     source_ids=("NC-04",),
     can_fix=False,
