@@ -17,12 +17,14 @@ from needlecheck.cds_hooks.cors import allow_origins
 from needlecheck.cds_hooks.errors import ApiError, operation_outcome, outcome_for
 from needlecheck.cds_hooks.feedback import parse_feedback
 from needlecheck.cds_hooks.fhir_server_policy import check_fhir_server
+from needlecheck.cds_hooks.governance import Governance
 from needlecheck.cds_hooks.invoke import run_hook
 from needlecheck.cds_hooks.openapi import openapi_routes
 from needlecheck.cds_hooks.request_limits import check_hook_request_size, parse_json_body
 from needlecheck.cds_hooks.services import SERVICES, ServiceDefinition, discovery_document
 from needlecheck.cds_hooks.settings import Settings
 from needlecheck.cds_hooks.store import Store, StoreUnavailable, open_store
+from needlecheck.cds_hooks.suppression import Suppression, load_or_create_secret
 from needlecheck.mappings.datasets import configure_datasets, load_all_datasets
 from needlecheck.mappings.icd10cm import preload_release
 
@@ -64,9 +66,11 @@ def invoke(service_id: str) -> Response:
     check_hook_request_size(body, settings.request_limits)
     caller = authenticated_client()
     check_fhir_server(body, caller.client.fhir_hosts if caller else None, settings.allow_http)
+    governance = Governance(settings.rule_settings_for(caller.client.iss if caller else None),
+                            current_app.extensions["needlecheck.suppression"])
     with trace.fhir_session:
         result = run_hook(service, body, settings.fhir, current_app.extensions["needlecheck.pool"],
-                          trace.fhir_session)
+                          trace.fhir_session, governance=governance)
     trace.result = result
     # Identifiers and rule ids only: no PHI, no tokens.
     log.info("hook service=%s rules=%s cards=%d ms=%.1f", service.service_id,
@@ -105,6 +109,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     # The ICD-10-CM release takes seconds to parse: pay it at start-up, not in a clinician's first hook call.
     preload_release()
     app.extensions["needlecheck.store"] = open_store(settings)
+    app.extensions["needlecheck.suppression"] = Suppression(
+        app.extensions["needlecheck.store"], load_or_create_secret(settings.suppression_secret, settings.data_dir),
+        settings.suppress_overridden_days)
     app.extensions["needlecheck.pool"] = ThreadPoolExecutor(max_workers=16, thread_name_prefix="fhir")
     app.register_blueprint(routes)
     app.register_blueprint(openapi_routes)

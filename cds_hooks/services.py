@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from needlecheck.cds_hooks.crd_configuration import OPTIONS_EXTENSION, configuration_options
 from needlecheck.mappings.cpt import CPT_SYSTEM
 
 # Dry needling, the codes it pairs with on one date, and acupuncture (which shares Medicare's session caps).
@@ -43,6 +44,7 @@ class ServiceDefinition:
             "title": self.title,
             "description": self.description,
             "prefetch": {key.name: key.template for key in self.prefetch},
+            "extension": {OPTIONS_EXTENSION: configuration_options()},
         }
 
 

@@ -7,11 +7,16 @@ idempotently: the unique key (service, card, outcome, outcome timestamp) makes a
 
 from __future__ import annotations
 
-from typing import Protocol
+import datetime as dt
+from typing import TYPE_CHECKING, Protocol
 
 from needlecheck.cds_hooks.audit import AuditRecord
 from needlecheck.cds_hooks.feedback import FeedbackItem
 from needlecheck.cds_hooks.settings import Settings
+
+if TYPE_CHECKING:
+    from needlecheck.cds_hooks.governance_data import ReportData
+    from needlecheck.cds_hooks.suppression import IssuedCard
 
 
 class StoreUnavailable(Exception):
@@ -35,6 +40,19 @@ class Store(Protocol):
 
     def invocations(self, limit: int = 100) -> list[AuditRecord]:
         """The latest audit records, newest first."""
+        ...
+
+    # Alert governance (cds_hooks/suppression.py, cds_hooks/governance_report.py)
+    def record_issued_cards(self, service_id: str, cards: list[IssuedCard], issued_at: dt.datetime) -> None:
+        """Remember the cards shown (a card uuid already recorded is left as it is)."""
+        ...
+
+    def overridden_findings(self, patient_key: str, finding_keys: list[str], since: dt.datetime) -> set[str]:
+        """Which of ``finding_keys`` of this patient were on a card overridden at or after ``since``."""
+        ...
+
+    def report_data(self, since: dt.datetime | None, until: dt.datetime | None) -> ReportData:
+        """Audit records, shown cards and the feedback on them, recorded in [since, until)."""
         ...
 
     def check(self) -> None:
