@@ -16,6 +16,7 @@ from needlecheck.cds_hooks.settings import SettingsError, load_settings
 from needlecheck.cds_hooks.store import StoreUnavailable, open_store
 from needlecheck.mappings.datasets import configure_datasets, dataset_specs, datasets_dir, load_all_datasets
 from needlecheck.mappings.errors import MappingError
+from needlecheck.plugin.rule_settings import describe_rule_setting
 from needlecheck.plugin.rules import all_rules
 
 EXIT_INVALID = 2
@@ -82,7 +83,8 @@ def rules_markdown() -> str:
             data_sets = f"\n### Data sets\n\n{data_sets}"
         title, _, body = rule.docs.partition("\n")
         parts.append(
-            f"## {title}\n\nSeverity: {rule.severity}. Suggests a fix: {'yes' if rule.can_fix else 'no'}.\n\n"
+            f"## {title}\n\nSeverity: {rule.severity}. Family: {rule.family}. "
+            f"Suggests a fix: {'yes' if rule.can_fix else 'no'}.\n\n"
             f"{body.strip()}\n\n### Sources\n\n{sources}\n{data_sets}".replace("\n## ", "\n### "))
     return "\n".join(parts)
 
@@ -91,13 +93,18 @@ def _rules(args: argparse.Namespace) -> int:
     if args.markdown:
         sys.stdout.write(rules_markdown())
         return 0
-    configure_datasets(load_settings(_config_path(args)).datasets_dir)
+    settings = load_settings(_config_path(args))
+    configure_datasets(settings.datasets_dir)
     installed = load_all_datasets()
     for rule in all_rules():
         sources = "; ".join(f"{s.source_id} {s.title} <{s.url}>" for s in rule.sources)
         fix = "suggests a fix" if rule.can_fix else "no automatic fix"
-        print(f"{rule.rule_id}  {rule.severity:<7}  {rule.title}\n    checks: {rule.checks}\n"
-              f"    {fix}; sources: {sources}")
+        print(f"{rule.rule_id}  {describe_rule_setting(rule, settings.rules)}  {rule.title}\n"
+              f"    family {rule.family}; checks: {rule.checks}\n    {fix}; sources: {sources}")
+        for iss, client_rules in settings.client_rules.items():
+            if rule.rule_id in client_rules:
+                print(f"    for client {iss}: "
+                      f"{describe_rule_setting(rule, settings.rule_settings_for(iss))}")
         for name in rule.data_sets:
             print(f"    data set {name}: {'installed' if installed[name] else 'MISSING (the rule cannot check)'}")
     missing = [spec for name, spec in dataset_specs().items() if not installed[name]]

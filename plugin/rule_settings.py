@@ -104,3 +104,12 @@ def apply_rule_settings(findings: list[Finding], settings: RuleSettings) -> list
         rule = rules.get(finding.rule_id)
         kept.append(finding if rule is None else _adjusted(finding, rule, effective_severity(rule, settings)))
     return kept
+
+
+def describe_rule_setting(rule: Rule, settings: RuleSettings) -> str:
+    """``enabled  warning`` / ``disabled`` / ``enabled  info (configured)``: how the rule runs under ``settings``."""
+    if not rule_enabled(rule.rule_id, settings):
+        return f"{'disabled':<8}  {'':<20}"
+    configured = settings.get(rule.rule_id)
+    marked = " (configured)" if configured is not None and configured.severity is not None else ""
+    return f"{'enabled':<8}  {effective_severity(rule, settings) + marked:<20}"
