@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import sys
@@ -130,6 +131,40 @@ def _audit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report_day(value: str | None, option: str, next_day: bool = False) -> dt.datetime | None:
+    """``--since``/``--until`` as a UTC instant (the start of that day; ``--until`` includes its day)."""
+    if value is None:
+        return None
+    try:
+        day = dt.date.fromisoformat(value)
+    except ValueError as error:
+        raise SettingsError(f"option '{option}' must be a date YYYY-MM-DD, not '{value}'") from error
+    return dt.datetime.combine(day + dt.timedelta(days=1 if next_day else 0), dt.time(), dt.UTC)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from needlecheck.cds_hooks.governance_report import write_report
+
+    since = _report_day(args.since, "--since")
+    until = _report_day(args.until, "--until", next_day=True)
+    if since and until and since >= until:
+        return _fail("option '--since' must be on or before '--until'")
+    settings = load_settings(_config_path(args))
+    try:
+        store = open_store(settings)
+        try:
+            summary = write_report(store, Path(args.out), since, until)
+        finally:
+            store.close()
+    except StoreUnavailable as error:
+        return _fail(str(error))
+    except OSError as error:
+        return _fail(f"cannot write the report to {args.out}: {error.strerror}")
+    print(f"wrote {Path(args.out) / 'index.html'} and summary.json: {summary['totals']['calls']} calls, "
+          f"{summary['totals']['cardsShown']} cards shown")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``needlecheck`` command."""
     parser = argparse.ArgumentParser(prog="needlecheck", description=__doc__)
@@ -153,6 +188,12 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--limit", type=int, default=100, help="how many of the latest records (default 100)")
     audit.add_argument("--config", type=Path, help="TOML configuration file (default: $NEEDLECHECK_CONFIG)")
     audit.set_defaults(run=_audit)
+    report = commands.add_parser("report", help="write the alert-governance report (index.html, summary.json)")
+    report.add_argument("--out", required=True, help="directory to write index.html and summary.json into")
+    report.add_argument("--since", help="first day reported, YYYY-MM-DD (UTC; default: the first record)")
+    report.add_argument("--until", help="last day reported, YYYY-MM-DD (UTC, included; default: now)")
+    report.add_argument("--config", type=Path, help="TOML configuration file (default: $NEEDLECHECK_CONFIG)")
+    report.set_defaults(run=_report)
     return parser
 
 
