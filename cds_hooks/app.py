@@ -27,6 +27,7 @@ from needlecheck.cds_hooks.store import Store, StoreUnavailable, open_store
 from needlecheck.cds_hooks.suppression import Suppression, load_or_create_secret
 from needlecheck.mappings.datasets import configure_datasets, load_all_datasets
 from needlecheck.mappings.icd10cm import preload_release
+from needlecheck.mappings.local_policy import configure_policy_dir
 
 log = logging.getLogger("needlecheck")
 routes = Blueprint("cds_hooks", __name__)
@@ -106,6 +107,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     # Installed data sets are validated now: a malformed official file stops start-up, naming the row.
     configure_datasets(settings.datasets_dir)
     load_all_datasets()
+    configure_policy_dir(settings.policy_dir)  # a site's own policy rows, validated as the shipped ones
     # The ICD-10-CM release takes seconds to parse: pay it at start-up, not in a clinician's first hook call.
     preload_release()
     app.extensions["needlecheck.store"] = open_store(settings)

@@ -11,12 +11,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from needlecheck.cds_hooks.errors import ApiError
+from needlecheck.cds_hooks.governance import Governance
 from needlecheck.cds_hooks.invoke import run_hook
 from needlecheck.cds_hooks.services import SERVICES
 from needlecheck.cds_hooks.settings import SettingsError, load_settings
 from needlecheck.cds_hooks.store import StoreUnavailable, open_store
 from needlecheck.mappings.datasets import configure_datasets, dataset_specs, datasets_dir, load_all_datasets
 from needlecheck.mappings.errors import MappingError
+from needlecheck.mappings.local_policy import configure_policy_dir
 from needlecheck.plugin.rule_settings import describe_rule_setting
 from needlecheck.plugin.rules import all_rules
 
@@ -40,6 +42,7 @@ def _serve(args: argparse.Namespace) -> int:
     from needlecheck.cds_hooks.server import serve
 
     settings = load_settings(_config_path(args), host=args.host, port=args.port, workers=args.workers)
+    configure_policy_dir(settings.policy_dir)  # a bad local row stops start-up here, before any worker
     if not settings.trusted_clients and not settings.bound_to_loopback and not args.insecure:
         return _fail(f"refusing to listen on {settings.host} without trusted clients; "
                      "bind to 127.0.0.1 or pass --insecure")
@@ -50,6 +53,7 @@ def _serve(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     settings = load_settings(_config_path(args))
     configure_datasets(settings.datasets_dir)
+    configure_policy_dir(settings.policy_dir)
     try:
         body = json.loads(Path(args.request).read_text(encoding="utf-8"))
     except OSError as error:
@@ -63,7 +67,7 @@ def _check(args: argparse.Namespace) -> int:
         return _fail(f"{args.request}: field 'hook' must be one of: {known}")
     with ThreadPoolExecutor(max_workers=8) as pool:
         try:
-            result = run_hook(service, body, settings.fhir, pool)
+            result = run_hook(service, body, settings.fhir, pool, governance=Governance(settings.rules))
         except ApiError as error:
             code = EXIT_PRECONDITION if error.status == 412 else EXIT_INVALID
             return _fail(f"{args.request}: {error.message}", code)
@@ -96,6 +100,7 @@ def _rules(args: argparse.Namespace) -> int:
         return 0
     settings = load_settings(_config_path(args))
     configure_datasets(settings.datasets_dir)
+    configure_policy_dir(settings.policy_dir)
     installed = load_all_datasets()
     for rule in all_rules():
         sources = "; ".join(f"{s.source_id} {s.title} <{s.url}>" for s in rule.sources)

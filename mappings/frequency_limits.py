@@ -20,6 +20,7 @@ from functools import cache
 from pathlib import Path
 
 from needlecheck.mappings.errors import MappingError
+from needlecheck.mappings.local_policy import merged_by_period, with_local_rows
 from needlecheck.mappings.payer_policies import CODE_FAMILIES
 from needlecheck.mappings.sources import PolicySource
 from needlecheck.mappings.tables import (
@@ -122,5 +123,6 @@ def load_frequency_limits(path: Path = FREQUENCY_LIMITS_FILE) -> tuple[Frequency
 
 @cache
 def frequency_limits() -> tuple[FrequencyLimit, ...]:
-    """The frequency limit table shipped in ``mappings/``, loaded once per process."""
-    return load_frequency_limits()
+    """The frequency limit table shipped in ``mappings/`` with the local rows of ``policy_dir``, loaded once."""
+    return with_local_rows(load_frequency_limits(), "frequency_limits.csv", load_frequency_limits, merged_by_period,
+                           lambda row: (row.pack, row.limit_id))
