@@ -111,6 +111,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     # The ICD-10-CM release takes seconds to parse: pay it at start-up, not in a clinician's first hook call.
     preload_release()
     app.extensions["needlecheck.store"] = open_store(settings)
+    if settings.database_url and settings.suppress_overridden_days and not settings.suppression_secret:
+        log.warning("repeat suppression uses a secret generated in %s: other instances must be given the same "
+                    "suppression_secret (or NEEDLECHECK_SUPPRESSION_SECRET) to share it", settings.data_dir)
     app.extensions["needlecheck.suppression"] = Suppression(
         app.extensions["needlecheck.store"], load_or_create_secret(settings.suppression_secret, settings.data_dir),
         settings.suppress_overridden_days)
