@@ -22,6 +22,7 @@ from needlecheck.cds_hooks.client_auth import authenticated_client
 from needlecheck.cds_hooks.invoke import HookResult
 from needlecheck.cds_hooks.prefetch import KeyStatus
 from needlecheck.cds_hooks.services import SERVICES
+from needlecheck.cds_hooks.suppression import IssuedCard
 
 log = logging.getLogger("needlecheck")
 
@@ -55,6 +56,8 @@ class AuditRecord:
     suppressed_rule_ids: tuple[str, ...] = ()
     prefetch_provided: int | None = None
     prefetch_keys: int | None = None
+    # The cards shown, with hashed patient and finding keys: stored in ``card_issued``, in the same transaction.
+    issued_cards: tuple[IssuedCard, ...] = field(default=(), repr=False, compare=False)
 
     def as_json(self) -> dict[str, Any]:
         """The record as a JSON object (``needlecheck audit`` prints these)."""
@@ -204,6 +207,7 @@ def audit_record(response: Response) -> AuditRecord:
         fhir_ms=round(session.waited_ms, 3) if session is not None else None,
         fhir_requests=session.request_count if session is not None else None,
         suppressed_rule_ids=result.suppressed if result is not None else (),
+        issued_cards=result.issued if result is not None else (),
         **prefetch_completeness(result))
 
 

@@ -22,7 +22,7 @@ from needlecheck.cds_hooks.governance import Governance
 from needlecheck.cds_hooks.hook_request import HookRequest, parse_hook_request
 from needlecheck.cds_hooks.prefetch import KeyOutcome, KeyStatus, resolve_prefetch
 from needlecheck.cds_hooks.services import ServiceDefinition
-from needlecheck.cds_hooks.suppression import suppressed_rule_ids
+from needlecheck.cds_hooks.suppression import IssuedCard, suppressed_rule_ids
 from needlecheck.plugin.engine import evaluate
 from needlecheck.plugin.fhir_input import (
     claim_create_context,
@@ -44,6 +44,8 @@ class HookResult:
     prefetch: dict[str, KeyOutcome] = field(default_factory=dict)
     # One rule id per card repeat suppression held back (the audit record counts them).
     suppressed: tuple[str, ...] = ()
+    # The cards shown, with hashed patient and finding keys (stored with the audit record).
+    issued: tuple[IssuedCard, ...] = ()
 
 
 def _record_from(outcomes: dict[str, KeyOutcome], request: HookRequest) -> PatientRecord:
@@ -166,10 +168,9 @@ def _decide(service: ServiceDefinition, request: HookRequest, body: dict[str, An
     if unchecked and context.dry_needling_lines:
         cards.append(unchecked_card(request.hook_instance, unchecked))
     cards = capped(cards, configuration.max_cards)
-    if governance.suppression is not None:
-        governance.suppression.record(service.service_id, request.hook_instance, request.patient_id,
-                                      findings, keys, cards, now)
-    return HookResult({"cards": cards}, findings, outcomes, suppressed_rule_ids(suppressed))
+    issued = () if governance.suppression is None else governance.suppression.issued_cards(
+        request.hook_instance, request.patient_id, findings, keys, cards)
+    return HookResult({"cards": cards}, findings, outcomes, suppressed_rule_ids(suppressed), issued)
 
 
 def _draft_orders_by_reference(bundle: dict[str, Any]) -> dict[str, dict[str, Any]]:

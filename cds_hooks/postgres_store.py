@@ -21,7 +21,6 @@ from needlecheck.cds_hooks.audit import AuditRecord
 from needlecheck.cds_hooks.feedback import FeedbackItem
 from needlecheck.cds_hooks.governance_data import FeedbackOnCard, IssuedCardRow, ReportData
 from needlecheck.cds_hooks.store import StoreUnavailable
-from needlecheck.cds_hooks.suppression import IssuedCard
 
 # Any fixed number: workers starting together create the schema one at a time under this lock.
 _SCHEMA_LOCK = 7_113_205_605
@@ -128,6 +127,13 @@ class PostgresStore:
                  record.http_status, record.problem, list(record.rule_ids), list(record.card_uuids),
                  list(record.suggestion_uuids), record.total_ms, record.fhir_ms, record.fhir_requests,
                  list(record.suppressed_rule_ids), record.prefetch_provided, record.prefetch_keys))
+            if record.issued_cards:  # the cards it shows, in the same transaction
+                with connection.cursor() as cursor:
+                    cursor.executemany(
+                        "INSERT INTO card_issued (card_uuid, service_id, rule_id, patient_key, finding_key, issued_at) "
+                        "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (card_uuid) DO NOTHING",
+                        [(card.card_uuid, record.service_id, card.rule_id, card.patient_key, card.finding_key,
+                          record.recorded_at) for card in sorted(record.issued_cards, key=lambda c: c.card_uuid)])
 
     def invocations(self, limit: int = 100) -> list[AuditRecord]:
         """The latest audit records, newest first."""
@@ -137,15 +143,6 @@ class PostgresStore:
         return [_audit_record(row) for row in rows]
 
     # --- alert governance ---------------------------------------------------------------------------------
-
-    def record_issued_cards(self, service_id: str, cards: list[IssuedCard], issued_at: dt.datetime) -> None:
-        """Remember the cards shown (a card uuid already recorded is left as it is)."""
-        with self._transaction() as connection, connection.cursor() as cursor:
-            cursor.executemany(
-                "INSERT INTO card_issued (card_uuid, service_id, rule_id, patient_key, finding_key, issued_at) "
-                "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (card_uuid) DO NOTHING",
-                [(card.card_uuid, service_id, card.rule_id, card.patient_key, card.finding_key, issued_at)
-                 for card in sorted(cards, key=lambda card: card.card_uuid)])
 
     def overridden_findings(self, patient_key: str, finding_keys: list[str], since: dt.datetime) -> set[str]:
         """Which of ``finding_keys`` of this patient were on a card overridden at or after ``since``."""

@@ -19,7 +19,6 @@ from needlecheck.cds_hooks.audit import AuditRecord
 from needlecheck.cds_hooks.feedback import FeedbackItem
 from needlecheck.cds_hooks.governance_data import FeedbackOnCard, IssuedCardRow, ReportData
 from needlecheck.cds_hooks.store import StoreUnavailable
-from needlecheck.cds_hooks.suppression import IssuedCard
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS feedback (
@@ -161,8 +160,14 @@ class SqliteStore:
                json.dumps(list(record.card_uuids)), json.dumps(list(record.suggestion_uuids)), record.total_ms,
                record.fhir_ms, record.fhir_requests, json.dumps(list(record.suppressed_rule_ids)),
                record.prefetch_provided, record.prefetch_keys)
-        with self._errors():
-            self._connection().execute(f"INSERT INTO audit ({_AUDIT_COLUMNS}) VALUES ({', '.join('?' * 16)})", row)
+        if not record.issued_cards:
+            with self._errors():
+                self._connection().execute(f"INSERT INTO audit ({_AUDIT_COLUMNS}) VALUES ({', '.join('?' * 16)})",
+                                           row)
+            return
+        with self._transaction() as connection:  # one commit for the record and the cards it shows
+            connection.execute(f"INSERT INTO audit ({_AUDIT_COLUMNS}) VALUES ({', '.join('?' * 16)})", row)
+            _insert_issued_cards(connection, record)
 
     def invocations(self, limit: int = 100) -> list[AuditRecord]:
         """The latest audit records, newest first."""
@@ -172,14 +177,6 @@ class SqliteStore:
         return [_audit_record(row) for row in rows]
 
     # --- alert governance ---------------------------------------------------------------------------------
-
-    def record_issued_cards(self, service_id: str, cards: list[IssuedCard], issued_at: dt.datetime) -> None:
-        """Remember the cards shown (a card uuid already recorded is left as it is)."""
-        rows = [(card.card_uuid, service_id, card.rule_id, card.patient_key, card.finding_key, _timestamp(issued_at))
-                for card in cards]
-        with self._transaction() as connection:
-            connection.executemany("INSERT OR IGNORE INTO card_issued (card_uuid, service_id, rule_id, patient_key, "
-                                   "finding_key, issued_at) VALUES (?, ?, ?, ?, ?, ?)", rows)
 
     def overridden_findings(self, patient_key: str, finding_keys: list[str], since: dt.datetime) -> set[str]:
         """Which of ``finding_keys`` of this patient were on a card overridden at or after ``since``."""
@@ -228,6 +225,14 @@ class SqliteStore:
         if connection is not None:
             connection.close()
             self._local.connection = None
+
+
+def _insert_issued_cards(connection: sqlite3.Connection, record: AuditRecord) -> None:
+    issued_at = _timestamp(record.recorded_at)
+    connection.executemany(
+        "INSERT OR IGNORE INTO card_issued (card_uuid, service_id, rule_id, patient_key, finding_key, issued_at) "
+        "VALUES (?, ?, ?, ?, ?, ?)", [(card.card_uuid, record.service_id, card.rule_id, card.patient_key,
+                                       card.finding_key, issued_at) for card in record.issued_cards])
 
 
 def _audit_record(row: tuple[Any, ...]) -> AuditRecord:

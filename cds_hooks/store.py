@@ -16,7 +16,6 @@ from needlecheck.cds_hooks.settings import Settings
 
 if TYPE_CHECKING:
     from needlecheck.cds_hooks.governance_data import ReportData
-    from needlecheck.cds_hooks.suppression import IssuedCard
 
 
 class StoreUnavailable(Exception):
@@ -35,7 +34,7 @@ class Store(Protocol):
         ...
 
     def record_invocation(self, record: AuditRecord) -> None:
-        """Append one audit record."""
+        """Append one audit record, and the cards it shows (``issued_cards``) in the same transaction."""
         ...
 
     def invocations(self, limit: int = 100) -> list[AuditRecord]:
@@ -43,10 +42,6 @@ class Store(Protocol):
         ...
 
     # Alert governance (cds_hooks/suppression.py, cds_hooks/governance_report.py)
-    def record_issued_cards(self, service_id: str, cards: list[IssuedCard], issued_at: dt.datetime) -> None:
-        """Remember the cards shown (a card uuid already recorded is left as it is)."""
-        ...
-
     def overridden_findings(self, patient_key: str, finding_keys: list[str], since: dt.datetime) -> set[str]:
         """Which of ``finding_keys`` of this patient were on a card overridden at or after ``since``."""
         ...

@@ -7,7 +7,8 @@ cannot be recomputed without the secret. Feedback ``overridden`` on a recorded c
 finding for the same patient, whichever worker or instance answers (the records are in the shared database;
 instances must share the secret, from the config file or ``NEEDLECHECK_SUPPRESSION_SECRET``).
 
-The records of shown cards also tell the report which rule each card (and so each feedback item) belongs to.
+The shown cards are written with the call's audit record, in its transaction (one commit per call); they
+also tell the report which rule each card (and so each feedback item) belongs to.
 """
 
 from __future__ import annotations
@@ -42,11 +43,7 @@ class IssuedCard:
 
 
 class SuppressionStore(Protocol):
-    """The part of a store that keeps shown cards and answers which findings were overridden."""
-
-    def record_issued_cards(self, service_id: str, cards: list[IssuedCard], issued_at: dt.datetime) -> None:
-        """Remember the cards shown (a card uuid already recorded is left as it is)."""
-        ...
+    """The part of a store that answers which findings were overridden (shown cards come with the audit record)."""
 
     def overridden_findings(self, patient_key: str, finding_keys: list[str], since: dt.datetime) -> set[str]:
         """Which of ``finding_keys`` of this patient were on a card overridden at or after ``since``."""
@@ -124,20 +121,14 @@ class Suppression:
         """The keyed hash that stands for the patient."""
         return keyed_hash(self.secret, "patient", patient_id)
 
-    def record(self, service_id: str, hook_instance: str, patient_id: str, shown: list[Finding],
-               keys: dict[str, str], cards: list[dict[str, Any]], now: dt.datetime) -> None:
-        """Record the rule-carrying cards returned, with their finding keys; failures are logged, not raised."""
+    def issued_cards(self, hook_instance: str, patient_id: str, shown: list[Finding], keys: dict[str, str],
+                     cards: list[dict[str, Any]]) -> tuple[IssuedCard, ...]:
+        """The rule-carrying cards returned, with their finding keys: the audit record stores them with itself."""
         by_uuid = {card_uuid(hook_instance, f.rule_id, f.line_key): keys.get(_slot(f)) for f in shown}
         patient_key = self.patient_key(patient_id)
-        issued = [IssuedCard(card["uuid"], card["extension"][RULE_EXTENSION], patient_key, by_uuid.get(card["uuid"]))
-                  for card in cards if isinstance(card.get("extension"), dict)
-                  and isinstance(card["extension"].get(RULE_EXTENSION), str)]
-        if not issued:
-            return
-        try:
-            self.store.record_issued_cards(service_id, issued, now)
-        except Exception as error:
-            log.error("shown cards not recorded (repeat suppression, report): %s", type(error).__name__)
+        return tuple(IssuedCard(card["uuid"], card["extension"][RULE_EXTENSION], patient_key, by_uuid.get(card["uuid"]))
+                     for card in cards if isinstance(card.get("extension"), dict)
+                     and isinstance(card["extension"].get(RULE_EXTENSION), str))
 
 
 def _slot(finding: Finding) -> str:
