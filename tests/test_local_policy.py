@@ -7,13 +7,16 @@ they never ship in ``mappings/``.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from needlecheck.cds_hooks.app import create_app
 from needlecheck.cds_hooks.cli import main
+from needlecheck.cds_hooks.settings import Settings
 from needlecheck.mappings.errors import MappingError
 from needlecheck.mappings.frequency_limits import frequency_limits
 from needlecheck.mappings.local_policy import configure_policy_dir
@@ -107,3 +110,31 @@ def test_a_bad_local_file_stops_start_up_naming_file_row_and_field(tmp_path: Pat
     assert main(["serve", "--config", str(config)]) == 2
     assert named in capsys.readouterr().err
     configure_policy_dir(None)
+
+
+def test_the_service_answers_with_the_local_rows(tmp_path: Path) -> None:
+    folder = tmp_path / "policy"
+    folder.mkdir()
+    (folder / "payer_directory.csv").write_text(DIRECTORY.replace("acme-local", "northwind-local").replace(
+        "\\bacme\\s+health\\b", "\\bnorthwind\\b"), encoding="utf-8")
+    (folder / "payer_policies.csv").write_text(
+        POLICIES.splitlines()[0] + "\n"
+        f'northwind-local,dry-needling,not-covered,2026-01-01,,"Test only: not covered.",{SOURCE}\n', encoding="utf-8")
+    request = json.loads((Path(__file__).resolve().parent.parent / "fixtures" / "requests" / "order-sign" /
+                          "code001-20561-two-muscles.json").read_text(encoding="utf-8"))
+
+    def cards(settings: Settings) -> dict[str, dict[str, object]]:
+        app = create_app(settings)
+        body = app.test_client().post("/cds-services/dry-needling-order-sign", json=request).get_json()
+        app.extensions["needlecheck.pool"].shutdown(wait=False)
+        return {card["extension"]["org.needlecheck.rule-id"]: card for card in body["cards"] if "extension" in card}
+
+    try:
+        shipped = cards(Settings(data_dir=tmp_path / "a"))
+        assert "DN-PAYER-001" in shipped and "DN-PAYER-002" not in shipped  # Northwind is unknown to the shipped data
+        local = cards(Settings(data_dir=tmp_path / "b", policy_dir=folder))
+        assert "DN-PAYER-001" not in local
+        assert local["DN-PAYER-002"]["indicator"] == "warning"
+        assert "https://example.org/test-only-policy" in json.dumps(local["DN-PAYER-002"])
+    finally:
+        configure_policy_dir(None)
