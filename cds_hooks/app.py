@@ -17,6 +17,7 @@ from needlecheck.cds_hooks.cors import allow_origins
 from needlecheck.cds_hooks.errors import ApiError, operation_outcome, outcome_for
 from needlecheck.cds_hooks.feedback import parse_feedback
 from needlecheck.cds_hooks.fhir_server_policy import check_fhir_server
+from needlecheck.cds_hooks.governance import Governance
 from needlecheck.cds_hooks.health import health_routes
 from needlecheck.cds_hooks.invoke import run_hook
 from needlecheck.cds_hooks.logging_setup import install_access_log
@@ -26,7 +27,9 @@ from needlecheck.cds_hooks.request_limits import check_hook_request_size, parse_
 from needlecheck.cds_hooks.services import SERVICES, ServiceDefinition, discovery_document
 from needlecheck.cds_hooks.settings import Settings
 from needlecheck.cds_hooks.store import Store, StoreUnavailable, open_store
+from needlecheck.cds_hooks.suppression import Suppression, load_or_create_secret
 from needlecheck.mappings.loading import load_all
+from needlecheck.mappings.local_policy import configure_policy_dir
 
 log = logging.getLogger("needlecheck")
 routes = Blueprint("cds_hooks", __name__)
@@ -66,9 +69,11 @@ def invoke(service_id: str) -> Response:
     check_hook_request_size(body, settings.request_limits)
     caller = authenticated_client()
     check_fhir_server(body, caller.client.fhir_hosts if caller else None, settings.allow_http)
+    governance = Governance(settings.rule_settings_for(caller.client.iss if caller else None),
+                            current_app.extensions["needlecheck.suppression"])
     with trace.fhir_session:
         result = run_hook(service, body, settings.fhir, current_app.extensions["needlecheck.pool"],
-                          trace.fhir_session, options=settings.rule_options)
+                          trace.fhir_session, options=settings.rule_options, governance=governance)
     trace.result = result
     # Identifiers and rule ids only: no PHI, no tokens.
     log.info("hook service=%s rules=%s cards=%d ms=%.1f", service.service_id,
@@ -102,10 +107,18 @@ def create_app(settings: Settings | None = None) -> Flask:
     app = Flask("needlecheck")
     app.config["NEEDLECHECK_SETTINGS"] = settings
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    # Every table, source file and installed data set is validated now: a malformed file stops start-up,
-    # naming the row (``needlecheck serve`` builds the app in the gunicorn master, before it listens).
+    # Every table, source file and installed data set is validated now, a site's own policy rows with the
+    # shipped ones: a malformed file stops start-up, naming the row (``needlecheck serve`` builds the app in
+    # the gunicorn master, before it listens).
+    configure_policy_dir(settings.policy_dir)
     load_all(settings.datasets_dir)
     app.extensions["needlecheck.store"] = open_store(settings)
+    if settings.database_url and settings.suppress_overridden_days and not settings.suppression_secret:
+        log.warning("repeat suppression uses a secret generated in %s: other instances must be given the same "
+                    "suppression_secret (or NEEDLECHECK_SUPPRESSION_SECRET) to share it", settings.data_dir)
+    app.extensions["needlecheck.suppression"] = Suppression(
+        app.extensions["needlecheck.store"], load_or_create_secret(settings.suppression_secret, settings.data_dir),
+        settings.suppress_overridden_days)
     app.extensions["needlecheck.pool"] = ThreadPoolExecutor(max_workers=16, thread_name_prefix="fhir")
     app.register_blueprint(routes)
     app.register_blueprint(openapi_routes)

@@ -21,7 +21,9 @@ from flask import Flask, Response, g, request
 from needlecheck.cds_hooks.cards import RULE_EXTENSION
 from needlecheck.cds_hooks.client_auth import authenticated_client
 from needlecheck.cds_hooks.invoke import HookResult
+from needlecheck.cds_hooks.prefetch import KeyStatus
 from needlecheck.cds_hooks.services import SERVICES
+from needlecheck.cds_hooks.suppression import IssuedCard
 
 log = logging.getLogger("needlecheck")
 
@@ -50,6 +52,13 @@ class AuditRecord:
     total_ms: float | None = None
     fhir_ms: float | None = None
     fhir_requests: int | None = None
+    # Alert governance: one rule id per card repeat suppression held back; prefetch keys the client
+    # satisfied (a resource, a Bundle or null) out of those the call could use.
+    suppressed_rule_ids: tuple[str, ...] = ()
+    prefetch_provided: int | None = None
+    prefetch_keys: int | None = None
+    # The cards shown, with hashed patient and finding keys: stored in ``card_issued``, in the same transaction.
+    issued_cards: tuple[IssuedCard, ...] = field(default=(), repr=False, compare=False)
 
     def as_json(self) -> dict[str, Any]:
         """The record as a JSON object (``needlecheck audit`` prints these)."""
@@ -60,7 +69,9 @@ class AuditRecord:
             "client": self.client_id, "httpStatus": self.http_status, "problem": self.problem,
             "ruleIds": list(self.rule_ids), "cardUuids": list(self.card_uuids),
             "suggestionUuids": list(self.suggestion_uuids), "totalMs": self.total_ms, "fhirMs": self.fhir_ms,
-            "fhirRequests": self.fhir_requests,
+            "fhirRequests": self.fhir_requests, "suppressedCards": len(self.suppressed_rule_ids),
+            "suppressedRuleIds": list(self.suppressed_rule_ids), "prefetchProvided": self.prefetch_provided,
+            "prefetchKeys": self.prefetch_keys,
         }
 
 
@@ -211,7 +222,19 @@ def audit_record(response: Response) -> AuditRecord:
         rule_ids=fired, card_uuids=card_uuids, suggestion_uuids=suggestion_uuids,
         total_ms=elapsed_ms(request.environ),
         fhir_ms=round(session.waited_ms, 3) if session is not None else None,
-        fhir_requests=session.request_count if session is not None else None)
+        fhir_requests=session.request_count if session is not None else None,
+        suppressed_rule_ids=result.suppressed if result is not None else (),
+        issued_cards=result.issued if result is not None else (),
+        **prefetch_completeness(result))
+
+
+def prefetch_completeness(result: HookResult | None) -> dict[str, int | None]:
+    """How many of the call's usable prefetch keys the client satisfied itself (``prefetch_provided``/``_keys``)."""
+    if result is None or not result.prefetch:
+        return {"prefetch_provided": None, "prefetch_keys": None}
+    usable = [o for o in result.prefetch.values() if o.status is not KeyStatus.NOT_APPLICABLE]
+    provided = [o for o in usable if o.status in (KeyStatus.PROVIDED, KeyStatus.NULL)]
+    return {"prefetch_provided": len(provided), "prefetch_keys": len(usable)}
 
 
 def record_invocations(app: Flask, store_key: str, endpoint: str) -> None:

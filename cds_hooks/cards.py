@@ -157,7 +157,7 @@ def finding_card(finding: Finding, hook_instance: str, drafts: dict[str, dict[st
             # Only where the record's evidence proves the change; an inferred one is offered, not pushed.
             card["suggestions"][0]["isRecommended"] = True
         card["selectionBehavior"] = "at-most-one"
-    if finding.severity is Severity.WARNING:
+    if finding.severity is not Severity.INFO:
         card["overrideReasons"] = [{"system": OVERRIDE_REASON_SYSTEM, "code": code, "display": display}
                                    for code, display in OVERRIDE_REASONS]
     return card

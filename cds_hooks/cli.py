@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import sys
@@ -11,6 +12,7 @@ from pathlib import Path
 
 from needlecheck import __version__
 from needlecheck.cds_hooks.errors import ApiError
+from needlecheck.cds_hooks.governance import Governance
 from needlecheck.cds_hooks.invoke import run_hook
 from needlecheck.cds_hooks.services import SERVICES
 from needlecheck.cds_hooks.settings import SettingsError, load_settings
@@ -18,7 +20,9 @@ from needlecheck.cds_hooks.store import StoreUnavailable, open_store
 from needlecheck.mappings.datasets import dataset_specs, datasets_dir
 from needlecheck.mappings.errors import MappingError
 from needlecheck.mappings.loading import load_all
+from needlecheck.mappings.local_policy import configure_policy_dir
 from needlecheck.plugin.rule import Precedence
+from needlecheck.plugin.rule_settings import describe_rule_setting
 from needlecheck.plugin.rules import all_rules
 
 EXIT_INVALID = 2
@@ -42,6 +46,7 @@ def _serve(args: argparse.Namespace) -> int:
     from needlecheck.cds_hooks.server import StartupError, serve
 
     settings = load_settings(_config_path(args), host=args.host, port=args.port, workers=args.workers)
+    configure_policy_dir(settings.policy_dir)  # a bad local row stops start-up here, before any worker
     if not settings.trusted_clients and not settings.bound_to_loopback and not args.insecure:
         return _fail(f"refusing to listen on {settings.host} without trusted clients; "
                      "bind to 127.0.0.1 or pass --insecure")
@@ -54,6 +59,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace) -> int:
     settings = load_settings(_config_path(args))
+    configure_policy_dir(settings.policy_dir)
     load_all(settings.datasets_dir)
     try:
         body = json.loads(Path(args.request).read_text(encoding="utf-8"))
@@ -68,7 +74,8 @@ def _check(args: argparse.Namespace) -> int:
         return _fail(f"{args.request}: field 'hook' must be one of: {known}")
     with ThreadPoolExecutor(max_workers=8) as pool:
         try:
-            result = run_hook(service, body, settings.fhir, pool, options=settings.rule_options)
+            result = run_hook(service, body, settings.fhir, pool, options=settings.rule_options,
+                              governance=Governance(settings.rules))
         except ApiError as error:
             code = EXIT_PRECONDITION if error.status == 412 else EXIT_INVALID
             return _fail(f"{args.request}: {error.message}", code)
@@ -109,7 +116,7 @@ def rules_markdown() -> str:
             data_sets = f"\n### Data sets\n\n{data_sets}"
         title, _, body = rule.docs.partition("\n")
         parts.append(
-            f"## {title}\n\nSeverity: {rule.severity}. Precedence: {rule.precedence.words}"
+            f"## {title}\n\nSeverity: {rule.severity}. Family: {rule.family}. Precedence: {rule.precedence.words}"
             f"{' (only for lines the payer may pay)' if rule.needs_coverage else ''}. "
             f"Suggests a fix: {'yes' if rule.can_fix else 'no'}.\n\n"
             f"{body.strip()}\n\n### Sources\n\n{sources}\n{data_sets}".replace("\n## ", "\n### "))
@@ -120,12 +127,18 @@ def _rules(args: argparse.Namespace) -> int:
     if args.markdown:
         sys.stdout.write(rules_markdown())
         return 0
-    installed = load_all(load_settings(_config_path(args)).datasets_dir)
+    settings = load_settings(_config_path(args))
+    configure_policy_dir(settings.policy_dir)
+    installed = load_all(settings.datasets_dir)
     for rule in all_rules():
         sources = "; ".join(f"{s.source_id} {s.title} <{s.url}>" for s in rule.sources)
         fix = "suggests a fix" if rule.can_fix else "no automatic fix"
-        print(f"{rule.rule_id}  {rule.severity:<7}  {rule.title}\n    checks: {rule.checks}\n"
-              f"    {fix}; sources: {sources}")
+        print(f"{rule.rule_id}  {describe_rule_setting(rule, settings.rules)}  {rule.title}\n"
+              f"    family {rule.family}; checks: {rule.checks}\n    {fix}; sources: {sources}")
+        for iss, client_rules in settings.client_rules.items():
+            if rule.rule_id in client_rules:
+                print(f"    for client {iss}: "
+                      f"{describe_rule_setting(rule, settings.rule_settings_for(iss))}")
         for name in rule.data_sets:
             print(f"    data set {name}: {'installed' if installed[name] else 'MISSING (the rule cannot check)'}")
     missing = [spec for name, spec in dataset_specs().items() if not installed[name]]
@@ -148,6 +161,40 @@ def _audit(args: argparse.Namespace) -> int:
         return _fail(str(error))
     for record in reversed(records):  # oldest first, as a log reads
         print(json.dumps(record.as_json(), ensure_ascii=False))
+    return 0
+
+
+def _report_day(value: str | None, option: str, next_day: bool = False) -> dt.datetime | None:
+    """``--since``/``--until`` as a UTC instant (the start of that day; ``--until`` includes its day)."""
+    if value is None:
+        return None
+    try:
+        day = dt.date.fromisoformat(value)
+    except ValueError as error:
+        raise SettingsError(f"option '{option}' must be a date YYYY-MM-DD, not '{value}'") from error
+    return dt.datetime.combine(day + dt.timedelta(days=1 if next_day else 0), dt.time(), dt.UTC)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from needlecheck.cds_hooks.governance_report import write_report
+
+    since = _report_day(args.since, "--since")
+    until = _report_day(args.until, "--until", next_day=True)
+    if since and until and since >= until:
+        return _fail("option '--since' must be on or before '--until'")
+    settings = load_settings(_config_path(args))
+    try:
+        store = open_store(settings)
+        try:
+            summary = write_report(store, Path(args.out), since, until)
+        finally:
+            store.close()
+    except StoreUnavailable as error:
+        return _fail(str(error))
+    except OSError as error:
+        return _fail(f"cannot write the report to {args.out}: {error.strerror}")
+    print(f"wrote {Path(args.out) / 'index.html'} and summary.json: {summary['totals']['calls']} calls, "
+          f"{summary['totals']['cardsShown']} cards shown")
     return 0
 
 
@@ -193,6 +240,12 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--limit", type=int, default=100, help="how many of the latest records (default 100)")
     audit.add_argument("--config", type=Path, help=_CONFIG_HELP)
     audit.set_defaults(run=_audit)
+    report = commands.add_parser("report", help="write the alert-governance report (index.html, summary.json)")
+    report.add_argument("--out", required=True, help="directory to write index.html and summary.json into")
+    report.add_argument("--since", help="first day reported, YYYY-MM-DD (UTC; default: the first record)")
+    report.add_argument("--until", help="last day reported, YYYY-MM-DD (UTC, included; default: now)")
+    report.add_argument("--config", type=Path, help=_CONFIG_HELP)
+    report.set_defaults(run=_report)
     return parser
 
 

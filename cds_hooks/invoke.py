@@ -16,13 +16,16 @@ from fhir.resources.R4B.procedure import Procedure
 from fhir.resources.R4B.reference import Reference
 
 from needlecheck.cds_hooks.cards import cards_for, unchecked_card
+from needlecheck.cds_hooks.crd_configuration import CallConfiguration, capped, parse_configuration, without_families_off
 from needlecheck.cds_hooks.errors import ApiError
 from needlecheck.cds_hooks.fhir_client import FhirClient, FhirLimits, FhirUnavailable
+from needlecheck.cds_hooks.governance import Governance
 from needlecheck.cds_hooks.hook_request import HookRequest, parse_hook_request
 from needlecheck.cds_hooks.prefetch import KeyOutcome, KeyStatus, resolve_prefetch
 from needlecheck.cds_hooks.services import ServiceDefinition
+from needlecheck.cds_hooks.suppression import IssuedCard, suppressed_rule_ids
 from needlecheck.plugin.context import RuleOptions
-from needlecheck.plugin.engine import evaluate
+from needlecheck.plugin.engine import resolve, run_rules
 from needlecheck.plugin.fhir_input import (
     claim_create_context,
     claim_procedure_references,
@@ -32,6 +35,7 @@ from needlecheck.plugin.fhir_input import (
 from needlecheck.plugin.fhir_parties import party_references
 from needlecheck.plugin.fhir_record import PatientRecord, parse_resource
 from needlecheck.plugin.findings import Finding
+from needlecheck.plugin.rule_settings import apply_rule_settings
 
 
 @dataclass
@@ -41,6 +45,10 @@ class HookResult:
     body: dict[str, Any]
     findings: list[Finding] = field(default_factory=list)
     prefetch: dict[str, KeyOutcome] = field(default_factory=dict)
+    # One rule id per card repeat suppression held back (the audit record counts them).
+    suppressed: tuple[str, ...] = ()
+    # The cards shown, with hashed patient and finding keys (stored with the audit record).
+    issued: tuple[IssuedCard, ...] = ()
 
 
 def _record_from(outcomes: dict[str, KeyOutcome], request: HookRequest) -> PatientRecord:
@@ -167,25 +175,30 @@ def _fetch_parties(drafts: list[Any], record: PatientRecord, client: FhirClient 
 
 def run_hook(service: ServiceDefinition, body: Any, limits: FhirLimits, pool: ThreadPoolExecutor,
              session: requests.Session | None = None, today: dt.date | None = None,
-             options: RuleOptions | None = None) -> HookResult:
+             options: RuleOptions | None = None, governance: Governance | None = None) -> HookResult:
     """Answer one call of ``service``; raises ApiError for 400 (bad request) and 412 (required data).
 
     ``options`` are the administrator's rule options (``Settings.rule_options``: ``[documentation]`` in the
-    config file)."""
+    config file); ``governance`` holds the site's rule settings and repeat suppression (none: every rule as
+    it is).
+    """
     request = parse_hook_request(body, service)
+    configuration = parse_configuration(body)
     client = None
     if request.fhir_server:
         client = FhirClient(request.fhir_server, request.access_token, limits, session,
                             deadline=time.monotonic() + limits.time_budget_seconds)
     try:
-        return _decide(service, request, body, client, pool, today or dt.date.today(), options or RuleOptions())
+        return _decide(service, request, body, client, pool, today or dt.date.today(), options or RuleOptions(),
+                       governance or Governance(), configuration)
     finally:
         if client is not None:
             client.close()
 
 
 def _decide(service: ServiceDefinition, request: HookRequest, body: dict[str, Any], client: FhirClient | None,
-            pool: ThreadPoolExecutor, evaluated_on: dt.date, options: RuleOptions) -> HookResult:
+            pool: ThreadPoolExecutor, evaluated_on: dt.date, options: RuleOptions, governance: Governance,
+            configuration: CallConfiguration) -> HookResult:
     started = _start_claim_procedure_reads(request, client, pool)
     outcomes = resolve_prefetch(service.prefetch, request.prefetch, request.context, client, pool)
     record = _record_from(outcomes, request)
@@ -203,13 +216,22 @@ def _decide(service: ServiceDefinition, request: HookRequest, body: dict[str, An
         context = order_sign_context(request.patient_id, request.draft_orders, record, evaluated_on,
                                      signer if isinstance(signer, str) else None)
         drafts = _draft_orders_by_reference(body["context"]["draftOrders"])
-    findings = evaluate(replace(context, options=options))
+    # Switched-off rules and families go before precedence is resolved: a finding they would have hidden shows.
+    findings = resolve(without_families_off(
+        apply_rule_settings(run_rules(replace(context, options=options)), governance.rule_settings), configuration))
+    suppressed: list[Finding] = []
+    now = dt.datetime.now(dt.UTC)
+    if governance.suppression is not None:
+        findings, suppressed, keys = governance.suppression.split(findings, context, now)
     cards = cards_for([f for f in findings if not f.unchecked], request.hook_instance, drafts)
     # Checks that could not run share one info card: a card per missing data set would bury the problems.
     unchecked = (*context.missing_data, *dict.fromkeys(f.detail for f in findings if f.unchecked))
     if unchecked and context.dry_needling_lines:
         cards.append(unchecked_card(request.hook_instance, unchecked))
-    return HookResult({"cards": cards}, findings, outcomes)
+    cards = capped(cards, configuration.max_cards)
+    issued = () if governance.suppression is None else governance.suppression.issued_cards(
+        request.hook_instance, request.patient_id, findings, keys, cards)
+    return HookResult({"cards": cards}, findings, outcomes, suppressed_rule_ids(suppressed), issued)
 
 
 def _draft_orders_by_reference(bundle: dict[str, Any]) -> dict[str, dict[str, Any]]:

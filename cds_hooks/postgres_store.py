@@ -15,6 +15,7 @@ import os
 import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
+from typing import Any
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
@@ -22,6 +23,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from needlecheck.cds_hooks.audit import AuditRecord
 from needlecheck.cds_hooks.feedback import FeedbackItem
+from needlecheck.cds_hooks.governance_data import FeedbackOnCard, IssuedCardRow, ReportData
 from needlecheck.cds_hooks.store import StoreUnavailable
 
 # Any fixed number: workers starting together create the schema one at a time under this lock.
@@ -60,7 +62,29 @@ _SCHEMA = (
 )
 
 _AUDIT_COLUMNS = ("recorded_at, service_id, hook, hook_instance, client_id, http_status, problem, rule_ids, "
-                  "card_uuids, suggestion_uuids, total_ms, fhir_ms, fhir_requests")
+                  "card_uuids, suggestion_uuids, total_ms, fhir_ms, fhir_requests, "
+                  "suppressed_rule_ids, prefetch_provided, prefetch_keys")
+
+# --- Alert governance (cds_hooks/suppression.py, cds_hooks/governance_report.py) -------------------------
+# The cards shown, by uuid, with their rule and the keyed hashes of patient and finding; and the audit
+# columns added for governance (databases created before them gain them at start-up).
+_GOVERNANCE_SCHEMA = (
+    "ALTER TABLE audit ADD COLUMN IF NOT EXISTS suppressed_rule_ids TEXT[] NOT NULL DEFAULT '{}'",
+    "ALTER TABLE audit ADD COLUMN IF NOT EXISTS prefetch_provided INTEGER",
+    "ALTER TABLE audit ADD COLUMN IF NOT EXISTS prefetch_keys INTEGER",
+    """CREATE TABLE IF NOT EXISTS card_issued (
+        card_uuid TEXT PRIMARY KEY,
+        service_id TEXT NOT NULL,
+        rule_id TEXT NOT NULL,
+        patient_key TEXT NOT NULL,
+        finding_key TEXT,
+        issued_at TIMESTAMPTZ NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS card_issued_patient ON card_issued (patient_key, finding_key)",
+    "CREATE INDEX IF NOT EXISTS card_issued_at ON card_issued (issued_at)",
+    "CREATE INDEX IF NOT EXISTS feedback_card ON feedback (card_uuid)",
+)
+# --- end of alert governance -------------------------------------------------------------------------------
 
 
 class PostgresStore:
@@ -69,7 +93,7 @@ class PostgresStore:
     def __init__(self, url: str, max_connections: int = 8, timeout_seconds: float = 10.0) -> None:
         """Create the schema now (StoreUnavailable when the database cannot be reached); the pool opens on first
         use in each process."""
-        create_schema(url, _SCHEMA, timeout_seconds)
+        create_schema(url, _SCHEMA + _GOVERNANCE_SCHEMA, timeout_seconds)
         self._pool = ProcessPool(url, max_connections, timeout_seconds)
         self._where = describe_url(url)
 
@@ -104,18 +128,56 @@ class PostgresStore:
         """Append one audit record."""
         with self._transaction() as connection:
             connection.execute(
-                f"INSERT INTO audit ({_AUDIT_COLUMNS}) VALUES ({', '.join(['%s'] * 13)})",
+                f"INSERT INTO audit ({_AUDIT_COLUMNS}) VALUES ({', '.join(['%s'] * 16)})",
                 (record.recorded_at, record.service_id, record.hook, record.hook_instance, record.client_id,
                  record.http_status, record.problem, list(record.rule_ids), list(record.card_uuids),
-                 list(record.suggestion_uuids), record.total_ms, record.fhir_ms, record.fhir_requests))
+                 list(record.suggestion_uuids), record.total_ms, record.fhir_ms, record.fhir_requests,
+                 list(record.suppressed_rule_ids), record.prefetch_provided, record.prefetch_keys))
+            if record.issued_cards:  # the cards it shows, in the same transaction
+                with connection.cursor() as cursor:
+                    cursor.executemany(
+                        "INSERT INTO card_issued (card_uuid, service_id, rule_id, patient_key, finding_key, issued_at) "
+                        "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (card_uuid) DO NOTHING",
+                        [(card.card_uuid, record.service_id, card.rule_id, card.patient_key, card.finding_key,
+                          record.recorded_at) for card in sorted(record.issued_cards, key=lambda c: c.card_uuid)])
 
     def invocations(self, limit: int = 100) -> list[AuditRecord]:
         """The latest audit records, newest first."""
         with self._transaction() as connection:
             rows = connection.execute(f"SELECT {_AUDIT_COLUMNS} FROM audit ORDER BY id DESC LIMIT %s",
                                       (limit,)).fetchall()
-        return [AuditRecord(row[0].astimezone(dt.UTC), row[1], row[2], row[3], row[4], row[5], row[6],
-                            tuple(row[7]), tuple(row[8]), tuple(row[9]), row[10], row[11], row[12]) for row in rows]
+        return [_audit_record(row) for row in rows]
+
+    # --- alert governance ---------------------------------------------------------------------------------
+
+    def overridden_findings(self, patient_key: str, finding_keys: list[str], since: dt.datetime) -> set[str]:
+        """Which of ``finding_keys`` of this patient were on a card overridden at or after ``since``."""
+        with self._transaction() as connection:
+            rows = connection.execute(
+                "SELECT DISTINCT c.finding_key FROM card_issued c JOIN feedback f ON f.card_uuid = c.card_uuid "
+                "WHERE c.patient_key = %s AND c.finding_key = ANY(%s) AND f.outcome = 'overridden' "
+                "AND f.outcome_timestamp >= %s",
+                (patient_key, finding_keys, since.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"))).fetchall()
+        return {row[0] for row in rows}
+
+    def report_data(self, since: dt.datetime | None, until: dt.datetime | None) -> ReportData:
+        """Audit records, shown cards and the feedback on them, recorded in [since, until)."""
+        low = since or dt.datetime(1, 1, 1, tzinfo=dt.UTC)
+        high = until or dt.datetime(9999, 1, 1, tzinfo=dt.UTC)
+        with self._transaction() as connection:
+            audit = connection.execute(f"SELECT {_AUDIT_COLUMNS} FROM audit WHERE recorded_at >= %s AND "
+                                       "recorded_at < %s ORDER BY id", (low, high)).fetchall()
+            issued = connection.execute("SELECT card_uuid, service_id, rule_id, issued_at FROM card_issued "
+                                        "WHERE issued_at >= %s AND issued_at < %s", (low, high)).fetchall()
+            feedback = connection.execute(
+                "SELECT c.rule_id, f.card_uuid, f.outcome, f.override_reason, f.accepted_suggestions "
+                "FROM feedback f JOIN card_issued c ON c.card_uuid = f.card_uuid "
+                "WHERE c.issued_at >= %s AND c.issued_at < %s", (low, high)).fetchall()
+        return ReportData([_audit_record(row) for row in audit],
+                          [IssuedCardRow(row[0], row[1], row[2], row[3].astimezone(dt.UTC)) for row in issued],
+                          [FeedbackOnCard(row[0], row[1], row[2], row[3], tuple(row[4])) for row in feedback])
+
+    # --- end of alert governance --------------------------------------------------------------------------
 
     def check(self) -> None:
         """Raise StoreUnavailable unless the database answers."""
@@ -129,6 +191,11 @@ class PostgresStore:
     def close(self) -> None:
         """Close the pool's connections."""
         self._pool.close()
+
+
+def _audit_record(row: tuple[Any, ...]) -> AuditRecord:
+    return AuditRecord(row[0].astimezone(dt.UTC), row[1], row[2], row[3], row[4], row[5], row[6], tuple(row[7]),
+                       tuple(row[8]), tuple(row[9]), row[10], row[11], row[12], tuple(row[13]), row[14], row[15])
 
 
 def open_pool(url: str, max_connections: int, timeout_seconds: float) -> ConnectionPool:

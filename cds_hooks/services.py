@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from needlecheck.cds_hooks.crd_configuration import OPTIONS_EXTENSION, configuration_options
 from needlecheck.mappings.code_systems import spellings_of
 from needlecheck.mappings.cpt import CPT_SYSTEM
 
@@ -46,6 +47,7 @@ class ServiceDefinition:
             "title": self.title,
             "description": self.description,
             "prefetch": {key.name: key.template for key in self.prefetch},
+            "extension": {OPTIONS_EXTENSION: configuration_options()},
         }
 
 

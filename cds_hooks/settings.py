@@ -23,6 +23,7 @@ from needlecheck.cds_hooks.trust_settings import (
 )
 from needlecheck.mappings.datasets import default_datasets_dir
 from needlecheck.plugin.context import RuleOptions
+from needlecheck.plugin.rule_settings import RuleSetting, RuleSettings, RuleSettingsError, parse_rule_settings
 
 
 def default_data_dir() -> Path:
@@ -68,6 +69,20 @@ class Settings:
     log_format: str = "text"  # or "json": one JSON object a line (cds_hooks/logging_setup.py)
     # May hold a password: kept out of repr so a logged Settings never shows it.
     database_url: str | None = field(default_factory=default_database_url, repr=False)
+    # Alert governance: per-rule switches and severities ([rules."ID"], [trusted_clients.rules."ID"] by iss),
+    # local policy rows, and how long an overridden card stays away (0: off).
+    rules: dict[str, RuleSetting] = field(default_factory=dict)
+    client_rules: dict[str, dict[str, RuleSetting]] = field(default_factory=dict)
+    policy_dir: Path | None = None
+    suppress_overridden_days: int = 0
+    suppression_secret: str | None = field(default_factory=lambda: os.environ.get(
+        "NEEDLECHECK_SUPPRESSION_SECRET") or None, repr=False)
+
+    def rule_settings_for(self, client_iss: str | None) -> RuleSettings:
+        """The rule settings of a call from the trusted client ``client_iss`` (None: open mode)."""
+        from needlecheck.plugin.rule_settings import effective_rule_settings
+
+        return effective_rule_settings(self.rules, self.client_rules.get(client_iss) if client_iss else None)
 
     @property
     def sqlite_database(self) -> Path:
@@ -117,14 +132,18 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
             raise SettingsError(f"cannot read config file {path}: {error.strerror}") from error
         except tomllib.TOMLDecodeError as error:
             raise SettingsError(f"config file {path} is not valid TOML: {error}") from error
-        settings = _apply(settings, document)
+        try:
+            settings = _apply(settings, document)
+        except SettingsError as error:
+            raise SettingsError(f"config file {path}: {error}") from error
     given = {name: value for name, value in overrides.items() if value is not None}
     return _apply(settings, given) if given else settings
 
 
 def _apply(settings: Settings, values: dict[str, Any]) -> Settings:
     types = {"host": str, "port": int, "workers": int, "data_dir": Path, "max_body_bytes": int, "database_url": str,
-             "max_json_depth": int, "max_bundle_entries": int, "max_claim_items": int, "log_format": str}
+             "max_json_depth": int, "max_bundle_entries": int, "max_claim_items": int, "log_format": str,
+             "policy_dir": Path, "suppress_overridden_days": int, "suppression_secret": str}
     changes: dict[str, Any] = {}
     for name, value in values.items():
         if name == "fhir":
@@ -145,6 +164,11 @@ def _apply(settings: Settings, values: dict[str, Any]) -> Settings:
                 raise SettingsError(f"unknown setting 'documentation.{sorted(unknown)[0]}'")
             changes["rule_options"] = replace(settings.rule_options, **{
                 key: _typed(f"documentation.{key}", item, option_types[key]) for key, item in value.items()})
+        elif name == "rules":
+            changes["rules"] = _rule_settings(value, "rules")
+        elif name == "trusted_clients":
+            tables, changes["client_rules"] = _client_rule_settings(value)
+            changes[name] = _trust_setting(name, tables, values.get("allow_http", settings.allow_http))
         elif name in _TRUST_SETTINGS:
             changes[name] = _trust_setting(name, value, values.get("allow_http", settings.allow_http))
         elif name in types:
@@ -162,6 +186,10 @@ def _apply(settings: Settings, values: dict[str, Any]) -> Settings:
         check_trust(result.trusted_clients, result.public_base_url)
     except TrustConfigError as error:
         raise SettingsError(str(error)) from error
+    if result.suppress_overridden_days < 0:
+        raise SettingsError("setting 'suppress_overridden_days' must be 0 (off) or a number of days")
+    if result.suppression_secret is not None and len(result.suppression_secret) < 32:
+        raise SettingsError("setting 'suppression_secret' must be at least 32 characters")
     for limit in ("max_json_depth", "max_bundle_entries", "max_claim_items"):
         if getattr(result, limit) < 1:
             raise SettingsError(f"setting '{limit}' must be at least 1")
@@ -185,3 +213,26 @@ def _trust_setting(name: str, value: Any, allow_http: Any) -> Any:
         return _typed(name, value, bool)
     except TrustConfigError as error:
         raise SettingsError(str(error)) from error
+
+
+def _rule_settings(value: Any, where: str) -> dict[str, RuleSetting]:
+    try:
+        return parse_rule_settings(value, where)
+    except RuleSettingsError as error:
+        raise SettingsError(str(error)) from error
+
+
+def _client_rule_settings(value: Any) -> tuple[Any, dict[str, dict[str, RuleSetting]]]:
+    """``[trusted_clients.rules]`` taken out of each client's table (the trust parser knows no rules), by iss."""
+    if not isinstance(value, list):
+        return value, {}  # the trust parser names the error
+    tables: list[Any] = []
+    by_issuer: dict[str, dict[str, RuleSetting]] = {}
+    for index, table in enumerate(value):
+        if isinstance(table, dict) and "rules" in table:
+            table = dict(table)
+            rules = _rule_settings(table.pop("rules"), f"trusted_clients[{index}].rules")
+            if isinstance(table.get("iss"), str):
+                by_issuer[table["iss"]] = rules
+        tables.append(table)
+    return tables, by_issuer

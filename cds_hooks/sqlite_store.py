@@ -13,9 +13,11 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from needlecheck.cds_hooks.audit import AuditRecord
 from needlecheck.cds_hooks.feedback import FeedbackItem
+from needlecheck.cds_hooks.governance_data import FeedbackOnCard, IssuedCardRow, ReportData
 from needlecheck.cds_hooks.store import StoreUnavailable
 
 _SCHEMA = """
@@ -51,7 +53,43 @@ CREATE INDEX IF NOT EXISTS audit_hook_instance ON audit (hook_instance);
 """
 
 _AUDIT_COLUMNS = ("recorded_at, service_id, hook, hook_instance, client_id, http_status, problem, rule_ids, "
-                  "card_uuids, suggestion_uuids, total_ms, fhir_ms, fhir_requests")
+                  "card_uuids, suggestion_uuids, total_ms, fhir_ms, fhir_requests, "
+                  "suppressed_rule_ids, prefetch_provided, prefetch_keys")
+
+# --- Alert governance (cds_hooks/suppression.py, cds_hooks/governance_report.py) -------------------------
+# The cards shown, by uuid, with their rule and the keyed hashes of patient and finding; and the audit
+# columns added for governance (databases created before them gain them at start-up).
+_GOVERNANCE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS card_issued (
+    card_uuid TEXT PRIMARY KEY,
+    service_id TEXT NOT NULL,
+    rule_id TEXT NOT NULL,
+    patient_key TEXT NOT NULL,
+    finding_key TEXT,
+    issued_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS card_issued_patient ON card_issued (patient_key, finding_key);
+CREATE INDEX IF NOT EXISTS card_issued_at ON card_issued (issued_at);
+CREATE INDEX IF NOT EXISTS feedback_card ON feedback (card_uuid);
+"""
+_GOVERNANCE_AUDIT_COLUMNS = (("suppressed_rule_ids", "TEXT NOT NULL DEFAULT '[]'"), ("prefetch_provided", "INTEGER"),
+                             ("prefetch_keys", "INTEGER"))
+
+
+def _create_governance_schema(connection: sqlite3.Connection) -> None:
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        present = {row[1] for row in connection.execute("PRAGMA table_info(audit)")}
+        for column, declaration in _GOVERNANCE_AUDIT_COLUMNS:
+            if column not in present:
+                connection.execute(f"ALTER TABLE audit ADD COLUMN {column} {declaration}")
+        for statement in filter(str.strip, _GOVERNANCE_SCHEMA.split(";")):
+            connection.execute(statement)  # not executescript: it would commit the transaction first
+        connection.execute("COMMIT")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+# --- end of alert governance -------------------------------------------------------------------------------
 
 
 class SqliteStore:
@@ -75,6 +113,7 @@ class SqliteStore:
             try:
                 connection.execute("PRAGMA journal_mode=WAL")
                 connection.executescript(_SCHEMA)
+                _create_governance_schema(connection)
             finally:
                 connection.close()
 
@@ -131,18 +170,57 @@ class SqliteStore:
         row = (_timestamp(record.recorded_at), record.service_id, record.hook, record.hook_instance,
                record.client_id, record.http_status, record.problem, json.dumps(list(record.rule_ids)),
                json.dumps(list(record.card_uuids)), json.dumps(list(record.suggestion_uuids)), record.total_ms,
-               record.fhir_ms, record.fhir_requests)
-        with self._errors():
-            self._connection().execute(f"INSERT INTO audit ({_AUDIT_COLUMNS}) VALUES ({', '.join('?' * 13)})", row)
+               record.fhir_ms, record.fhir_requests, json.dumps(list(record.suppressed_rule_ids)),
+               record.prefetch_provided, record.prefetch_keys)
+        if not record.issued_cards:
+            with self._errors():
+                self._connection().execute(f"INSERT INTO audit ({_AUDIT_COLUMNS}) VALUES ({', '.join('?' * 16)})",
+                                           row)
+            return
+        with self._transaction() as connection:  # one commit for the record and the cards it shows
+            connection.execute(f"INSERT INTO audit ({_AUDIT_COLUMNS}) VALUES ({', '.join('?' * 16)})", row)
+            _insert_issued_cards(connection, record)
 
     def invocations(self, limit: int = 100) -> list[AuditRecord]:
         """The latest audit records, newest first."""
         with self._errors():
             rows = self._connection().execute(
                 f"SELECT {_AUDIT_COLUMNS} FROM audit ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
-        return [AuditRecord(dt.datetime.fromisoformat(row[0]), row[1], row[2], row[3], row[4], row[5], row[6],
-                            tuple(json.loads(row[7])), tuple(json.loads(row[8])), tuple(json.loads(row[9])),
-                            row[10], row[11], row[12]) for row in rows]
+        return [_audit_record(row) for row in rows]
+
+    # --- alert governance ---------------------------------------------------------------------------------
+
+    def overridden_findings(self, patient_key: str, finding_keys: list[str], since: dt.datetime) -> set[str]:
+        """Which of ``finding_keys`` of this patient were on a card overridden at or after ``since``."""
+        marks = ", ".join("?" * len(finding_keys))
+        with self._errors():
+            rows = self._connection().execute(
+                "SELECT DISTINCT c.finding_key FROM card_issued c JOIN feedback f ON f.card_uuid = c.card_uuid "
+                f"WHERE c.patient_key = ? AND c.finding_key IN ({marks}) AND f.outcome = 'overridden' "
+                "AND f.outcome_timestamp >= ?", (patient_key, *finding_keys, _feedback_instant(since))).fetchall()
+        return {row[0] for row in rows}
+
+    def report_data(self, since: dt.datetime | None, until: dt.datetime | None) -> ReportData:
+        """Audit records, shown cards and the feedback on them, recorded in [since, until)."""
+        low = _timestamp(since) if since else ""
+        high = _timestamp(until) if until else "9999"
+        with self._errors():
+            connection = self._connection()
+            audit = connection.execute(f"SELECT {_AUDIT_COLUMNS} FROM audit WHERE recorded_at >= ? AND "
+                                       "recorded_at < ? ORDER BY id", (low, high)).fetchall()
+            issued = connection.execute("SELECT card_uuid, service_id, rule_id, issued_at FROM card_issued "
+                                        "WHERE issued_at >= ? AND issued_at < ?", (low, high)).fetchall()
+            feedback = connection.execute(
+                "SELECT c.rule_id, f.card_uuid, f.outcome, f.override_reason, f.accepted_suggestions "
+                "FROM feedback f JOIN card_issued c ON c.card_uuid = f.card_uuid "
+                "WHERE c.issued_at >= ? AND c.issued_at < ?", (low, high)).fetchall()
+        return ReportData(
+            [_audit_record(row) for row in audit],
+            [IssuedCardRow(row[0], row[1], row[2], dt.datetime.fromisoformat(row[3])) for row in issued],
+            [FeedbackOnCard(row[0], row[1], row[2], json.loads(row[3]) if row[3] else None,
+                            tuple(json.loads(row[4]))) for row in feedback])
+
+    # --- end of alert governance --------------------------------------------------------------------------
 
     def check(self) -> None:
         """Raise StoreUnavailable unless the database can be read."""
@@ -159,6 +237,25 @@ class SqliteStore:
         if connection is not None:
             connection.close()
             self._local.connection = None
+
+
+def _insert_issued_cards(connection: sqlite3.Connection, record: AuditRecord) -> None:
+    issued_at = _timestamp(record.recorded_at)
+    connection.executemany(
+        "INSERT OR IGNORE INTO card_issued (card_uuid, service_id, rule_id, patient_key, finding_key, issued_at) "
+        "VALUES (?, ?, ?, ?, ?, ?)", [(card.card_uuid, record.service_id, card.rule_id, card.patient_key,
+                                       card.finding_key, issued_at) for card in record.issued_cards])
+
+
+def _audit_record(row: tuple[Any, ...]) -> AuditRecord:
+    return AuditRecord(dt.datetime.fromisoformat(row[0]), row[1], row[2], row[3], row[4], row[5], row[6],
+                       tuple(json.loads(row[7])), tuple(json.loads(row[8])), tuple(json.loads(row[9])),
+                       row[10], row[11], row[12], tuple(json.loads(row[13])), row[14], row[15])
+
+
+def _feedback_instant(moment: dt.datetime) -> str:
+    # As feedback.py normalizes outcomeTimestamp, so text order is time order.
+    return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 def _timestamp(moment: dt.datetime) -> str:

@@ -7,11 +7,15 @@ idempotently: the unique key (service, card, outcome, outcome timestamp) makes a
 
 from __future__ import annotations
 
-from typing import Protocol
+import datetime as dt
+from typing import TYPE_CHECKING, Protocol
 
 from needlecheck.cds_hooks.audit import AuditRecord
 from needlecheck.cds_hooks.feedback import FeedbackItem
 from needlecheck.cds_hooks.settings import Settings
+
+if TYPE_CHECKING:
+    from needlecheck.cds_hooks.governance_data import ReportData
 
 
 class StoreUnavailable(Exception):
@@ -30,11 +34,20 @@ class Store(Protocol):
         ...
 
     def record_invocation(self, record: AuditRecord) -> None:
-        """Append one audit record."""
+        """Append one audit record, and the cards it shows (``issued_cards``) in the same transaction."""
         ...
 
     def invocations(self, limit: int = 100) -> list[AuditRecord]:
         """The latest audit records, newest first."""
+        ...
+
+    # Alert governance (cds_hooks/suppression.py, cds_hooks/governance_report.py)
+    def overridden_findings(self, patient_key: str, finding_keys: list[str], since: dt.datetime) -> set[str]:
+        """Which of ``finding_keys`` of this patient were on a card overridden at or after ``since``."""
+        ...
+
+    def report_data(self, since: dt.datetime | None, until: dt.datetime | None) -> ReportData:
+        """Audit records, shown cards and the feedback on them, recorded in [since, until)."""
         ...
 
     def check(self) -> None:

@@ -31,6 +31,7 @@ from functools import cache
 from pathlib import Path
 
 from needlecheck.mappings.errors import MappingError
+from needlecheck.mappings.local_policy import merged_by_period, with_local_rows
 from needlecheck.mappings.provenance import parse_confidence, parse_source_ids
 from needlecheck.mappings.sources import PolicySource
 from needlecheck.mappings.tables import DATA_DIR, EffectivePeriod, parse_choice, parse_period, read_table
@@ -173,8 +174,10 @@ def documentation_elements() -> dict[str, DocumentationElement]:
 
 @cache
 def documentation_requirements() -> tuple[PayerRequirement, ...]:
-    """The payer-specific requirements shipped in ``mappings/``, loaded once per process."""
-    return load_documentation_requirements()
+    """The payer-specific requirements shipped in ``mappings/`` with the local rows of ``policy_dir``, loaded once."""
+    return with_local_rows(load_documentation_requirements(), "documentation_requirements.csv",
+                           load_documentation_requirements, merged_by_period,
+                           lambda row: (row.element_id, row.payer))
 
 
 @dataclass(frozen=True)

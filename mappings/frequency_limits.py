@@ -20,6 +20,7 @@ from functools import cache
 from pathlib import Path
 
 from needlecheck.mappings.errors import MappingError
+from needlecheck.mappings.local_policy import merged_by_period, with_local_rows
 from needlecheck.mappings.payer_policies import CODE_FAMILIES
 from needlecheck.mappings.provenance import parse_source_ids
 from needlecheck.mappings.sources import PolicySource
@@ -136,5 +137,6 @@ def _window_source(path: Path, row_number: int, value: str, window: str) -> str 
 
 @cache
 def frequency_limits() -> tuple[FrequencyLimit, ...]:
-    """The frequency limit table shipped in ``mappings/``, loaded once per process."""
-    return load_frequency_limits()
+    """The frequency limit table shipped in ``mappings/`` with the local rows of ``policy_dir``, loaded once."""
+    return with_local_rows(load_frequency_limits(), "frequency_limits.csv", load_frequency_limits, merged_by_period,
+                           lambda row: (row.pack, row.limit_id))

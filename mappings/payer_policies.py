@@ -13,6 +13,7 @@ from functools import cache
 from pathlib import Path
 
 from needlecheck.mappings.errors import MappingError
+from needlecheck.mappings.local_policy import merged_by_period, with_local_rows
 from needlecheck.mappings.sources import PolicySource
 from needlecheck.mappings.tables import (
     DATA_DIR,
@@ -88,8 +89,9 @@ def load_payer_policies(path: Path = PAYER_POLICIES_FILE) -> tuple[PayerPolicy, 
 
 @cache
 def payer_policies() -> tuple[PayerPolicy, ...]:
-    """The payer policy table shipped in ``mappings/``, loaded once per process."""
-    return load_payer_policies()
+    """The payer policy table shipped in ``mappings/`` with the local rows of ``policy_dir``, loaded once."""
+    return with_local_rows(load_payer_policies(), "payer_policies.csv", load_payer_policies, merged_by_period,
+                           lambda row: (row.pack, row.code_family))
 
 
 def policy_on(pack: str, code_family: str, day: dt.date,

@@ -19,6 +19,7 @@ from functools import cache
 from pathlib import Path
 
 from needlecheck.mappings.errors import MappingError
+from needlecheck.mappings.local_policy import merged_in_front, with_local_rows
 from needlecheck.mappings.provenance import parse_confidence, parse_source_ids
 from needlecheck.mappings.tables import DATA_DIR, parse_choice, parse_https_url, read_table
 
@@ -195,8 +196,10 @@ def claim_filing_indicators() -> dict[str, ClaimFilingIndicator]:
 
 @cache
 def payer_directory() -> tuple[DirectoryEntry, ...]:
-    """The payer directory shipped in ``mappings/``, loaded once per process."""
-    return load_payer_directory()
+    """The payer directory shipped in ``mappings/`` with the local rows of ``policy_dir``, loaded once per process."""
+    return with_local_rows(load_payer_directory(), "payer_directory.csv", load_payer_directory, merged_in_front,
+                           lambda row: (row.pack, row.match, row.identifier_system,
+                                        row.identifier_value or (row.name_pattern.pattern if row.name_pattern else "")))
 
 
 def payer_class_of_sopt(code: str, table: dict[str, PayerClassRow] | None = None) -> PayerClassRow | None:

@@ -9,10 +9,23 @@ from needlecheck.mappings.sources import PolicySource
 
 
 class Severity(StrEnum):
-    """How much a finding matters to the person signing: billing problems are warnings."""
+    """How much a finding matters to the person signing: billing problems are warnings.
 
+    The values are CDS Hooks card indicators. No rule reports ``critical`` itself; a site may raise a rule
+    to it in its rule settings.
+    """
+
+    CRITICAL = "critical"
     WARNING = "warning"
     INFO = "info"
+
+    @property
+    def rank(self) -> int:
+        """Higher is more severe: info 0, warning 1, critical 2."""
+        return _RANKS[self]
+
+
+_RANKS = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
 
 
 class Topic(StrEnum):

@@ -9,6 +9,7 @@ from enum import IntEnum
 from needlecheck.mappings.datasets import dataset_specs
 from needlecheck.mappings.sources import PolicySource, policy_source
 from needlecheck.plugin.context import BillingContext, ServiceLine
+from needlecheck.plugin.families import Family
 from needlecheck.plugin.findings import CodeChange, Finding, Severity, Topic
 
 
@@ -47,6 +48,7 @@ class Rule:
     title: str
     severity: Severity
     topic: Topic
+    family: Family  # the kind of card it produces, which sites and EHRs switch off as one
     checks: str
     source_ids: tuple[str, ...]
     can_fix: bool

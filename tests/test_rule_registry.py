@@ -35,3 +35,13 @@ def test_docs_rules_md_is_generated_from_the_registry() -> None:
 def test_the_readme_lists_every_rule() -> None:
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
     assert [rule.rule_id for rule in all_rules() if f"| {rule.rule_id} |" not in readme] == []
+
+
+def test_every_rule_declares_its_family_and_docs_name_it() -> None:
+    from needlecheck.plugin.families import FAMILY_TEXT, Family
+
+    docs = (Path(__file__).resolve().parent.parent / "docs" / "rules.md").read_text(encoding="utf-8")
+    for rule in all_rules():
+        assert isinstance(rule.family, Family) and rule.family in FAMILY_TEXT, rule.rule_id
+        section = docs.split(f"## {rule.rule_id}", 1)[1].split("\n## ", 1)[0]
+        assert f"Family: {rule.family}." in section, rule.rule_id

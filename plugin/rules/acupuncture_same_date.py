@@ -21,6 +21,7 @@ Report the acupuncture codes only for that encounter, or document two separate e
 from __future__ import annotations
 
 from needlecheck.plugin.context import BillingContext
+from needlecheck.plugin.families import Family
 from needlecheck.plugin.findings import Finding, Severity, Topic
 from needlecheck.plugin.rule import Precedence, Rule
 from needlecheck.plugin.same_day import same_date_findings
@@ -44,6 +45,7 @@ RULE = Rule(
     title="Dry needling with acupuncture on one date",
     severity=Severity.WARNING,
     topic=Topic.CLAIM,
+    family=Family.CODE_PAIRS,
     checks="No 20560/20561 with 97810-97814 for the patient on the same date of service.",
     source_ids=("NC-03",),
     can_fix=False,

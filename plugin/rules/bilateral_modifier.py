@@ -22,6 +22,7 @@ muscles are treated.
 from __future__ import annotations
 
 from needlecheck.plugin.context import BillingContext
+from needlecheck.plugin.families import Family
 from needlecheck.plugin.findings import Finding, Severity, Topic
 from needlecheck.plugin.rule import Precedence, Rule
 from needlecheck.plugin.wording import upper_first
@@ -50,6 +51,7 @@ RULE = Rule(
     title="Modifier 50 on a dry-needling code",
     severity=Severity.WARNING,
     topic=Topic.CLAIM,
+    family=Family.MODIFIERS,
     checks="20560/20561 carry no modifier 50 (bilateral work raises the muscle count instead).",
     source_ids=("CS-08",),
     can_fix=False,

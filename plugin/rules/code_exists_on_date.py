@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from needlecheck.mappings.cpt import cpt_codes
 from needlecheck.plugin.context import BillingContext
+from needlecheck.plugin.families import Family
 from needlecheck.plugin.findings import CodeChange, Finding, Severity, Topic
 from needlecheck.plugin.rule import Precedence, Rule
 from needlecheck.plugin.wording import upper_first
@@ -51,6 +52,7 @@ RULE = Rule(
     title="Dry-needling code used before it existed",
     severity=Severity.WARNING,
     topic=Topic.CLAIM,
+    family=Family.CODING,
     checks="The date of service is on or after the code's effective date (2020-01-01 for 20560/20561).",
     source_ids=("CS-02",),
     can_fix=True,

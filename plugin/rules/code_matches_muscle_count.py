@@ -30,6 +30,7 @@ import datetime as dt
 
 from needlecheck.mappings.cpt import dry_needling_code_for
 from needlecheck.plugin.context import BillingContext
+from needlecheck.plugin.families import Family
 from needlecheck.plugin.findings import CodeChange, Finding, Severity, Topic
 from needlecheck.plugin.muscles import MuscleCount
 from needlecheck.plugin.rule import Precedence, Rule
@@ -89,6 +90,7 @@ RULE = Rule(
     title="Code does not match the muscle count",
     severity=Severity.WARNING,
     topic=Topic.CLAIM,
+    family=Family.CODING,
     checks="20560 is billed for 1-2 distinct muscles and 20561 for 3 or more, counted from SNOMED CT body sites.",
     source_ids=("CS-01", "CS-04"),
     can_fix=True,

@@ -29,6 +29,7 @@ import datetime as dt
 
 from needlecheck.mappings.icd10cm import ICD10CM_RELEASE, MAX_NAMED_CODES, CodeState, CodeStatus, description, status_on
 from needlecheck.plugin.context import BillingContext, ServiceLine
+from needlecheck.plugin.families import Family
 from needlecheck.plugin.findings import Finding, Severity, Topic
 from needlecheck.plugin.rule import Precedence, Rule
 from needlecheck.plugin.terms import ICD10CM_SYSTEM
@@ -108,6 +109,7 @@ RULE = Rule(
     title="Diagnosis code not billable on the date of service",
     severity=Severity.WARNING,
     topic=Topic.CLAIM,
+    family=Family.CODING,
     checks="Each ICD-10-CM diagnosis of a 20560/20561 line exists and is billable (not a header) on its date "
            "of service (M54.5 until 2021-09-30; M79.1 a header from 2022-10-01).",
     source_ids=("ICD10CM-RELEASE", "IC-01", "IC-02"),

@@ -50,6 +50,7 @@ from needlecheck.mappings.documentation import (
 )
 from needlecheck.mappings.sources import PolicySource, policy_source
 from needlecheck.plugin.context import BillingContext, ServiceLine
+from needlecheck.plugin.families import Family
 from needlecheck.plugin.findings import Finding, Severity, Topic
 from needlecheck.plugin.medicare import ncd_can_cover
 from needlecheck.plugin.payer import UNKNOWN_PAYER, Payer, PayerClass, payer_of
@@ -175,6 +176,7 @@ RULE = Rule(
     title="Documentation incomplete",
     severity=Severity.WARNING,
     topic=Topic.CLAIM,
+    family=Family.DOCUMENTATION,
     checks="A 20560/20561 order or Procedure documents the elements its payer requires and good practice advises.",
     source_ids=_all_source_ids(),
     can_fix=False,

@@ -29,6 +29,7 @@ import re
 from needlecheck.mappings.cpt import cpt_codes, dry_needling_code_for
 from needlecheck.mappings.dry_needling_substitutes import substitute_for
 from needlecheck.plugin.context import BillingContext, ServiceLine
+from needlecheck.plugin.families import Family
 from needlecheck.plugin.findings import CodeChange, Finding, Severity, Topic
 from needlecheck.plugin.rule import Precedence, Rule
 from needlecheck.plugin.wording import upper_first
@@ -81,6 +82,7 @@ RULE = Rule(
     title="Dry needling billed under another code",
     severity=Severity.WARNING,
     topic=Topic.CLAIM,
+    family=Family.CODING,
     checks="From 2020-01-01, a service described as dry needling is not billed as 20999, 97140, 20550-20553 "
            "or 97810-97814.",
     source_ids=("CS-02", "CS-02-SUBSTITUTES", "NC-08"),

@@ -21,6 +21,7 @@ Bill the e-stim only when it was a separate service with its own electrodes and 
 from __future__ import annotations
 
 from needlecheck.plugin.context import BillingContext
+from needlecheck.plugin.families import Family
 from needlecheck.plugin.findings import Finding, Severity, Topic
 from needlecheck.plugin.rule import Precedence, Rule
 from needlecheck.plugin.same_day import same_date_findings
@@ -44,6 +45,7 @@ RULE = Rule(
     title="Electrical stimulation with dry needling on one date",
     severity=Severity.INFO,
     topic=Topic.CLAIM,
+    family=Family.CODE_PAIRS,
     checks="Flags 97032, 97014 or G0283 with 20560/20561 on the same date of service for review.",
     source_ids=("NC-06",),
     can_fix=False,

@@ -31,6 +31,7 @@ pre-needling assessment.
 from __future__ import annotations
 
 from needlecheck.plugin.context import BillingContext
+from needlecheck.plugin.families import Family
 from needlecheck.plugin.findings import Finding, Severity, Topic
 from needlecheck.plugin.rule import Precedence, Rule
 from needlecheck.plugin.same_day import pair_matches
@@ -73,6 +74,7 @@ RULE = Rule(
     title="E/M with dry needling without modifier 25",
     severity=Severity.WARNING,
     topic=Topic.CLAIM,
+    family=Family.CODE_PAIRS,
     checks="An E/M visit or consultation (99202-99215, 99242-99245, 99252-99255) on the date of a 20560/20561 "
            "carries modifier 25, on the E/M line.",
     source_ids=("NC-04", "EM-CONSULTS-2023"),

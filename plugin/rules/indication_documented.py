@@ -18,6 +18,7 @@ the line's diagnosisSequence.
 from __future__ import annotations
 
 from needlecheck.plugin.context import BillingContext
+from needlecheck.plugin.families import Family
 from needlecheck.plugin.findings import Finding, Severity, Topic
 from needlecheck.plugin.rule import Precedence, Rule
 from needlecheck.plugin.wording import upper_first
@@ -44,6 +45,7 @@ RULE = Rule(
     title="No indication",
     severity=Severity.WARNING,
     topic=Topic.CLAIM,
+    family=Family.DOCUMENTATION,
     checks="A 20560/20561 line has a reasonCode/reasonReference or a claim diagnosis.",
     source_ids=("DOC-04",),
     can_fix=False,

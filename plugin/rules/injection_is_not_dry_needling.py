@@ -39,6 +39,7 @@ from __future__ import annotations
 
 from needlecheck.mappings.cpt import TRIGGER_POINT_INJECTION, codes_in_family, cpt_codes
 from needlecheck.plugin.context import BillingContext, ServiceLine
+from needlecheck.plugin.families import Family
 from needlecheck.plugin.findings import CodeChange, Finding, Severity, Topic
 from needlecheck.plugin.rule import Precedence, Rule
 from needlecheck.plugin.wording import join_words, upper_first
@@ -95,6 +96,7 @@ RULE = Rule(
     title="Injected substance recorded on a dry-needling service",
     severity=Severity.WARNING,
     topic=Topic.CLAIM,
+    family=Family.CODING,
     checks="A 20560/20561 Procedure records no injected drug (usedCode/usedReference, a MedicationAdministration).",
     source_ids=("CS-03",),
     can_fix=True,

@@ -24,6 +24,7 @@ Check the payer's edits for the pair; when both services were distinct, document
 from __future__ import annotations
 
 from needlecheck.plugin.context import BillingContext
+from needlecheck.plugin.families import Family
 from needlecheck.plugin.findings import Finding, Severity, Topic
 from needlecheck.plugin.rule import Precedence, Rule
 from needlecheck.plugin.same_day import same_date_findings
@@ -47,6 +48,7 @@ RULE = Rule(
     title="Manipulation with dry needling on one date",
     severity=Severity.INFO,
     topic=Topic.CLAIM,
+    family=Family.CODE_PAIRS,
     checks="Flags 98928, 98929, 98940 or 98941 with 20560/20561 on the same date of service for review.",
     source_ids=("NC-07",),
     can_fix=False,

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from needlecheck.mappings.liability_modifiers import liability_modifiers_on
 from needlecheck.plugin.context import BillingContext
+from needlecheck.plugin.families import Family
 from needlecheck.plugin.findings import Finding, Severity, Topic
 from needlecheck.plugin.payer import PayerClass, payer_of
 from needlecheck.plugin.rule import Precedence, Rule
@@ -53,6 +54,7 @@ RULE = Rule(
     title="Medicare Advantage: ABN modifiers",
     severity=Severity.WARNING,
     topic=Topic.CLAIM,
+    family=Family.MODIFIERS,
     checks="A Medicare Advantage dry-needling line carries none of the ABN modifiers GA, GX, GY, GZ.",
     source_ids=("MC-14",),
     can_fix=False,

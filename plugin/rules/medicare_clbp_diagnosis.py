@@ -46,6 +46,7 @@ from needlecheck.mappings.icd10_ranges import ranges_holding
 from needlecheck.mappings.medicare_ncd import ncd_in_force, ncd_scope
 from needlecheck.mappings.ncd_diagnoses import DATASET_NAME
 from needlecheck.plugin.context import BillingContext, ServiceLine
+from needlecheck.plugin.families import Family
 from needlecheck.plugin.findings import Finding, Severity, Topic
 from needlecheck.plugin.medicare import (
     DECLARED_DENIAL,
@@ -162,6 +163,7 @@ RULE = Rule(
     title="Chronic low back pain diagnosis for Medicare",
     severity=Severity.WARNING,
     topic=Topic.COVERAGE,
+    family=Family.COVERAGE,
     checks="A Medicare dry-needling line on or after 2020-01-21 carries a chronic low back pain diagnosis "
            "that NCD 30.3.3 covers.",
     source_ids=("MC-01", "MC-08", "MC-09", "IC-05", "MC-13", "MC-14", "MC-15"),

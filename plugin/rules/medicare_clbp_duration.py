@@ -37,6 +37,7 @@ import datetime as dt
 
 from needlecheck.mappings.medicare_ncd import MINIMUM_DURATION_WEEKS, criterion_on
 from needlecheck.plugin.context import BillingContext, ConditionFacts, ServiceLine
+from needlecheck.plugin.families import Family
 from needlecheck.plugin.findings import Finding, Severity, Topic
 from needlecheck.plugin.medicare import conditions_for, lines_under_ncd, low_back_candidates, shown
 from needlecheck.plugin.rule import Precedence, Rule
@@ -102,6 +103,7 @@ RULE = Rule(
     title="Medicare: low back pain not yet chronic",
     severity=Severity.WARNING,
     topic=Topic.COVERAGE,
+    family=Family.COVERAGE,
     checks="The Condition treated by a Medicare dry-needling line began at least 12 weeks before the date "
            "of service.",
     source_ids=("MC-02",),

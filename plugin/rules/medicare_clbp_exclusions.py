@@ -32,6 +32,7 @@ import datetime as dt
 from needlecheck.mappings.icd10_ranges import Icd10Range, ranges_holding
 from needlecheck.mappings.medicare_ncd import ncd_exclusions
 from needlecheck.plugin.context import BillingContext, ServiceLine
+from needlecheck.plugin.families import Family
 from needlecheck.plugin.findings import Finding, Severity, Topic
 from needlecheck.plugin.medicare import icd10_diagnoses, is_current, lines_under_ncd
 from needlecheck.plugin.rule import Precedence, Rule
@@ -83,6 +84,7 @@ RULE = Rule(
     title="Medicare: low back pain possibly not nonspecific",
     severity=Severity.INFO,
     topic=Topic.COVERAGE,
+    family=Family.COVERAGE,
     checks="No diagnosis of a Medicare dry-needling line or current Condition of the patient suggests pregnancy, "
            "surgery or a systemic cause of the back pain (review flag).",
     source_ids=("MC-02", "IC-04"),

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from needlecheck.mappings.liability_modifiers import liability_modifiers_on
 from needlecheck.plugin.context import BillingContext
+from needlecheck.plugin.families import Family
 from needlecheck.plugin.findings import Finding, Severity, Topic
 from needlecheck.plugin.payer import PayerClass, payer_of
 from needlecheck.plugin.rule import Precedence, Rule
@@ -56,6 +57,7 @@ RULE = Rule(
     title="Medicare: GA, GY and GZ combined",
     severity=Severity.WARNING,
     topic=Topic.CLAIM,
+    family=Family.MODIFIERS,
     checks="A traditional Medicare dry-needling line carries at most one of GA, GY and GZ.",
     source_ids=("MC-11",),
     can_fix=False,

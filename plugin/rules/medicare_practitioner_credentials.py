@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from needlecheck.mappings.medicare_ncd import ncd_in_force
 from needlecheck.plugin.context import BillingContext, ServiceLine
+from needlecheck.plugin.families import Family
 from needlecheck.plugin.findings import Finding, Severity, Topic
 from needlecheck.plugin.medicare import NEEDS_ACUPUNCTURE_CREDENTIALS
 from needlecheck.plugin.payer import payer_of
@@ -84,6 +85,7 @@ RULE = Rule(
     title="Medicare: practitioner's acupuncture credentials",
     severity=Severity.INFO,
     topic=Topic.COVERAGE,
+    family=Family.PRACTITIONER,
     checks="A Medicare dry-needling line furnished by a PA, NP, CNS or acupuncturist shows the NCD 30.3.3 "
            "credentials and supervision (reminder).",
     source_ids=("MC-06",),

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 from needlecheck.mappings.liability_modifiers import LiabilityRoute, liability_modifiers_on, modifiers_by_route
 from needlecheck.plugin.context import BillingContext, ServiceLine
+from needlecheck.plugin.families import Family
 from needlecheck.plugin.findings import Finding, Severity, Topic
 from needlecheck.plugin.medicare import furnished_only_by_ineligible
 from needlecheck.plugin.payer import PayerClass, payer_of
@@ -134,6 +135,7 @@ RULE = Rule(
     title="Medicare: statutory exclusion for PT or chiropractor",
     severity=Severity.WARNING,
     topic=Topic.COVERAGE,
+    family=Family.COVERAGE,
     checks="A Medicare dry-needling line furnished by a physical therapist or chiropractor is billed as a "
            "statutory exclusion (GY, or GX after a voluntary ABN), never with GA or GZ.",
     source_ids=("MC-07", "MC-06", "MC-11", "MC-12", "MC-08", "MC-14"),

@@ -19,6 +19,7 @@ One bodySite per muscle, each a SNOMED CT muscle concept with its side, e.g. lon
 from __future__ import annotations
 
 from needlecheck.plugin.context import BillingContext
+from needlecheck.plugin.families import Family
 from needlecheck.plugin.findings import Finding, Severity, Topic
 from needlecheck.plugin.muscles import SiteProblem, TreatedSite
 from needlecheck.plugin.rule import Precedence, Rule
@@ -70,6 +71,7 @@ RULE = Rule(
     title="Muscles not named individually",
     severity=Severity.WARNING,
     topic=Topic.CLAIM,
+    family=Family.DOCUMENTATION,
     checks="Every body site of a 20560/20561 line is one SNOMED CT muscle, not a group, region, unknown code or text.",
     source_ids=("CS-06",),
     can_fix=False,

@@ -32,6 +32,7 @@ from decimal import Decimal
 from needlecheck.mappings.datasets import loaded_dataset
 from needlecheck.mappings.ncci_mue import DATASET_NAME, MueTables, MueValue
 from needlecheck.plugin.context import BillingContext, ServiceLine
+from needlecheck.plugin.families import Family
 from needlecheck.plugin.findings import Finding, Severity, Topic
 from needlecheck.plugin.payer import payer_of
 from needlecheck.plugin.rule import Precedence, Rule
@@ -103,6 +104,7 @@ RULE = Rule(
     title="Units above the NCCI MUE",
     severity=Severity.WARNING,
     topic=Topic.LIMITS,
+    family=Family.FREQUENCY,
     checks="Units of each code on a date of service stay within the Medicare practitioner MUE in force then "
            "(per line for MAI 1, summed over the date for MAI 2 and 3).",
     source_ids=("CS-10",),

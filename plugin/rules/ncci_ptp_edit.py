@@ -28,6 +28,7 @@ from __future__ import annotations
 from needlecheck.mappings.datasets import loaded_dataset
 from needlecheck.mappings.ncci_ptp import ALLOWED, DATASET_NAME, NOT_ALLOWED, PtpEdit, PtpEdits, ncci_modifiers
 from needlecheck.plugin.context import BillingContext, ServiceLine
+from needlecheck.plugin.families import Family
 from needlecheck.plugin.findings import Finding, Severity, Topic
 from needlecheck.plugin.payer import payer_of
 from needlecheck.plugin.rule import Precedence, Rule
@@ -96,6 +97,7 @@ RULE = Rule(
     title="NCCI PTP edit with a dry-needling code",
     severity=Severity.WARNING,
     topic=Topic.CLAIM,
+    family=Family.CODE_PAIRS,
     checks="No Medicare NCCI practitioner PTP edit in force on the date of service denies 20560/20561 or the "
            "service reported with it (modifier indicator 0, or 1 without an NCCI-associated modifier).",
     source_ids=("NC-01", "NC-01-MODIFIERS"),

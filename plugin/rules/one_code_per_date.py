@@ -25,6 +25,7 @@ import datetime as dt
 from collections import defaultdict
 
 from needlecheck.plugin.context import BillingContext, ServiceLine
+from needlecheck.plugin.families import Family
 from needlecheck.plugin.findings import Finding, Severity, Topic
 from needlecheck.plugin.rule import Precedence, Rule
 from needlecheck.plugin.same_day import dry_needling_session
@@ -62,6 +63,7 @@ RULE = Rule(
     title="20560 and 20561 on one date of service",
     severity=Severity.WARNING,
     topic=Topic.CLAIM,
+    family=Family.CODING,
     checks="No date of service carries both 20560 and 20561, in the request or with earlier Procedures.",
     source_ids=("CS-09",),
     can_fix=True,

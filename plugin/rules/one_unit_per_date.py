@@ -31,6 +31,7 @@ import datetime as dt
 from collections import defaultdict
 
 from needlecheck.plugin.context import BillingContext, ServiceLine
+from needlecheck.plugin.families import Family
 from needlecheck.plugin.findings import Finding, Severity, Topic
 from needlecheck.plugin.rule import Precedence, Rule
 from needlecheck.plugin.same_day import dry_needling_session
@@ -74,6 +75,7 @@ RULE = Rule(
     title="More than one unit of 20560/20561 on one date",
     severity=Severity.WARNING,
     topic=Topic.CLAIM,
+    family=Family.CODING,
     checks="Each date of service has at most one unit of 20560 or 20561 (quantity and repeated lines).",
     source_ids=("CS-09",),
     can_fix=True,

@@ -18,6 +18,7 @@ concept, or a BodyStructure with its locationQualifier.
 from __future__ import annotations
 
 from needlecheck.plugin.context import BillingContext
+from needlecheck.plugin.families import Family
 from needlecheck.plugin.findings import Finding, Severity, Topic
 from needlecheck.plugin.rule import Precedence, Rule
 from needlecheck.plugin.wording import join_words, upper_first
@@ -47,6 +48,7 @@ RULE = Rule(
     title="Paired muscle without side",
     severity=Severity.WARNING,
     topic=Topic.CLAIM,
+    family=Family.DOCUMENTATION,
     checks="Each muscle of a 20560/20561 line carries a side (lateralized code, qualifier, expression, BodyStructure).",
     source_ids=("CS-04",),
     can_fix=False,

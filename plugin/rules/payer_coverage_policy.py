@@ -45,6 +45,7 @@ from needlecheck.mappings.payer_policies import (
 )
 from needlecheck.mappings.sources import policy_source
 from needlecheck.plugin.context import BillingContext, ServiceLine
+from needlecheck.plugin.families import Family
 from needlecheck.plugin.findings import Finding, Severity, Topic
 from needlecheck.plugin.payer import Payer, PayerClass, payer_of
 from needlecheck.plugin.rule import Precedence, Rule
@@ -132,6 +133,7 @@ RULE = Rule(
     title="Payer policy covers dry needling",
     severity=Severity.WARNING,
     topic=Topic.COVERAGE,
+    family=Family.COVERAGE,
     checks="The payer's dry needling policy in force on the date of service does not call it not covered or "
            "investigational; commercial payers without a policy on file are likely non-covered.",
     source_ids=("PY-14", "PY-01", "PY-02", "PY-03", "PY-04", "PY-05", "PY-06", "PY-07", "PY-08", "PY-10"),

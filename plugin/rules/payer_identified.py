@@ -28,6 +28,7 @@ payor organization, then verify the payer's dry needling policy before the visit
 from __future__ import annotations
 
 from needlecheck.plugin.context import BillingContext
+from needlecheck.plugin.families import Family
 from needlecheck.plugin.findings import Finding, Severity, Topic
 from needlecheck.plugin.payer import PayerClass, payer_of
 from needlecheck.plugin.rule import Precedence, Rule
@@ -64,6 +65,7 @@ RULE = Rule(
     title="Payer identified",
     severity=Severity.INFO,
     topic=Topic.COVERAGE,
+    family=Family.COVERAGE,
     checks="The coverage of an order or claim with dry needling names a payer whose policy can be checked.",
     source_ids=("PY-14",),
     can_fix=False,

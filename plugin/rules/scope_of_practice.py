@@ -38,6 +38,7 @@ from dataclasses import replace
 from needlecheck.mappings.scope_of_practice import ScopeRule, ScopeStatus, scope_of_practice, scope_on
 from needlecheck.mappings.sources import policy_source
 from needlecheck.plugin.context import BillingContext, ServiceLine
+from needlecheck.plugin.families import Family
 from needlecheck.plugin.findings import Finding, Severity, Topic
 from needlecheck.plugin.performer import provider_types
 from needlecheck.plugin.rule import Precedence, Rule
@@ -140,6 +141,7 @@ RULE = Rule(
     title="Scope of practice",
     severity=Severity.WARNING,
     topic=Topic.CLAIM,
+    family=Family.PRACTITIONER,
     checks="The performer's profession may perform dry needling in the state of the service on its date.",
     source_ids=tuple(dict.fromkeys(source for row in scope_of_practice() for source in row.source_ids)),
     can_fix=False,

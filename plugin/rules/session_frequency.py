@@ -42,6 +42,7 @@ from dataclasses import dataclass, replace
 from needlecheck.mappings.frequency_limits import KX_MODIFIER, NCD_YEAR, FrequencyLimit, frequency_limits
 from needlecheck.mappings.sources import PolicySource, policy_source
 from needlecheck.plugin.context import BillingContext, ServiceLine
+from needlecheck.plugin.families import Family
 from needlecheck.plugin.findings import Finding, Severity, Topic
 from needlecheck.plugin.medicare import DECLARED_DENIAL, ncd_can_cover, not_covered_guidance
 from needlecheck.plugin.payer import Payer, PayerClass, payer_of
@@ -183,6 +184,7 @@ RULE = Rule(
     title="Sessions within the payer's frequency caps",
     severity=Severity.WARNING,
     topic=Topic.LIMITS,
+    family=Family.FREQUENCY,
     checks="Medicare: sessions 13-20 in the NCD year or past 12 in 90 days carry KX, none past 20; "
            "Washington L&I: past 3 treatments need justification, none past 6.",
     source_ids=("MC-03", "MC-04", "MC-05", "PY-10"),

@@ -32,6 +32,7 @@ from needlecheck.mappings.datasets import loaded_dataset
 from needlecheck.mappings.muscles import Side
 from needlecheck.mappings.ncci_ptp import ALLOWED, DATASET_NAME, PtpEdits
 from needlecheck.plugin.context import BillingContext, ServiceLine
+from needlecheck.plugin.families import Family
 from needlecheck.plugin.findings import Finding, Severity, Topic
 from needlecheck.plugin.rule import Precedence, Rule
 from needlecheck.plugin.same_day import PairMatch, SameDayService, pair_matches
@@ -122,6 +123,7 @@ RULE = Rule(
     title="Trigger-point injection and dry needling of the same muscles",
     severity=Severity.WARNING,
     topic=Topic.CLAIM,
+    family=Family.CODE_PAIRS,
     checks="20552/20553 and 20560/20561 on one date of service treat different muscles.",
     source_ids=("NC-02",),
     can_fix=False,
