@@ -35,16 +35,25 @@ def load(name: str) -> dict[str, Any]:
     return json.loads((REQUESTS / name).read_text(encoding="utf-8"))
 
 
+def medicare(body: dict[str, Any]) -> dict[str, Any]:
+    """``body`` with its Coverage typed Medicare (SOPT 1), where a missing NCCI file decides something."""
+    coverage = body["prefetch"]["coverage"]["entry"][0]["resource"]
+    coverage["type"] = {"coding": [{"system": "urn:oid:2.16.840.1.113883.3.221.5", "code": "1",
+                                    "display": "MEDICARE"}]}
+    return body
+
+
 def test_rules_that_could_not_run_are_not_recorded_as_fired(without_data_sets: Flask) -> None:
-    response = without_data_sets.test_client().post(ORDER_SIGN, json=load("order-sign/code001-20561-two-muscles.json"))
+    # Two units of 20560 on one date for Medicare: the MUE file would decide, and it is not installed.
+    body = medicare(load("order-sign/unit001-quantity-2.json"))
+    response = without_data_sets.test_client().post(ORDER_SIGN, json=body)
     assert response.status_code == 200
     cards = response.get_json()["cards"]
-    # The NCCI rules were evaluated and reported that they could not check: their data sets are missing.
+    # The NCCI MUE rule was evaluated and reported that it could not check: its data set is missing.
     [unchecked] = [card for card in cards if "extension" not in card]
-    assert all(name in unchecked["detail"] for name in ("ncci-ptp-practitioner", "ncci-mue-practitioner"))
-
+    assert "ncci-mue-practitioner" in unchecked["detail"]
     [record] = without_data_sets.extensions["needlecheck.store"].invocations()
-    assert "DN-CODE-001" in record.rule_ids  # it fired: its card is in the answer
+    assert "DN-UNIT-001" in record.rule_ids  # it fired: its card is in the answer
     assert not set(NCCI_RULES) & set(record.rule_ids)
     assert record.rule_ids == tuple(sorted({card["extension"]["org.needlecheck.rule-id"]
                                             for card in cards if "extension" in card}))
