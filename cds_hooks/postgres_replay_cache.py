@@ -3,13 +3,21 @@
 Same table and rule as ``SqliteReplayCache``: one row per (issuer, jti) until the token expires; an insert
 ``ON CONFLICT`` claims the id only if the row there has expired. PostgreSQL makes the second of two
 concurrent claims wait for the first and then see its row, so exactly one of them succeeds.
+
+Each process claims through a pool of its own. A gunicorn master that builds the app before forking hands
+its workers the pool's open sockets; two processes reading one socket take each other's answers (a refused
+replay could read another's "claimed") or both wait forever. So a process that finds the pool was opened
+by another opens its own, and never closes the inherited one (that would end the other process's sessions).
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
+
+from psycopg_pool import ConnectionPool
 
 from needlecheck.cds_hooks.postgres_store import create_schema, open_pool, transaction
 
@@ -37,18 +45,34 @@ class PostgresReplayCache:
     def __init__(self, url: str, clock: Callable[[], float] = time.time, max_connections: int = 4,
                  timeout_seconds: float = 10.0) -> None:
         self._clock = clock
-        self._pool = open_pool(url, max_connections, timeout_seconds)
+        self._pool_settings = (url, max_connections, timeout_seconds)
+        self._pool = open_pool(*self._pool_settings)
+        self._pool_pid = os.getpid()
+        self._inherited_pools: list[ConnectionPool] = []
+        self._pool_lock = threading.Lock()
         self._prune_lock = threading.Lock()
         self._pruned_at = 0.0
         create_schema(self._pool, _SCHEMA)
 
+    def _process_pool(self) -> ConnectionPool:
+        """This process's pool, opened on first use after a fork (see the module's docstring)."""
+        if self._pool_pid != os.getpid():
+            with self._pool_lock:
+                if self._pool_pid != os.getpid():
+                    # Kept referenced, never closed: closing would send the other process's sessions a goodbye.
+                    self._inherited_pools.append(self._pool)
+                    self._pool = open_pool(*self._pool_settings)
+                    self._pool_pid = os.getpid()
+        return self._pool
+
     def first_use(self, issuer: str, jti: str, expires_at: float) -> bool:
         """See ``ReplayCache.first_use``; raises StoreUnavailable when the database cannot be reached."""
         now = self._clock()
-        with transaction(self._pool) as connection:
+        pool = self._process_pool()
+        with transaction(pool) as connection:
             claimed = connection.execute(_CLAIM, (issuer, jti, expires_at, now)).rowcount == 1
         if self._due_for_pruning(now):
-            with transaction(self._pool) as connection:
+            with transaction(pool) as connection:
                 connection.execute("DELETE FROM seen_token WHERE expires_at < %s", (now,))
         return claimed
 
@@ -60,5 +84,6 @@ class PostgresReplayCache:
             return True
 
     def close(self) -> None:
-        """Close the pool's connections."""
-        self._pool.close()
+        """Close this process's pool (a pool inherited through fork belongs to its parent)."""
+        if self._pool_pid == os.getpid():
+            self._pool.close()
