@@ -48,7 +48,10 @@ MANIFEST: dict[str, dict[str, Any]] = {
 OFFLINE = sorted(name for name, case in MANIFEST.items() if not case.get("needs_fhir_server"))
 SERVICE_OF_HOOK = {"order-sign": "dry-needling-order-sign", "claim-create": "dry-needling-claim-create"}
 RULE_EXTENSION = "org.needlecheck.rule-id"
-STARTUP_TIMEOUT = 30.0
+# Only a backstop against a hang: the wait ends as soon as /healthz answers or the process exits. gunicorn's
+# workers import the whole app before they answer, which took more than 30 s with two copies of the suite
+# on two loaded cores (2026-12 runs); a start-up that works must not fail for being slow.
+STARTUP_TIMEOUT = 300.0
 STOP_TIMEOUT = 15.0
 HTTP_TIMEOUT = 15.0
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")

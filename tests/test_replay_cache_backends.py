@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -83,3 +85,30 @@ def test_database_url_selects_postgresql(postgres_url: str, tmp_path: Path) -> N
     assert isinstance(cache, PostgresReplayCache)
     cache.close()
     assert isinstance(open_replay_cache(Settings(data_dir=tmp_path, database_url=None)), SqliteReplayCache)
+
+
+
+def _claim_in_child(cache: ReplayCache, start: Any, results: Any) -> None:
+    start.wait()
+    results.put([cache.first_use(ISSUER, f"jti-{n}", 1_800_000_300.0) for n in range(40)])
+
+
+def test_processes_forked_after_the_cache_was_built_accept_each_id_once(make_cache: CacheFactory) -> None:
+    """A gunicorn master that preloads the app builds the cache, then forks workers that use it. No process
+    may use a connection of another: a PostgreSQL socket read by two processes hands one the other's answer
+    (or leaves both waiting forever), SQLite's locks do not survive fork(). Each id is accepted once in all."""
+    cache = make_cache()
+    context = multiprocessing.get_context("fork")
+    start, results = context.Barrier(3), context.Queue()
+    children = [context.Process(target=_claim_in_child, args=(cache, start, results)) for _ in range(3)]
+    for child in children:
+        child.start()
+    try:
+        outcomes = [results.get(timeout=60) for _ in children]
+    finally:
+        for child in children:
+            child.join(timeout=5)
+            if child.is_alive():
+                child.kill()
+    assert [sum(column) for column in zip(*outcomes, strict=True)] == [1] * 40
+    assert cache.first_use(ISSUER, "jti-0", 1_800_000_300.0) is False  # the builder sees the children's rows

@@ -11,6 +11,9 @@ path and query contain that text (the other requests pass through):
 ``SLOW``           wait ``slow_seconds`` before answering (then forward)
 ``DRIP``           send the headers of a real answer at once, then its body a byte every ``drip_interval``
                    (the rest after ``slow_seconds``)
+
+A slow or dripping answer still running when ``reset()`` is called (the next test begins) or the proxy stops
+ends there, without the rest of its answer: ``slow_seconds`` can be far longer than any client's patience.
 ``UNAUTHORIZED``   401 with an OperationOutcome (also 403, 404, 500: ``FORBIDDEN``, ``NOT_FOUND``, ``SERVER_ERROR``)
 ``INVALID_JSON``   200, ``application/fhir+json``, a truncated document
 ``ENDLESS_NEXT``   forward, but every searchset Bundle gets a ``next`` link to one more page, forever
@@ -75,7 +78,7 @@ class FaultProxy:
         self.only: str | None = None
         self.seen: list[str] = []
         self._lock = threading.Lock()
-        self._stopping = threading.Event()
+        self._released = threading.Event()  # set to end the slow answers begun before a reset or a stop
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._port: int | None = None
@@ -89,10 +92,12 @@ class FaultProxy:
         return f"http://{_HOST}:{self._port}{urlsplit(self.upstream).path}"
 
     def reset(self) -> None:
-        """Back to pass-through, forgetting what was seen."""
+        """Back to pass-through, forgetting what was seen and ending the slow answers still running."""
         self.fault, self.only = Fault.PASS, None
         with self._lock:
             self.seen.clear()
+            self._released.set()
+            self._released = threading.Event()
 
     def start(self) -> Self:
         """Listen on a free loopback port and serve in a daemon thread."""
@@ -110,7 +115,8 @@ class FaultProxy:
 
     def stop(self) -> None:
         """Stop listening (connections to ``base_url`` are then refused) and end slow answers early."""
-        self._stopping.set()
+        with self._lock:
+            self._released.set()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -128,13 +134,14 @@ class FaultProxy:
         """Stop the proxy."""
         self.stop()
 
-    def fault_for(self, path: str) -> Fault:
-        """The fault that applies to a request for ``path`` (with its query)."""
+    def fault_for(self, path: str) -> tuple[Fault, threading.Event]:
+        """The fault that applies to a request for ``path`` (with its query), and the event that ends it early."""
         with self._lock:
             self.seen.append(path)
+            released = self._released
         if self.only is not None and self.only not in path:
-            return Fault.PASS
-        return self.fault
+            return Fault.PASS, released
+        return self.fault, released
 
     def forward(self, path: str, headers: dict[str, str]) -> tuple[int, str, bytes]:
         """(status, content type, body) of ``path`` on the upstream server, links rewritten to the proxy."""
@@ -154,10 +161,6 @@ class FaultProxy:
         pairs = [(k, v) for k, v in pairs if k != _PAGE_PARAMETER] + [(_PAGE_PARAMETER, str(page))]
         return f"http://{_HOST}:{self._port}{parts.path}?{urlencode(pairs)}"
 
-    def wait(self, seconds: float) -> bool:
-        """Sleep ``seconds`` unless the proxy stops first; True when it is stopping."""
-        return self._stopping.wait(seconds)
-
 
 class _QuietServer(ThreadingHTTPServer):
     """Threads that die with the tests, and no tracebacks for clients that hang up (the faults cause that)."""
@@ -176,6 +179,7 @@ def _outcome(status: int) -> bytes:
 
 class _ProxyHandler(BaseHTTPRequestHandler):
     owner: FaultProxy
+    released: threading.Event  # of the request being answered: set when a reset or a stop ends it early
     protocol_version = "HTTP/1.1"
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -184,7 +188,7 @@ class _ProxyHandler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         """Answer according to the proxy's current fault."""
         proxy = self.owner
-        fault = proxy.fault_for(self.path)
+        fault, self.released = proxy.fault_for(self.path)
         headers = {name: value for name, value in self.headers.items() if name.lower() in ("authorization", "accept")}
         if fault is Fault.HANG_UP:
             self.close_connection = True
@@ -199,7 +203,7 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         if fault is Fault.HUGE_BODY:
             self._send_huge(proxy.huge_body_bytes)
             return
-        if fault is Fault.SLOW and proxy.wait(proxy.slow_seconds):
+        if fault is Fault.SLOW and self.released.wait(proxy.slow_seconds):
             return
         try:
             status, content_type, body = proxy.forward(self.path, headers)
@@ -247,7 +251,7 @@ class _ProxyHandler(BaseHTTPRequestHandler):
                 if time.monotonic() > until:
                     self.wfile.write(body[index:])
                     return
-                if self.owner.wait(self.owner.drip_interval):
+                if self.released.wait(self.owner.drip_interval):
                     return
                 self.wfile.write(body[index:index + 1])
                 self.wfile.flush()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import requests
 
-STARTUP_TIMEOUT = 60.0
+STARTUP_TIMEOUT = 300.0  # a backstop against a hang (the wait ends at /healthz's 200 or the exit), not a bound
 STOP_TIMEOUT = 15.0
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
 
