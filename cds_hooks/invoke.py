@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import requests
+from fhir.resources.R4B.claim import Claim
 from fhir.resources.R4B.procedure import Procedure
 
 from needlecheck.cds_hooks.cards import cards_for, unchecked_card
@@ -20,6 +21,7 @@ from needlecheck.cds_hooks.fhir_client import FhirClient, FhirLimits, FhirUnavai
 from needlecheck.cds_hooks.hook_request import HookRequest, parse_hook_request
 from needlecheck.cds_hooks.prefetch import KeyOutcome, KeyStatus, resolve_prefetch
 from needlecheck.cds_hooks.services import ServiceDefinition
+from needlecheck.plugin.context import BillingContext
 from needlecheck.plugin.engine import evaluate
 from needlecheck.plugin.fhir_input import (
     claim_create_context,
@@ -38,6 +40,35 @@ class HookResult:
     body: dict[str, Any]
     findings: list[Finding] = field(default_factory=list)
     prefetch: dict[str, KeyOutcome] = field(default_factory=dict)
+    context: BillingContext | None = None
+
+
+@dataclass
+class Decision:
+    """What the rules found for one billing context and the cards a hook call answers with."""
+
+    findings: list[Finding]
+    cards: list[dict[str, Any]]
+
+
+def decide(context: BillingContext, hook_instance: str, drafts: dict[str, dict[str, Any]]) -> Decision:
+    """Run the rules over ``context`` and render their cards, as every hook call does.
+
+    Shared by the hooks and ``needlecheck scan`` so a claim gets the same answer wherever it is checked.
+    """
+    findings = evaluate(context)
+    cards = cards_for([f for f in findings if not f.unchecked], hook_instance, drafts)
+    # Checks that could not run share one info card: a card per missing data set would bury the problems.
+    unchecked = (*context.missing_data, *dict.fromkeys(f.detail for f in findings if f.unchecked))
+    if unchecked and context.dry_needling_lines:
+        cards.append(unchecked_card(hook_instance, unchecked))
+    return Decision(findings, cards)
+
+
+def missing_claim_procedures(claim: Claim, record: PatientRecord) -> list[str]:
+    """The references of the Procedures the claim bills that the record cannot resolve."""
+    return [ref.reference for ref in claim_procedure_references(claim)
+            if ref.reference and not ref.reference.startswith("#") and record.resolve(ref, claim) is None]
 
 
 def _record_from(outcomes: dict[str, KeyOutcome], request: HookRequest) -> PatientRecord:
@@ -87,8 +118,7 @@ def _fetch_claim_procedures(request: HookRequest, record: PatientRecord, client:
     """Fetch the Procedures the claim bills that neither the claim nor prefetch holds; 412 if impossible."""
     claim = request.claim
     assert claim is not None
-    wanted = [ref.reference for ref in claim_procedure_references(claim)
-              if ref.reference and not ref.reference.startswith("#") and record.resolve(ref, claim) is None]
+    wanted = missing_claim_procedures(claim, record)
     if not wanted:
         return
     if client is None:
@@ -142,13 +172,8 @@ def _decide(service: ServiceDefinition, request: HookRequest, body: dict[str, An
         context = order_sign_context(request.patient_id, request.draft_orders, record, evaluated_on,
                                      signer if isinstance(signer, str) else None)
         drafts = _draft_orders_by_reference(body["context"]["draftOrders"])
-    findings = evaluate(context)
-    cards = cards_for([f for f in findings if not f.unchecked], request.hook_instance, drafts)
-    # Checks that could not run share one info card: a card per missing data set would bury the problems.
-    unchecked = (*context.missing_data, *dict.fromkeys(f.detail for f in findings if f.unchecked))
-    if unchecked and context.dry_needling_lines:
-        cards.append(unchecked_card(request.hook_instance, unchecked))
-    return HookResult({"cards": cards}, findings, outcomes)
+    decision = decide(context, request.hook_instance, drafts)
+    return HookResult({"cards": decision.cards}, decision.findings, outcomes, context)
 
 
 def _draft_orders_by_reference(bundle: dict[str, Any]) -> dict[str, dict[str, Any]]:
