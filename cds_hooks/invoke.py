@@ -41,6 +41,7 @@ class HookResult:
     findings: list[Finding] = field(default_factory=list)
     prefetch: dict[str, KeyOutcome] = field(default_factory=dict)
     context: BillingContext | None = None
+    unchecked: tuple[str, ...] = ()  # the checks the "not checked" card names
 
 
 @dataclass
@@ -49,6 +50,7 @@ class Decision:
 
     findings: list[Finding]
     cards: list[dict[str, Any]]
+    unchecked: tuple[str, ...] = ()
 
 
 def decide(context: BillingContext, hook_instance: str, drafts: dict[str, dict[str, Any]]) -> Decision:
@@ -60,9 +62,10 @@ def decide(context: BillingContext, hook_instance: str, drafts: dict[str, dict[s
     cards = cards_for([f for f in findings if not f.unchecked], hook_instance, drafts)
     # Checks that could not run share one info card: a card per missing data set would bury the problems.
     unchecked = (*context.missing_data, *dict.fromkeys(f.detail for f in findings if f.unchecked))
-    if unchecked and context.dry_needling_lines:
-        cards.append(unchecked_card(hook_instance, unchecked))
-    return Decision(findings, cards)
+    if not (unchecked and context.dry_needling_lines):
+        return Decision(findings, cards)
+    cards.append(unchecked_card(hook_instance, unchecked))
+    return Decision(findings, cards, unchecked)
 
 
 def missing_claim_procedures(claim: Claim, record: PatientRecord) -> list[str]:
@@ -173,7 +176,7 @@ def _decide(service: ServiceDefinition, request: HookRequest, body: dict[str, An
                                      signer if isinstance(signer, str) else None)
         drafts = _draft_orders_by_reference(body["context"]["draftOrders"])
     decision = decide(context, request.hook_instance, drafts)
-    return HookResult({"cards": decision.cards}, decision.findings, outcomes, context)
+    return HookResult({"cards": decision.cards}, decision.findings, outcomes, context, decision.unchecked)
 
 
 def _draft_orders_by_reference(bundle: dict[str, Any]) -> dict[str, dict[str, Any]]:
