@@ -17,6 +17,7 @@ from needlecheck.cds_hooks.store import StoreUnavailable, open_store
 from needlecheck.mappings.datasets import configure_datasets, dataset_specs, datasets_dir, load_all_datasets
 from needlecheck.mappings.errors import MappingError
 from needlecheck.plugin.rules import all_rules
+from needlecheck.scan.cli import add_scan_arguments, run_scan
 
 EXIT_INVALID = 2
 EXIT_PRECONDITION = 3
@@ -146,6 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--limit", type=int, default=100, help="how many of the latest records (default 100)")
     audit.add_argument("--config", type=Path, help="TOML configuration file (default: $NEEDLECHECK_CONFIG)")
     audit.set_defaults(run=_audit)
+    scan = commands.add_parser("scan", help="check past claims in bulk and write a work list and a report")
+    add_scan_arguments(scan)
+    scan.set_defaults(run=lambda args: run_scan(args, load_settings(_config_path(args))))
     return parser
 
 
