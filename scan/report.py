@@ -24,7 +24,7 @@ WARNING_COLOUR, INFO_COLOUR = "#c2410c", "#64748b"
 
 def _svg(figure: Any, label: str) -> str:
     buffer = io.StringIO()
-    figure.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
+    figure.savefig(buffer, format="svg", metadata={"Date": None})
     plt.close(figure)
     svg = buffer.getvalue()
     svg = svg[svg.index("<svg"):]
@@ -33,7 +33,7 @@ def _svg(figure: Any, label: str) -> str:
 
 def _bars(labels: list[str], warnings: list[int], infos: list[int], title: str, horizontal: bool) -> str:
     height = max(2.2, 0.38 * len(labels) + 1.0) if horizontal else 3.2
-    figure, axes = plt.subplots(figsize=(7.5, height))
+    figure, axes = plt.subplots(figsize=(7.5, height), layout="constrained")
     positions = list(range(len(labels)))
     draw = axes.barh if horizontal else axes.bar
     first = draw(positions, warnings, color=WARNING_COLOUR, label="warning")
@@ -50,13 +50,13 @@ def _bars(labels: list[str], warnings: list[int], infos: list[int], title: str, 
         axes.set_xticks(positions, labels, rotation=45 if len(labels) > 8 else 0, ha="right" if len(labels) > 8
                         else "center")
         axes.set_ylabel("findings")
-    axes.legend(frameon=False, loc="lower right" if horizontal else "upper left")
+    axes.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     axes.set_title(title, loc="left")
     return _svg(figure, title)
 
 
 def _share_chart(at_risk: int, checked: int) -> str:
-    figure, axes = plt.subplots(figsize=(7.5, 1.3))
+    figure, axes = plt.subplots(figsize=(7.5, 1.5), layout="constrained")
     clean = max(checked - at_risk, 0)
     axes.barh([0], [at_risk], color=WARNING_COLOUR, label=f"at risk: {at_risk}")
     axes.barh([0], [clean], left=[at_risk], color="#16a34a", label=f"no warning: {clean}")
