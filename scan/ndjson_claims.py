@@ -20,13 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from fhir.resources.R4B.claim import Claim
+from fhir.resources.R4B.resource import Resource
 from pydantic import ValidationError
 
 from needlecheck.cds_hooks.invoke import decide, missing_claim_procedures
 from needlecheck.cds_hooks.services import HISTORY_CODES
 from needlecheck.mappings.cpt import CPT_SYSTEM
 from needlecheck.plugin.fhir_input import claim_create_context
-from needlecheck.plugin.fhir_record import PatientRecord
+from needlecheck.plugin.fhir_record import PatientRecord, parse_resource
 from needlecheck.scan.ndjson_index import PATIENT_ELEMENT, reference_key
 from needlecheck.scan.outcome import ClaimOutcome, claim_outcome
 from needlecheck.scan.problems import InputProblem
@@ -54,17 +55,30 @@ class _Worker:
         self.connection = sqlite3.connect(f"file:{index_path}?mode=ro", uri=True, check_same_thread=False)
         self.files = dict(self.connection.execute("SELECT id, path FROM files"))
         self.dates = dates
+        # Practitioners, roles, Organizations and Locations recur on every claim: each is read and validated
+        # once per worker, and a claim's record gets the parsed model (validation is most of a claim's cost).
         self.shared = lru_cache(maxsize=20_000)(self._shared)
-        self.roles = lru_cache(maxsize=5_000)(self._roles)
 
-    def _shared(self, key: str) -> dict[str, Any] | None:
-        row = self.connection.execute("SELECT json FROM resources WHERE key = ? AND patient IS NULL "
-                                      "ORDER BY rowid DESC LIMIT 1", (key,)).fetchone()
-        return json.loads(row[0]) if row else None
-
-    def _roles(self, practitioner_key: str) -> tuple[dict[str, Any], ...]:
-        rows = self.connection.execute("SELECT json FROM resources WHERE owner = ?", (practitioner_key,))
-        return tuple(json.loads(row[0]) for row in rows)
+    def _shared(self, key: str) -> tuple[tuple[str, Resource], ...]:
+        """``key``'s resource and every shared resource it leads to (roles of a Practitioner too), parsed."""
+        found: dict[str, Resource] = {}
+        pending = [key]
+        while pending:
+            current = pending.pop()
+            if current in found or current.split("/", 1)[0] in _PATIENT_TYPES:
+                continue
+            rows = [*self.connection.execute("SELECT json FROM resources WHERE key = ? AND patient IS NULL "
+                                             "ORDER BY rowid DESC LIMIT 1", (current,))]
+            if current.startswith("Practitioner/"):
+                rows += self.connection.execute("SELECT json FROM resources WHERE owner = ?", (current,))
+            for (text,) in rows:
+                resource = json.loads(text)
+                model = parse_resource(resource)
+                if model is not None:
+                    found[f"{resource['resourceType']}/{resource['id']}"] = model
+                    pending.extend(_references(resource))
+            found.setdefault(current, None)  # type: ignore[arg-type]
+        return tuple((k, v) for k, v in found.items() if v is not None)
 
 
 _worker: _Worker | None = None
@@ -101,8 +115,23 @@ def _cpt_codes(resource: dict[str, Any]) -> set[str]:
     return {c.get("code") for c in codings or [] if isinstance(c, dict) and c.get("system") == CPT_SYSTEM}
 
 
+class _PatientResources:
+    """One patient's resources as JSON by type, and each validated at most once across the patient's claims."""
+
+    def __init__(self) -> None:
+        self.by_type: dict[str, dict[str, dict[str, Any]]] = {}
+        self._models: dict[str, Resource | None] = {}
+
+    def model(self, key: str) -> Resource | None:
+        if key not in self._models:
+            resource = self.by_type.get(key.split("/", 1)[0], {}).get(key)
+            self._models[key] = parse_resource(resource) if resource is not None else None
+        return self._models[key]
+
+
 def _check_patient(worker: _Worker, patient: str) -> PatientResult:
-    by_type: dict[str, dict[str, dict[str, Any]]] = {}
+    resources = _PatientResources()
+    by_type = resources.by_type
     claims: list[tuple[str, int, int]] = []
     for kind, key, text, file_id, line in worker.connection.execute(
             "SELECT type, key, json, file, line FROM resources WHERE patient = ? ORDER BY rowid", (patient,)):
@@ -121,7 +150,7 @@ def _check_patient(worker: _Worker, patient: str) -> PatientResult:
             result.skipped += 1
             continue
         try:
-            outcome = _check_claim(worker, patient, claim_json, by_type, where, result.problems)
+            outcome = _check_claim(worker, patient, claim_json, resources, where, result.problems)
         except Exception as error:  # one odd claim must not end a scan of a million
             result.problems.append(InputProblem("claim-not-checked", *where,
                                                 f"Claim/{claim_json.get('id')}: {type(error).__name__}: {error}"))
@@ -130,12 +159,17 @@ def _check_patient(worker: _Worker, patient: str) -> PatientResult:
     return result
 
 
-def _record_for(worker: _Worker, claim_json: dict[str, Any],
-                by_type: dict[str, dict[str, dict[str, Any]]]) -> PatientRecord:
+def _add_model(record: PatientRecord, model: Resource | None) -> None:
+    if model is not None:
+        record.add(model)
+
+
+def _record_for(worker: _Worker, claim_json: dict[str, Any], patient: _PatientResources) -> PatientRecord:
     record = PatientRecord()
+    by_type = patient.by_type
     for kind in ("Condition", "Coverage"):
-        for resource in by_type.get(kind, {}).values():
-            record.add_json(resource)
+        for key in by_type.get(kind, {}):
+            _add_model(record, patient.model(key))
     billed = {key for entry in claim_json.get("procedure") or [] if isinstance(entry, dict)
               for key in [reference_key(entry.get("procedureReference"))] if key}
     for key, procedure in by_type.get("Procedure", {}).items():
@@ -145,32 +179,24 @@ def _record_for(worker: _Worker, claim_json: dict[str, Any],
     encounters = [key for item in claim_json.get("item") or [] if isinstance(item, dict)
                   for key in (reference_key(e) for e in item.get("encounter") or []) if key]
     pending = [*_references(claim_json)]
-    for key in [*encounters[:1], *billed]:
-        found = by_type.get(key.split("/", 1)[0], {}).get(key)
+    for key in encounters[:1]:
+        found = by_type.get("Encounter", {}).get(key)
         if found is not None:
             pending.extend(_references(found))
-            record.add_json(found)
+            _add_model(record, patient.model(key))
+    for key in billed:
+        pending.extend(_references(by_type.get("Procedure", {}).get(key)))
     for coverage in by_type.get("Coverage", {}).values():
         pending.extend(_references(coverage))
-    seen: set[str] = set()
-    while pending:
-        key = pending.pop()
-        if key in seen or key.split("/", 1)[0] in _PATIENT_TYPES:
-            continue
-        seen.add(key)
-        found = worker.shared(key)
-        if found is not None:
-            record.add_json(found)
-            pending.extend(_references(found))
-        if key.startswith("Practitioner/"):
-            for role in worker.roles(key):
-                record.add_json(role)
-                pending.extend(_references(role))
+    for key in set(pending):
+        if key.split("/", 1)[0] not in _PATIENT_TYPES:
+            for _, model in worker.shared(key):
+                record.add(model)
     return record
 
 
 def _check_claim(worker: _Worker, patient: str, claim_json: dict[str, Any],
-                 by_type: dict[str, dict[str, dict[str, Any]]], where: tuple[str | None, int],
+                 resources: _PatientResources, where: tuple[str | None, int],
                  problems: list[InputProblem]) -> ClaimOutcome:
     claim_id = str(claim_json.get("id"))
     try:
@@ -179,7 +205,7 @@ def _check_claim(worker: _Worker, patient: str, claim_json: dict[str, Any],
         problems.append(InputProblem("invalid-claim", *where, f"Claim/{claim_id} is not a valid FHIR R4 Claim: "
                                                               f"{_first_error(error)}"))
         return ClaimOutcome(claim_id, patient, checked=False, has_dry_needling=True)
-    record = _record_for(worker, claim_json, by_type)
+    record = _record_for(worker, claim_json, resources)
     missing = missing_claim_procedures(claim, record)
     if missing:
         problems.append(InputProblem("missing-procedures", *where,
