@@ -49,8 +49,13 @@ def test_bad_input_is_reported_with_file_and_line_and_the_scan_goes_on(tmp_path:
     orphan["id"] = "nc-claim-orphan"
     orphan["procedure"][0]["procedureReference"]["reference"] = "Procedure/nc-proc-not-exported"
     stray = {"resourceType": "Procedure", "id": "stray", "status": "completed", "subject": {"reference": "Patient/x"}}
+    # A Claim that names no patient, and one that is not a valid FHIR Claim (a line sequence that is no number).
+    nobody = {**copy.deepcopy(orphan), "id": "nc-claim-nobody"}
+    del nobody["patient"]
+    invalid = {**copy.deepcopy(orphan), "id": "nc-claim-invalid"}
+    invalid["item"][0]["sequence"] = "first"
     with (export / "Claim.2.ndjson").open("w", encoding="utf-8") as handle:
-        handle.write(json.dumps(stray) + "\n" + json.dumps(orphan) + "\n")
+        handle.write("".join(json.dumps(r) + "\n" for r in (stray, orphan, nobody, invalid)))
     # A file that cannot be read: a gzip file that is not gzip.
     (export / "Encounter.2.ndjson.gz").write_bytes(b"this is not gzip data at all")
 
@@ -63,13 +68,16 @@ def test_bad_input_is_reported_with_file_and_line_and_the_scan_goes_on(tmp_path:
         ("malformed-line", "Condition.ndjson", 2),
         ("wrong-resource-type", "Claim.2.ndjson", 1),
         ("missing-procedures", "Claim.2.ndjson", 2),
+        ("claim-without-patient", "Claim.2.ndjson", 3),
+        ("invalid-claim", "Claim.2.ndjson", 4),
         ("unreadable-file", "Encounter.2.ndjson.gz", None),
     }
     missing = next(p for p in summary["input_problems"]["listed"] if p["kind"] == "missing-procedures")
     assert "Procedure/nc-proc-not-exported" in missing["message"]
-    assert summary["input_problems"]["by_kind"] == {"malformed-line": 1, "missing-procedures": 1,
+    assert summary["input_problems"]["by_kind"] == {"claim-without-patient": 1, "invalid-claim": 1,
+                                                    "malformed-line": 1, "missing-procedures": 1,
                                                     "unreadable-file": 1, "wrong-resource-type": 1}
-    assert (summary["claims_read"], summary["claims_checked"], summary["claims_not_checked"]) == (3, 2, 1)
+    assert (summary["claims_read"], summary["claims_checked"], summary["claims_not_checked"]) == (4, 2, 2)
     assert summary["claims_with_warning"] == 1
     assert [row["rule_id"] for row in csv_rows(out) if row["severity"] == "warning"] == ["DN-CODE-001"]
 
