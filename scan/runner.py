@@ -85,8 +85,10 @@ def run(options: ScanOptions) -> int:
 
 
 def _progress(total: int | None, what: str) -> tqdm:
-    # A bar on a terminal only: a log file or a pipe gets nothing but the final files.
-    return tqdm(total=total, unit=what, desc=f"{what}s", disable=not sys.stderr.isatty(), dynamic_ncols=True,
+    # A bar on a terminal only: a log file or a pipe gets nothing but the final files. A terminal that does
+    # not report its width (a bare pty) still gets a readable bar.
+    width = shutil.get_terminal_size((100, 24)).columns or 100
+    return tqdm(total=total, unit=what, desc=f"{what}s", disable=not sys.stderr.isatty(), ncols=min(width, 120),
                 smoothing=0.1)
 
 

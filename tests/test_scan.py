@@ -157,13 +157,14 @@ def test_a_second_run_replaces_the_files_and_writes_nothing_else(tmp_path: Path)
     assert summary_of(out)["generated_at"] >= first
 
 
-def test_date_range_selects_claims_by_created(tmp_path: Path) -> None:
+def test_date_range_selects_claims_by_created(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
     export = two_claim_export(tmp_path / "export")
     created = {c["id"]: c["created"] for c in (json.loads(line) for line in
                                                (export / "Claim.ndjson").read_text().splitlines())}
     assert created == {"nc-claim-0406a": "2026-04-07", "nc-claim-0408a": "2026-04-09"}
     out = tmp_path / "out"
     assert main(["scan", str(export), "--out", str(out), "--workers", "1", "--until", "2026-04-08"]) == 0
+    assert capfd.readouterr() == ("", "")  # not a terminal: no progress bar, nothing printed
     summary = summary_of(out)
     assert (summary["claims_read"], summary["claims_in_range"], summary["claims_checked"]) == (2, 1, 1)
     assert {row["claim_id"] for row in csv_rows(out)} == {"nc-claim-0406a"}
