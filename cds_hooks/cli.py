@@ -24,6 +24,7 @@ from needlecheck.mappings.local_policy import configure_policy_dir
 from needlecheck.plugin.rule import Precedence
 from needlecheck.plugin.rule_settings import describe_rule_setting
 from needlecheck.plugin.rules import all_rules
+from needlecheck.scan.cli import add_scan_arguments, run_scan
 
 EXIT_INVALID = 2
 EXIT_PRECONDITION = 3
@@ -246,6 +247,9 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--until", help="last day reported, YYYY-MM-DD (UTC, included; default: now)")
     report.add_argument("--config", type=Path, help=_CONFIG_HELP)
     report.set_defaults(run=_report)
+    scan = commands.add_parser("scan", help="check past claims in bulk and write a work list and a report")
+    add_scan_arguments(scan)
+    scan.set_defaults(run=lambda args: run_scan(args, load_settings(_config_path(args))))
     return parser
 
 

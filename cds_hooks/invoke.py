@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import requests
+from fhir.resources.R4B.claim import Claim
 from fhir.resources.R4B.procedure import Procedure
 from fhir.resources.R4B.reference import Reference
 
@@ -24,7 +25,7 @@ from needlecheck.cds_hooks.hook_request import HookRequest, parse_hook_request
 from needlecheck.cds_hooks.prefetch import KeyOutcome, KeyStatus, resolve_prefetch
 from needlecheck.cds_hooks.services import ServiceDefinition
 from needlecheck.cds_hooks.suppression import IssuedCard, suppressed_rule_ids
-from needlecheck.plugin.context import RuleOptions
+from needlecheck.plugin.context import BillingContext, RuleOptions
 from needlecheck.plugin.engine import resolve, run_rules
 from needlecheck.plugin.fhir_input import (
     claim_create_context,
@@ -35,7 +36,7 @@ from needlecheck.plugin.fhir_input import (
 from needlecheck.plugin.fhir_parties import party_references
 from needlecheck.plugin.fhir_record import PatientRecord, parse_resource
 from needlecheck.plugin.findings import Finding
-from needlecheck.plugin.rule_settings import apply_rule_settings
+from needlecheck.plugin.rule_settings import RuleSettings, apply_rule_settings
 
 
 @dataclass
@@ -49,6 +50,54 @@ class HookResult:
     suppressed: tuple[str, ...] = ()
     # The cards shown, with hashed patient and finding keys (stored with the audit record).
     issued: tuple[IssuedCard, ...] = ()
+    context: BillingContext | None = None
+    unchecked: tuple[str, ...] = ()  # the checks the "not checked" card names
+
+
+@dataclass
+class Decision:
+    """What the rules found for one billing context and the cards a hook call answers with."""
+
+    findings: list[Finding]
+    cards: list[dict[str, Any]]
+    unchecked: tuple[str, ...] = ()
+
+
+def decided_findings(context: BillingContext, options: RuleOptions, rule_settings: RuleSettings,
+                     configuration: CallConfiguration) -> list[Finding]:
+    """The rules' findings under the site's settings, one per root cause (precedence resolved last, so a
+    switched-off rule or family cannot hide a finding it would have outranked)."""
+    findings = apply_rule_settings(run_rules(replace(context, options=options)), rule_settings)
+    return resolve(without_families_off(findings, configuration))
+
+
+def cards_of(findings: list[Finding], context: BillingContext, hook_instance: str,
+             drafts: dict[str, dict[str, Any]]) -> Decision:
+    """The cards of ``findings``; checks that could not run share one info card (a card per missing data set
+    would bury the problems)."""
+    cards = cards_for([f for f in findings if not f.unchecked], hook_instance, drafts)
+    unchecked = (*context.missing_data, *dict.fromkeys(f.detail for f in findings if f.unchecked))
+    if not (unchecked and context.dry_needling_lines):
+        return Decision(findings, cards)
+    cards.append(unchecked_card(hook_instance, unchecked))
+    return Decision(findings, cards, unchecked)
+
+
+def decide(context: BillingContext, hook_instance: str, drafts: dict[str, dict[str, Any]],
+           options: RuleOptions | None = None, rule_settings: RuleSettings | None = None) -> Decision:
+    """Run the rules over ``context`` and render their cards, as every hook call does (without a request's
+    CRD configuration or repeat suppression, which belong to a live call).
+
+    Shared with ``needlecheck scan`` so a claim gets the same answer wherever it is checked.
+    """
+    findings = decided_findings(context, options or RuleOptions(), rule_settings or {}, CallConfiguration())
+    return cards_of(findings, context, hook_instance, drafts)
+
+
+def missing_claim_procedures(claim: Claim, record: PatientRecord) -> list[str]:
+    """The references of the Procedures the claim bills that the record cannot resolve."""
+    return [ref.reference for ref in claim_procedure_references(claim)
+            if ref.reference and not ref.reference.startswith("#") and record.resolve(ref, claim) is None]
 
 
 def _record_from(outcomes: dict[str, KeyOutcome], request: HookRequest) -> PatientRecord:
@@ -98,8 +147,7 @@ def _fetch_claim_procedures(request: HookRequest, record: PatientRecord, client:
     """Fetch the Procedures the claim bills that neither the claim nor prefetch holds; 412 if impossible."""
     claim = request.claim
     assert claim is not None
-    wanted = [ref.reference for ref in claim_procedure_references(claim)
-              if ref.reference and not ref.reference.startswith("#") and record.resolve(ref, claim) is None]
+    wanted = missing_claim_procedures(claim, record)
     if not wanted:
         return
     if client is None:
@@ -216,22 +264,16 @@ def _decide(service: ServiceDefinition, request: HookRequest, body: dict[str, An
         context = order_sign_context(request.patient_id, request.draft_orders, record, evaluated_on,
                                      signer if isinstance(signer, str) else None)
         drafts = _draft_orders_by_reference(body["context"]["draftOrders"])
-    # Switched-off rules and families go before precedence is resolved: a finding they would have hidden shows.
-    findings = resolve(without_families_off(
-        apply_rule_settings(run_rules(replace(context, options=options)), governance.rule_settings), configuration))
+    findings = decided_findings(context, options, governance.rule_settings, configuration)
     suppressed: list[Finding] = []
-    now = dt.datetime.now(dt.UTC)
     if governance.suppression is not None:
-        findings, suppressed, keys = governance.suppression.split(findings, context, now)
-    cards = cards_for([f for f in findings if not f.unchecked], request.hook_instance, drafts)
-    # Checks that could not run share one info card: a card per missing data set would bury the problems.
-    unchecked = (*context.missing_data, *dict.fromkeys(f.detail for f in findings if f.unchecked))
-    if unchecked and context.dry_needling_lines:
-        cards.append(unchecked_card(request.hook_instance, unchecked))
-    cards = capped(cards, configuration.max_cards)
+        findings, suppressed, keys = governance.suppression.split(findings, context, dt.datetime.now(dt.UTC))
+    decision = cards_of(findings, context, request.hook_instance, drafts)
+    cards = capped(decision.cards, configuration.max_cards)
     issued = () if governance.suppression is None else governance.suppression.issued_cards(
         request.hook_instance, request.patient_id, findings, keys, cards)
-    return HookResult({"cards": cards}, findings, outcomes, suppressed_rule_ids(suppressed), issued)
+    return HookResult({"cards": cards}, findings, outcomes, suppressed_rule_ids(suppressed), issued, context,
+                      decision.unchecked)
 
 
 def _draft_orders_by_reference(bundle: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -1,0 +1,240 @@
+"""Checking the Claims of an indexed export, one patient at a time, the way ``claim-create`` checks one.
+
+For each Claim the record holds what the hook's prefetch would have held: the patient's Conditions and
+Coverages, the encounter of the claim, the earlier Procedures the history search asks for
+(``services.HISTORY_CODES``) and the Procedures the claim bills, plus the Practitioners, roles,
+Organizations and Locations they refer to. The context, rules and cards are the hook's own
+(``claim_create_context``, ``invoke.decide``). The whole export is at hand, so a reference the hook's
+prefetch would have left unresolved (a performer who is not the user) resolves here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from fhir.resources.R4B.claim import Claim
+from fhir.resources.R4B.resource import Resource
+from pydantic import ValidationError
+
+from needlecheck.cds_hooks.invoke import decide, missing_claim_procedures
+from needlecheck.cds_hooks.services import HISTORY_CODES
+from needlecheck.mappings.cpt import CPT_SYSTEM
+from needlecheck.plugin.context import RuleOptions
+from needlecheck.plugin.fhir_input import claim_create_context
+from needlecheck.plugin.fhir_record import PatientRecord, parse_resource
+from needlecheck.plugin.rule_settings import RuleSettings
+from needlecheck.scan.ndjson_index import PATIENT_ELEMENT, reference_key
+from needlecheck.scan.outcome import ClaimOutcome, claim_outcome
+from needlecheck.scan.problems import InputProblem
+from needlecheck.scan.selection import DateRange, is_candidate
+
+_HISTORY = frozenset(HISTORY_CODES)
+# Encounter and Patient are read for the claim only; the rest of the compartment comes by patient.
+_PATIENT_TYPES = frozenset({*PATIENT_ELEMENT, "Patient"})
+
+
+@dataclass
+class PatientResult:
+    """The outcomes of one patient's Claims and the problems met on the way."""
+
+    outcomes: list[ClaimOutcome]
+    problems: list[InputProblem]
+    skipped: int = 0  # Claims in range without a dry-needling line
+    out_of_range: int = 0
+
+
+class _Worker:
+    """A read-only view of the index, opened once per worker process."""
+
+    def __init__(self, index_path: Path, dates: DateRange, rule_options: RuleOptions,
+                 rule_settings: RuleSettings) -> None:
+        self.rule_options, self.rule_settings = rule_options, rule_settings
+        self.connection = sqlite3.connect(f"file:{index_path}?mode=ro", uri=True, check_same_thread=False)
+        self.files = dict(self.connection.execute("SELECT id, path FROM files"))
+        self.dates = dates
+        # Practitioners, roles, Organizations and Locations recur on every claim: each is read and validated
+        # once per worker, and a claim's record gets the parsed model (validation is most of a claim's cost).
+        self.shared = lru_cache(maxsize=20_000)(self._shared)
+
+    def _shared(self, key: str) -> tuple[tuple[str, Resource], ...]:
+        """``key``'s resource and every shared resource it leads to (roles of a Practitioner too), parsed."""
+        found: dict[str, Resource] = {}
+        pending = [key]
+        while pending:
+            current = pending.pop()
+            if current in found or current.split("/", 1)[0] in _PATIENT_TYPES:
+                continue
+            rows = [*self.connection.execute("SELECT json FROM resources WHERE key = ? AND patient IS NULL "
+                                             "ORDER BY rowid DESC LIMIT 1", (current,))]
+            if current.startswith("Practitioner/"):
+                rows += self.connection.execute("SELECT json FROM resources WHERE owner = ?", (current,))
+            for (text,) in rows:
+                resource = json.loads(text)
+                model = parse_resource(resource)
+                if model is not None:
+                    found[f"{resource['resourceType']}/{resource['id']}"] = model
+                    pending.extend(_references(resource))
+            found.setdefault(current, None)  # type: ignore[arg-type]
+        return tuple((k, v) for k, v in found.items() if v is not None)
+
+
+_worker: _Worker | None = None
+
+
+def start_worker(index_path: Path, dates: DateRange, rule_options: RuleOptions, rule_settings: RuleSettings) -> None:
+    """Open the index in this process (a pool initializer, or the scan's own process with one worker)."""
+    global _worker
+    _worker = _Worker(index_path, dates, rule_options, rule_settings)
+
+
+def check_patients(patients: list[str]) -> list[PatientResult]:
+    """Check every Claim of each patient; one result per patient, in order."""
+    assert _worker is not None, "start_worker was not called in this process"
+    return [_check_patient(_worker, patient) for patient in patients]
+
+
+def _references(value: Any) -> Iterable[str]:
+    if isinstance(value, dict):
+        key = reference_key(value) if isinstance(value.get("reference"), str) else None
+        if key:
+            yield key
+        for item in value.values():
+            if isinstance(item, dict | list):
+                yield from _references(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _references(item)
+
+
+def _cpt_codes(resource: dict[str, Any]) -> set[str]:
+    code = resource.get("code")
+    codings = code.get("coding") if isinstance(code, dict) else None
+    return {c.get("code") for c in codings or [] if isinstance(c, dict) and c.get("system") == CPT_SYSTEM}
+
+
+class _PatientResources:
+    """One patient's resources as JSON by type, and each validated at most once across the patient's claims."""
+
+    def __init__(self) -> None:
+        self.by_type: dict[str, dict[str, dict[str, Any]]] = {}
+        self._models: dict[str, Resource | None] = {}
+
+    def model(self, key: str) -> Resource | None:
+        if key not in self._models:
+            resource = self.by_type.get(key.split("/", 1)[0], {}).get(key)
+            self._models[key] = parse_resource(resource) if resource is not None else None
+        return self._models[key]
+
+
+def _check_patient(worker: _Worker, patient: str) -> PatientResult:
+    resources = _PatientResources()
+    by_type = resources.by_type
+    claims: list[tuple[str, int, int]] = []
+    for kind, key, text, file_id, line in worker.connection.execute(
+            "SELECT type, key, json, file, line FROM resources WHERE patient = ? ORDER BY rowid", (patient,)):
+        if kind == "Claim":
+            claims.append((text, file_id, line))
+        else:
+            by_type.setdefault(kind, {})[key] = json.loads(text)
+    result = PatientResult([], [])
+    for text, file_id, line in claims:
+        claim_json = json.loads(text)
+        where = (worker.files.get(file_id), line)
+        if not worker.dates.contains(claim_json.get("created")):
+            result.out_of_range += 1
+            continue
+        if not is_candidate(claim_json):
+            result.skipped += 1
+            continue
+        try:
+            outcome = _check_claim(worker, patient, claim_json, resources, where, result.problems)
+        except Exception as error:  # one odd claim must not end a scan of a million
+            result.problems.append(InputProblem("claim-not-checked", *where,
+                                                f"Claim/{claim_json.get('id')}: {type(error).__name__}: {error}"))
+            outcome = ClaimOutcome(str(claim_json.get("id")), patient, checked=False)
+        result.outcomes.append(outcome)
+    return result
+
+
+def _add_model(record: PatientRecord, model: Resource | None) -> None:
+    if model is not None:
+        record.add(model)
+
+
+def _record_for(worker: _Worker, claim_json: dict[str, Any], patient: _PatientResources) -> PatientRecord:
+    record = PatientRecord()
+    by_type = patient.by_type
+    for kind in ("Condition", "Coverage"):
+        for key in by_type.get(kind, {}):
+            _add_model(record, patient.model(key))
+    billed = {key for entry in claim_json.get("procedure") or [] if isinstance(entry, dict)
+              for key in [reference_key(entry.get("procedureReference"))] if key}
+    for key, procedure in by_type.get("Procedure", {}).items():
+        if key in billed or _cpt_codes(procedure) & _HISTORY:
+            record.add_json(procedure)
+    # The hook reads the encounter of its context: the claim's first.
+    encounters = [key for item in claim_json.get("item") or [] if isinstance(item, dict)
+                  for key in (reference_key(e) for e in item.get("encounter") or []) if key]
+    pending = [*_references(claim_json)]
+    for key in encounters[:1]:
+        found = by_type.get("Encounter", {}).get(key)
+        if found is not None:
+            pending.extend(_references(found))
+            _add_model(record, patient.model(key))
+    for key in billed:
+        pending.extend(_references(by_type.get("Procedure", {}).get(key)))
+    for coverage in by_type.get("Coverage", {}).values():
+        pending.extend(_references(coverage))
+    for key in set(pending):
+        if key.split("/", 1)[0] not in _PATIENT_TYPES:
+            for _, model in worker.shared(key):
+                record.add(model)
+    return record
+
+
+def _check_claim(worker: _Worker, patient: str, claim_json: dict[str, Any],
+                 resources: _PatientResources, where: tuple[str | None, int],
+                 problems: list[InputProblem]) -> ClaimOutcome:
+    claim_id = str(claim_json.get("id"))
+    try:
+        claim = Claim.model_validate(claim_json)
+    except (ValidationError, ValueError, TypeError) as error:
+        problems.append(InputProblem("invalid-claim", *where, f"Claim/{claim_id} is not a valid FHIR R4 Claim: "
+                                                              f"{_first_error(error)}"))
+        return ClaimOutcome(claim_id, patient, checked=False, has_dry_needling=True)
+    record = _record_for(worker, claim_json, resources)
+    missing = missing_claim_procedures(claim, record)
+    if missing:
+        problems.append(InputProblem("missing-procedures", *where,
+                                     f"Claim/{claim_id} bills {', '.join(missing)}, which the input does not hold "
+                                     "for this patient; not checked"))
+        return ClaimOutcome(claim_id, patient, checked=False, has_dry_needling=True)
+    hook_instance = f"scan:Claim/{claim_id}"
+    created = _created(claim_json)
+    context = claim_create_context(patient, claim, record, created or dt.date.today())
+    decision = decide(context, hook_instance, {f"Claim/{claim_id}": claim_json}, worker.rule_options,
+                      worker.rule_settings)
+    return claim_outcome(claim_id, context, decision, hook_instance)
+
+
+def _created(claim_json: dict[str, Any]) -> dt.date | None:
+    value = claim_json.get("created")
+    try:
+        return dt.date.fromisoformat(value[:10]) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def _first_error(error: Exception) -> str:
+    if isinstance(error, ValidationError) and error.errors():
+        first = error.errors()[0]
+        location = ".".join(str(part) for part in first.get("loc", ()))
+        return f"{location}: {first.get('msg', 'invalid')}"
+    return str(error).splitlines()[0] if str(error) else type(error).__name__
