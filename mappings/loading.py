@@ -24,6 +24,7 @@ from needlecheck.mappings.muscles import muscle_catalog
 from needlecheck.mappings.ncci_ptp import ncci_modifiers
 from needlecheck.mappings.payer_policies import payer_policies
 from needlecheck.mappings.payers import claim_filing_indicators, payer_classes, payer_directory
+from needlecheck.mappings.payment_figures import payment_figures
 from needlecheck.mappings.provider_types import provider_type_rows
 from needlecheck.mappings.scope_of_practice import scope_of_practice
 from needlecheck.mappings.sources import policy_sources
@@ -47,6 +48,7 @@ TABLE_LOADERS: tuple[Callable[[], object], ...] = (
     muscle_catalog,
     ncci_modifiers,
     payer_policies,
+    payment_figures,
     payer_classes,
     claim_filing_indicators,
     payer_directory,

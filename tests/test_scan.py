@@ -163,7 +163,11 @@ def test_date_range_selects_claims_by_created(tmp_path: Path, capfd: pytest.Capt
                                                (export / "Claim.ndjson").read_text().splitlines())}
     assert created == {"nc-claim-0406a": "2026-04-07", "nc-claim-0408a": "2026-04-09"}
     out = tmp_path / "out"
-    assert main(["scan", str(export), "--out", str(out), "--workers", "1", "--until", "2026-04-08"]) == 0
+    # Good-practice documentation makes each claim a finding, so the work list shows which claims were checked.
+    config = tmp_path / "needlecheck.toml"
+    config.write_text("[documentation]\ngood_practice_elements = true\n", encoding="utf-8")
+    assert main(["scan", str(export), "--out", str(out), "--workers", "1", "--until", "2026-04-08",
+                 "--config", str(config)]) == 0
     assert capfd.readouterr() == ("", "")  # not a terminal: no progress bar, nothing printed
     summary = summary_of(out)
     assert (summary["claims_read"], summary["claims_in_range"], summary["claims_checked"]) == (2, 1, 1)

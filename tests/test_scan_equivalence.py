@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import gzip
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +39,8 @@ def checked_findings(body: dict[str, Any], tmp_path: Path, capsys: pytest.Captur
     for card in cards:
         if RULE_EXTENSION not in card.get("extension", {}):
             continue
-        # A suggestion is labelled "Change 20560 to 20561".
-        suggested = card["suggestions"][0]["label"].split()[-1] if card.get("suggestions") else ""
+        # A suggestion is labelled "Change 20560 to 20561" or "Bill lines 1 and 2 as one 20561 line".
+        suggested = re.findall(r"\b\d{5}\b", card["suggestions"][0]["label"])[-1] if card.get("suggestions") else ""
         found.append((card["extension"][RULE_EXTENSION], card["indicator"], card["summary"], suggested))
     return sorted(found)
 
