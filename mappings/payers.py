@@ -152,8 +152,12 @@ def _name_pattern(path: Path, row_number: int, value: str) -> re.Pattern[str]:
         raise MappingError(path.name, row_number, "pattern", f"not a valid regular expression: {error}") from error
 
 
-def load_payer_directory(path: Path = PAYER_DIRECTORY_FILE) -> tuple[DirectoryEntry, ...]:
-    """Read and validate the payer directory, in file order (the first matching row wins)."""
+def load_payer_directory(path: Path = PAYER_DIRECTORY_FILE, cataloged: bool = True) -> tuple[DirectoryEntry, ...]:
+    """Read and validate the payer directory, in file order (the first matching row wins).
+
+    ``cataloged``: each ``source_id`` must be an entry of ``mappings/policy_sources/`` (the shipped table); a
+    site's local table (``policy_dir``) cites its own documents by title and https URL, as its policy rows do.
+    """
     entries: list[DirectoryEntry] = []
     required = ("payer_class", "match", "pattern", "display_name", "source_id", "source_title",
                 "source_url", "confidence")
@@ -174,7 +178,8 @@ def load_payer_directory(path: Path = PAYER_DIRECTORY_FILE) -> tuple[DirectoryEn
             name_pattern=_name_pattern(path, row_number, row["pattern"]) if match == "name" else None,
             applies_when=_classes(path, row_number, row.get("applies_when", "")),
             display_name=row["display_name"],
-            source_id=parse_source_ids(path, row_number, "source_id", row["source_id"])[0],
+            source_id=parse_source_ids(path, row_number, "source_id", row["source_id"])[0] if cataloged
+            else row["source_id"],
             source_title=row["source_title"],
             source_url=parse_https_url(path, row_number, "source_url", row["source_url"]),
             confidence=row["confidence"],
@@ -197,7 +202,8 @@ def claim_filing_indicators() -> dict[str, ClaimFilingIndicator]:
 @cache
 def payer_directory() -> tuple[DirectoryEntry, ...]:
     """The payer directory shipped in ``mappings/`` with the local rows of ``policy_dir``, loaded once per process."""
-    return with_local_rows(load_payer_directory(), "payer_directory.csv", load_payer_directory, merged_in_front,
+    return with_local_rows(load_payer_directory(), "payer_directory.csv",
+                           lambda path: load_payer_directory(path, cataloged=False), merged_in_front,
                            lambda row: (row.pack, row.match, row.identifier_system,
                                         row.identifier_value or (row.name_pattern.pattern if row.name_pattern else "")))
 

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 
+from needlecheck.cds_hooks.app import create_app
 from needlecheck.cds_hooks.crd_configuration import capped
+from needlecheck.cds_hooks.settings import Settings
+from needlecheck.plugin.context import RuleOptions
 from needlecheck.plugin.families import Family
 from needlecheck.plugin.rules import all_rules
 
@@ -18,8 +23,23 @@ REQUESTS = Path(__file__).resolve().parent.parent / "fixtures" / "requests"
 ORDER_SIGN = "/cds-services/dry-needling-order-sign"
 
 
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[Flask]:
+    """The conftest service with good-practice documentation on, so that a documentation family card exists."""
+    application = create_app(Settings(data_dir=tmp_path / "data", allow_http=True,
+                                      rule_options=RuleOptions(good_practice_elements=True)))
+    yield application
+    application.extensions["needlecheck.pool"].shutdown(wait=False)
+
+
 def load(name: str) -> dict[str, Any]:
     return json.loads((REQUESTS / name).read_text(encoding="utf-8"))
+
+
+def without_coverage(request: dict[str, Any]) -> dict[str, Any]:
+    """``request`` whose prefetch holds no Coverage, so that DN-PAYER-001 (coverage family) fires."""
+    empty = {"resourceType": "Bundle", "type": "searchset", "total": 0, "entry": []}
+    return {**request, "prefetch": {**request["prefetch"], "coverage": empty}}
 
 
 def rule_ids(body: dict[str, Any]) -> list[str | None]:
@@ -49,7 +69,7 @@ def test_discovery_lists_one_boolean_option_per_family_and_max_cards(client: Fla
 
 
 def test_a_family_switched_off_returns_no_card_of_it(client: FlaskClient) -> None:
-    request = load("order-sign/code001-20561-two-muscles.json")
+    request = without_coverage(load("order-sign/code001-20561-two-muscles.json"))
     plain = rule_ids(client.post(ORDER_SIGN, json=request).get_json())
     assert {"DN-CODE-001", "DN-DOC-010", "DN-PAYER-001"} <= set(plain)
     answer = client.post(ORDER_SIGN, json=with_configuration(request, {"documentation": False, "coverage": False,
@@ -61,11 +81,12 @@ def test_a_family_switched_off_returns_no_card_of_it(client: FlaskClient) -> Non
 
 
 def test_max_cards_keeps_the_most_severe(client: FlaskClient) -> None:
-    request = load("order-sign/code001-20561-two-muscles.json")
+    request = without_coverage(load("order-sign/code001-20561-two-muscles.json"))
     plain = client.post(ORDER_SIGN, json=request).get_json()["cards"]
-    assert len(plain) > 1 and plain[0]["indicator"] == "warning"
+    [most_severe] = [card for card in plain if card["indicator"] == "warning"]
+    assert len(plain) == 3 and {card["indicator"] for card in plain} == {"warning", "info"}
     one = client.post(ORDER_SIGN, json=with_configuration(request, {"max-cards": 1})).get_json()["cards"]
-    assert [card["uuid"] for card in one] == [plain[0]["uuid"]]
+    assert [card["uuid"] for card in one] == [most_severe["uuid"]]
     none = client.post(ORDER_SIGN, json=with_configuration(request, {"max-cards": 0})).get_json()["cards"]
     assert none == []
 

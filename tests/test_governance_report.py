@@ -26,13 +26,17 @@ def write_config(tmp_path: Path, database_url: str | None) -> Path:
     lines = [f'data_dir = "{tmp_path / "data"}"', "suppress_overridden_days = 30", f'suppression_secret = "{SECRET}"']
     if database_url:
         lines.append(f'database_url = "{database_url}"')
+    # DN-DOC-010 (good-practice documentation) gives cards only when the site asks for them.
+    lines += ["[documentation]", "good_practice_elements = true"]
     path = tmp_path / "needlecheck.toml"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 
 
 def order(patient: str) -> dict[str, Any]:
+    """The two-muscle 20561 order for ``patient``, without Coverage: DN-CODE-001, DN-DOC-010 and DN-PAYER-001."""
     request = copy.deepcopy(json.loads((REQUESTS / "order-sign/code001-20561-two-muscles.json").read_text("utf-8")))
+    request["prefetch"]["coverage"] = {"resourceType": "Bundle", "type": "searchset", "total": 0, "entry": []}
     request["hookInstance"] = str(uuid.uuid4())
     request["context"]["patientId"] = patient
     return request

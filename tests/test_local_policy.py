@@ -131,7 +131,9 @@ def test_the_service_answers_with_the_local_rows(tmp_path: Path) -> None:
 
     try:
         shipped = cards(Settings(data_dir=tmp_path / "a"))
-        assert "DN-PAYER-001" in shipped and "DN-PAYER-002" not in shipped  # Northwind is unknown to the shipped data
+        # Northwind is unknown to the shipped data: no policy card (and, since the card economy, no "payer not
+        # identified" card either); the coding card shows the request was evaluated.
+        assert "DN-CODE-001" in shipped and "DN-PAYER-002" not in shipped and "DN-PAYER-001" not in shipped
         local = cards(Settings(data_dir=tmp_path / "b", policy_dir=folder))
         assert "DN-PAYER-001" not in local
         assert local["DN-PAYER-002"]["indicator"] == "warning"

@@ -23,6 +23,7 @@ PROJECT = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["
 # Built from parts so that this file does not cite what it looks for.
 OUTSIDE_PATHS = ("../" + "shared", "shared/" + "reference")
 CITING_FOLDERS = ("docs", "mappings", "plugin", "cds_hooks", "tests", "fixtures", "bench", "needlecheck")
+SENTENCE_END = re.compile(r"[.!?](\s|$)")
 TEXT_SUFFIXES = {".md", ".py", ".csv", ".yaml", ".yml", ".json", ".toml", ".txt"}
 
 
@@ -50,7 +51,9 @@ def test_help_lists_every_command_with_one_sentence() -> None:
     [commands] = [action for action in parser._actions if isinstance(action, argparse._SubParsersAction)]
     listed = {choice.dest: choice.help for choice in commands._choices_actions}
     assert set(listed) == set(commands.choices) >= {"serve", "check", "rules", "audit"}
-    assert all(summary and "." not in summary.rstrip(".") for summary in listed.values()), listed
+    # One sentence each: a sentence ends at ".", "!" or "?" before a space or the end, so a file name
+    # ("index.html") is no sentence break but "Writes it. Then exits" is two sentences.
+    assert all(summary and not SENTENCE_END.search(summary.rstrip(".!?")) for summary in listed.values()), listed
     text = parser.format_help()
     for name, summary in listed.items():
         assert re.search(rf"^\s+{name}\s+{re.escape(summary.split()[0])}", text, re.MULTILINE), name

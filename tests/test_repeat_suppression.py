@@ -19,6 +19,7 @@ from flask import Flask
 from needlecheck.cds_hooks.app import create_app
 from needlecheck.cds_hooks.settings import Settings
 from needlecheck.cds_hooks.suppression import SECRET_FILE, load_or_create_secret
+from needlecheck.plugin.context import RuleOptions
 
 REQUESTS = Path(__file__).resolve().parent.parent / "fixtures" / "requests"
 ORDER_SIGN = "/cds-services/dry-needling-order-sign"
@@ -28,8 +29,9 @@ SECRET = "a-test-secret-of-at-least-32-characters"
 @pytest.fixture(params=["sqlite", "postgres"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
     url = request.getfixturevalue("postgres_url") if request.param == "postgres" else None
+    # Good-practice documentation on: its DN-DOC-010 card is the other finding that must still show.
     return Settings(data_dir=tmp_path / "data", database_url=url, suppress_overridden_days=30,
-                    suppression_secret=SECRET)
+                    suppression_secret=SECRET, rule_options=RuleOptions(good_practice_elements=True))
 
 
 @pytest.fixture

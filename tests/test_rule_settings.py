@@ -14,6 +14,7 @@ from needlecheck.cds_hooks.app import create_app
 from needlecheck.cds_hooks.cli import main
 from needlecheck.cds_hooks.settings import Settings, SettingsError, load_settings
 from needlecheck.cds_hooks.trust_settings import TrustedClient
+from needlecheck.plugin.context import RuleOptions
 from needlecheck.plugin.findings import Severity
 from needlecheck.plugin.rule_settings import RuleSetting, apply_rule_settings
 from needlecheck.plugin.rules import all_rules
@@ -92,11 +93,19 @@ def served(settings: Settings) -> Flask:
     return create_app(settings)
 
 
+def without_coverage(request: dict[str, Any]) -> dict[str, Any]:
+    """``request`` whose prefetch holds no Coverage, so that DN-PAYER-001 (payer not identified) fires."""
+    empty = {"resourceType": "Bundle", "type": "searchset", "total": 0, "entry": []}
+    return {**request, "prefetch": {**request["prefetch"], "coverage": empty}}
+
+
 def test_a_disabled_rule_gives_no_card_and_a_severity_is_applied(tmp_path: Path) -> None:
-    request = load("order-sign/code001-20561-two-muscles.json")
-    plain = served(Settings(data_dir=tmp_path / "a")).test_client().post(ORDER_SIGN, json=request).get_json()
-    assert cards_by_rule(plain)["DN-CODE-001"] == "warning" and "DN-DOC-010" in cards_by_rule(plain)
-    settings = Settings(data_dir=tmp_path / "b", rules={
+    request = without_coverage(load("order-sign/code001-20561-two-muscles.json"))
+    documented = RuleOptions(good_practice_elements=True)  # DN-DOC-010 cards only when the site asks for them
+    plain = cards_by_rule(served(Settings(data_dir=tmp_path / "a", rule_options=documented)).test_client().post(
+        ORDER_SIGN, json=request).get_json())
+    assert plain == {"DN-CODE-001": "warning", "DN-DOC-010": "info", "DN-PAYER-001": "info"}
+    settings = Settings(data_dir=tmp_path / "b", rule_options=documented, rules={
         "DN-DOC-010": RuleSetting(enabled=False), "DN-CODE-001": RuleSetting(severity=Severity.CRITICAL),
         "DN-PAYER-001": RuleSetting(severity=Severity.WARNING)})
     governed = served(settings).test_client().post(ORDER_SIGN, json=request).get_json()
