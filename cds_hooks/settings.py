@@ -147,23 +147,9 @@ def _apply(settings: Settings, values: dict[str, Any]) -> Settings:
     changes: dict[str, Any] = {}
     for name, value in values.items():
         if name == "fhir":
-            if not isinstance(value, dict):
-                raise SettingsError("setting 'fhir' must be a table")
-            limit_types = {f.name: type(getattr(settings.fhir, f.name)) for f in fields(FhirLimits)}
-            unknown = set(value) - set(limit_types)
-            if unknown:
-                raise SettingsError(f"unknown setting 'fhir.{sorted(unknown)[0]}'")
-            changes["fhir"] = replace(settings.fhir, **{
-                key: _typed(f"fhir.{key}", item, limit_types[key]) for key, item in value.items()})
+            changes["fhir"] = _table(name, value, settings.fhir)
         elif name == "documentation":
-            if not isinstance(value, dict):
-                raise SettingsError("setting 'documentation' must be a table")
-            option_types = {f.name: type(getattr(settings.rule_options, f.name)) for f in fields(RuleOptions)}
-            unknown = set(value) - set(option_types)
-            if unknown:
-                raise SettingsError(f"unknown setting 'documentation.{sorted(unknown)[0]}'")
-            changes["rule_options"] = replace(settings.rule_options, **{
-                key: _typed(f"documentation.{key}", item, option_types[key]) for key, item in value.items()})
+            changes["rule_options"] = _table(name, value, settings.rule_options)
         elif name == "rules":
             changes["rules"] = _rule_settings(value, "rules")
         elif name == "trusted_clients":
@@ -213,6 +199,17 @@ def _trust_setting(name: str, value: Any, allow_http: Any) -> Any:
         return _typed(name, value, bool)
     except TrustConfigError as error:
         raise SettingsError(str(error)) from error
+
+
+def _table(name: str, value: Any, current: Any) -> Any:
+    """``current`` (a dataclass) with the keys of the config table ``name``, each checked against its field's type."""
+    if not isinstance(value, dict):
+        raise SettingsError(f"setting '{name}' must be a table")
+    types = {f.name: type(getattr(current, f.name)) for f in fields(current)}
+    unknown = set(value) - set(types)
+    if unknown:
+        raise SettingsError(f"unknown setting '{name}.{sorted(unknown)[0]}'")
+    return replace(current, **{key: _typed(f"{name}.{key}", item, types[key]) for key, item in value.items()})
 
 
 def _rule_settings(value: Any, where: str) -> dict[str, RuleSetting]:
