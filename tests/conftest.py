@@ -17,6 +17,7 @@ from flask.testing import FlaskClient
 
 from needlecheck.cds_hooks.app import create_app
 from needlecheck.cds_hooks.settings import Settings
+from tests.support.browser import browser  # noqa: F401  (one Chromium for the whole session)
 from tests.support.card_conformance import assert_conformant_response
 from tests.support.fixtures_fhir import fhir_server, fresh_fhir_server, medplum_server  # noqa: F401
 from tests.support.fixtures_postgres import postgres_server, postgres_url  # noqa: F401

@@ -15,7 +15,7 @@ from playwright.sync_api import Browser
 from needlecheck.cds_hooks.app import create_app
 from needlecheck.cds_hooks.cli import main
 from needlecheck.cds_hooks.governance_report import percentile
-from tests.support.browser import browser, open_file  # noqa: F401
+from tests.support.browser import open_file
 
 REQUESTS = Path(__file__).resolve().parent.parent / "fixtures" / "requests"
 ORDER_SIGN = "/cds-services/dry-needling-order-sign"
@@ -111,7 +111,7 @@ def test_the_summary_holds_the_seeded_numbers(seeded: Path, tmp_path: Path) -> N
     assert summary["totals"] == {"calls": 5, "cardsShown": 10, "suppressed": 2}
 
 
-def test_the_page_renders_the_seeded_numbers_offline(seeded: Path, tmp_path: Path, browser: Browser) -> None:  # noqa: F811
+def test_the_page_renders_the_seeded_numbers_offline(seeded: Path, tmp_path: Path, browser: Browser) -> None:
     out = tmp_path / "report"
     assert main(["report", "--out", str(out), "--config", str(seeded)]) == 0
     opened = open_file(browser, out / "index.html")
@@ -144,7 +144,7 @@ def test_the_page_renders_the_seeded_numbers_offline(seeded: Path, tmp_path: Pat
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
-def test_an_empty_database_gives_a_valid_page_that_says_so(backend: str, tmp_path: Path, browser: Browser,  # noqa: F811
+def test_an_empty_database_gives_a_valid_page_that_says_so(backend: str, tmp_path: Path, browser: Browser,
                                                            request: pytest.FixtureRequest) -> None:
     url = request.getfixturevalue("postgres_url") if backend == "postgres" else None
     out = tmp_path / "report"

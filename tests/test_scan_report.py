@@ -10,7 +10,7 @@ from typing import Any
 from playwright.sync_api import Browser
 
 from needlecheck.cds_hooks.cli import main
-from tests.support.browser import browser, open_file  # noqa: F401
+from tests.support.browser import open_file
 from tests.support.scan_export import request_resources, write_export
 
 REQUESTS = Path(__file__).resolve().parent.parent / "fixtures" / "requests" / "claim-create"
@@ -27,7 +27,7 @@ def fixture_export(folder: Path) -> Path:
     return write_export(folder, resources)
 
 
-def test_report_renders_the_numbers_offline(browser: Browser, tmp_path: Path) -> None:  # noqa: F811
+def test_report_renders_the_numbers_offline(browser: Browser, tmp_path: Path) -> None:
     out = tmp_path / "out"
     assert main(["scan", str(fixture_export(tmp_path / "export")), "--out", str(out), "--workers", "1"]) == 0
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))

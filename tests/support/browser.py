@@ -41,7 +41,8 @@ class OpenedPage:
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
-    """One headless Chromium for the session."""
+    """One headless Chromium for the session; registered once, in ``tests/conftest.py``: a second copy
+    imported into a test module would start a second Playwright while the first still runs, which fails."""
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=chromium_executable(), args=CHROMIUM_ARGS)
         yield launched
