@@ -11,6 +11,9 @@ import logging
 import uuid
 from typing import Any
 
+from fhir.resources.R4B import get_fhir_model_class
+from pydantic import ValidationError
+
 from needlecheck.mappings.code_systems import canonical_system
 from needlecheck.mappings.cpt import CPT_SYSTEM, cpt_codes
 from needlecheck.plugin.findings import CodeChange, Finding, Severity, Topic
@@ -102,6 +105,22 @@ def apply_code_change(resource: dict[str, Any], change: CodeChange) -> dict[str,
     return updated
 
 
+def fhir_problem(resource: dict[str, Any]) -> str | None:
+    """Why ``resource`` is not a valid FHIR R4 resource (its first error, with the element's path), or None.
+
+    The engine reads only the elements it needs (``plugin.fhir_view``); a resource we hand back to the EHR
+    is checked whole, so a client's invalid element never comes back from us as a one-click change.
+    """
+    try:
+        get_fhir_model_class(resource["resourceType"]).model_validate(resource)
+    except ValidationError as error:
+        first = error.errors()[0]
+        return f"{'.'.join(str(part) for part in first.get('loc', ()))}: {first.get('msg', 'invalid')}"
+    except (KeyError, TypeError, ValueError) as error:
+        return str(error) or type(error).__name__
+    return None
+
+
 def _summary(finding: Finding) -> str:
     """The finding's summary as the rule wrote it. Rules write summaries within SUMMARY_BUDGET (a test over
     every rule and fixture holds them to it); only a programming error could pass CDS Hooks' 139, and then
@@ -143,14 +162,19 @@ def finding_card(finding: Finding, hook_instance: str, drafts: dict[str, dict[st
         card["links"] = [{"label": shorten(source.title, 100), "url": source.url, "type": "absolute"}
                          for source in finding.sources]
     draft = drafts.get(finding.fix.resource_ref) if finding.fix else None
-    if finding.fix is not None and draft is not None:
+    updated = apply_code_change(draft, finding.fix) if finding.fix is not None and draft is not None else None
+    if updated is not None and (problem := fhir_problem(updated)) is not None:
+        card["detail"] += (f"\n\nNo one-click change is offered: the draft {finding.fix.resource_ref} is not "
+                           f"valid FHIR R4 ({problem}).")
+        updated = None
+    if finding.fix is not None and updated is not None:
         card["suggestions"] = [{
             "label": finding.fix.label,
             "uuid": card_uuid(hook_instance, *identity, "fix"),
             "actions": [{
                 "type": "update",
                 "description": f"{finding.fix.label} in {finding.line_label}",
-                "resource": apply_code_change(draft, finding.fix),
+                "resource": updated,
             }],
         }]
         if finding.fix.proven:
