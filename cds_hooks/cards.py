@@ -11,9 +11,6 @@ import logging
 import uuid
 from typing import Any
 
-from fhir.resources.R4B import get_fhir_model_class
-from pydantic import ValidationError
-
 from needlecheck.mappings.code_systems import canonical_system
 from needlecheck.mappings.cpt import CPT_SYSTEM, cpt_codes
 from needlecheck.plugin.findings import CodeChange, Finding, Severity, Topic
@@ -111,6 +108,11 @@ def fhir_problem(resource: dict[str, Any]) -> str | None:
     The engine reads only the elements it needs (``plugin.fhir_view``); a resource we hand back to the EHR
     is checked whole, so a client's invalid element never comes back from us as a one-click change.
     """
+    # Imported here, not with the module: the models cost a second of start-up that a clean request never needs
+    # (the service imports them in its master process, before the workers fork; see server.py).
+    from fhir.resources.R4B import get_fhir_model_class
+    from pydantic import ValidationError
+
     try:
         get_fhir_model_class(resource["resourceType"]).model_validate(resource)
     except ValidationError as error:

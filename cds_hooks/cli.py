@@ -16,7 +16,6 @@ from needlecheck.cds_hooks.governance import Governance
 from needlecheck.cds_hooks.invoke import run_hook
 from needlecheck.cds_hooks.services import SERVICES
 from needlecheck.cds_hooks.settings import SettingsError, load_settings
-from needlecheck.cds_hooks.store import StoreUnavailable, open_store
 from needlecheck.mappings.datasets import dataset_specs, datasets_dir
 from needlecheck.mappings.errors import MappingError
 from needlecheck.mappings.loading import load_all
@@ -24,7 +23,7 @@ from needlecheck.mappings.local_policy import configure_policy_dir
 from needlecheck.plugin.rule import Precedence
 from needlecheck.plugin.rule_settings import describe_rule_setting
 from needlecheck.plugin.rules import all_rules
-from needlecheck.scan.cli import add_scan_arguments, run_scan
+from needlecheck.scan.cli import add_scan_arguments
 
 EXIT_INVALID = 2
 EXIT_PRECONDITION = 3
@@ -151,6 +150,9 @@ def _rules(args: argparse.Namespace) -> int:
 
 
 def _audit(args: argparse.Namespace) -> int:
+    # The store (Flask, database drivers) is imported only by the commands that read it: ``check`` starts faster.
+    from needlecheck.cds_hooks.store import StoreUnavailable, open_store
+
     settings = load_settings(_config_path(args))
     try:
         store = open_store(settings)
@@ -178,6 +180,7 @@ def _report_day(value: str | None, option: str, next_day: bool = False) -> dt.da
 
 def _report(args: argparse.Namespace) -> int:
     from needlecheck.cds_hooks.governance_report import write_report
+    from needlecheck.cds_hooks.store import StoreUnavailable, open_store
 
     since = _report_day(args.since, "--since")
     until = _report_day(args.until, "--until", next_day=True)
@@ -200,6 +203,12 @@ def _report(args: argparse.Namespace) -> int:
 
 
 _CONFIG_HELP = "TOML configuration file (default: $NEEDLECHECK_CONFIG, else the embedded defaults)"
+
+
+def _scan(args: argparse.Namespace) -> int:
+    from needlecheck.scan.cli import run_scan
+
+    return run_scan(args, load_settings(_config_path(args)))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -249,7 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.set_defaults(run=_report)
     scan = commands.add_parser("scan", help="check past claims in bulk and write a work list and a report")
     add_scan_arguments(scan)
-    scan.set_defaults(run=lambda args: run_scan(args, load_settings(_config_path(args))))
+    scan.set_defaults(run=_scan)
     return parser
 
 

@@ -16,6 +16,7 @@ from needlecheck.mappings.cpt import cpt_codes
 from needlecheck.mappings.datasets import configure_datasets, load_all_datasets
 from needlecheck.mappings.documentation import documentation_elements, documentation_requirements
 from needlecheck.mappings.dry_needling_substitutes import substitutes
+from needlecheck.mappings.fhir_types import fhir_types
 from needlecheck.mappings.frequency_limits import frequency_limits
 from needlecheck.mappings.icd10cm import icd10cm_changes, preload_release
 from needlecheck.mappings.liability_modifiers import liability_modifiers
@@ -39,6 +40,7 @@ TABLE_LOADERS: tuple[Callable[[], object], ...] = (
     documentation_elements,
     documentation_requirements,
     substitutes,
+    fhir_types,
     frequency_limits,
     icd10cm_changes,
     liability_modifiers,

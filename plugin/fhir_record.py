@@ -64,9 +64,10 @@ class PatientRecord:
         """Drop the record's resource ``error`` was raised in; False when it is none of the record's (a
         request's own resource, which is the client's to fix)."""
         key = error.path.split(".")[0]
-        found = self.resources.pop(key, None)
+        found = self.resources.get(key)
         if found is None or found.path != key:
             return False
+        del self.resources[key]
         self.invalid.append(key)
         self.prior_procedures = [p for p in self.prior_procedures if p is not found.json]
         return True

@@ -2,8 +2,9 @@
 
 Building a ``fhir.resources`` model validates every element of a resource, which costs more than all the
 rules together and is mostly wasted: a hook call reads a few dozen elements of the resources it is given. A
-``FhirView`` wraps the JSON instead and checks an element against its FHIR type (taken from the
-``fhir.resources`` model's field declarations) only when the engine reads it. A wrong type raises
+``FhirView`` wraps the JSON instead and checks an element against its FHIR type (from the element table
+``mappings.fhir_types`` derives from the ``fhir.resources`` models) only when the engine reads it. A wrong type
+raises
 ``InvalidFhir`` naming the element's path, e.g. ``context.claim.item[0].quantity.value``, so the service still
 answers 400 with the field.
 
@@ -15,15 +16,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import typing
-from dataclasses import dataclass
 from typing import Any
 
-from fhir.resources.R4B import get_fhir_model_class
-from fhir.resources.R4B.resource import Resource
-from fhir_core.fhirabstractmodel import FHIRAbstractModel
-from fhir_core.types import FhirBase
-from pydantic import TypeAdapter, ValidationError
+from needlecheck.mappings.fhir_types import ANY_RESOURCE, ElementType, fhir_types
 
 Json = dict[str, Any]
 
@@ -37,72 +32,9 @@ class InvalidFhir(ValueError):
         self.message = message
 
 
-@dataclass(frozen=True)
-class _Element:
-    """How one element of one FHIR type is read."""
-
-    key: str  # the JSON name: ``class`` for the model's ``class_fhir``
-    many: bool
-    model: type[FHIRAbstractModel] | None = None  # a complex type or backbone element
-    any_resource: bool = False  # ``Resource``: the type is the JSON's resourceType
-    primitive: str | None = None  # "string", "integer", "positive", "unsigned", "decimal", "boolean", "date", ...
-    adapter: TypeAdapter[Any] | None = None  # any other primitive, checked by pydantic
-
-
-# The primitive kinds by the fhir_core annotation class that marks them.
-_PRIMITIVE_KINDS = {
-    "String": "string", "Code": "string", "Uri": "string", "Url": "string", "Canonical": "string", "Id": "string",
-    "Markdown": "string", "Oid": "string", "Uuid": "string", "Xhtml": "string", "Base64Binary": "string",
-    "Integer": "integer", "PositiveInt": "positive", "UnsignedInt": "unsigned", "Decimal": "decimal",
-    "Boolean": "boolean", "Date": "date", "DateTime": "datetime", "Instant": "datetime",
-}
-
 _DATE = re.compile(r"\d{4}(-\d{2}(-\d{2})?)?")
+_TIME = re.compile(r"\d{2}:\d{2}:\d{2}(\.\d+)?")
 _DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})")
-
-
-def _unwrap(annotation: Any) -> tuple[Any, bool]:
-    """The element's item type and whether it repeats, from ``Optional[List[X]]`` and friends."""
-    many = False
-    while True:
-        origin, args = typing.get_origin(annotation), typing.get_args(annotation)
-        if origin is typing.Union or (origin is not None and type(None) in args):
-            annotation = next(a for a in args if a is not type(None))
-        elif origin is list:
-            annotation, many = args[0], True
-        else:
-            return annotation, many
-
-
-_ELEMENTS: dict[type[FHIRAbstractModel], dict[str, _Element]] = {}
-
-
-def _element(model: type[FHIRAbstractModel], name: str) -> _Element:
-    """How ``model``'s element ``name`` is read (worked out once per type and name)."""
-    try:
-        return _ELEMENTS[model][name]
-    except KeyError:
-        element = _ELEMENTS.setdefault(model, {})[name] = _element_of(model, name)
-        return element
-
-
-def _element_of(model: type[FHIRAbstractModel], name: str) -> _Element:
-    field = model.model_fields.get(name)
-    if field is None:
-        raise AttributeError(f"{model.__name__} has no element '{name}'")
-    key = field.alias or name
-    item, many = _unwrap(field.annotation)
-    if isinstance(item, type) and issubclass(item, FhirBase):
-        target = item.get_model_klass()
-        return _Element(key, many, any_resource=target.__name__ == "Resource") if target.__name__ in (
-            "Resource", "DomainResource") else _Element(key, many, model=target)
-    markers = [type(m).__name__ for m in getattr(item, "__metadata__", ())]
-    kind = next((_PRIMITIVE_KINDS[m] for m in reversed(markers) if m in _PRIMITIVE_KINDS), None)
-    if kind is None and item is bool:
-        kind = "boolean"
-    if kind is not None:
-        return _Element(key, many, primitive=kind)
-    return _Element(key, many, adapter=TypeAdapter(item))
 
 
 def _primitive(kind: str, value: Any, path: str) -> Any:
@@ -123,6 +55,9 @@ def _primitive(kind: str, value: Any, path: str) -> Any:
     elif kind == "boolean":
         if isinstance(value, bool):
             return value
+    elif kind == "time":
+        if isinstance(value, str) and _TIME.fullmatch(value):
+            return value
     elif isinstance(value, str):
         return _date(kind, value, path)
     raise InvalidFhir(path, f"must be a FHIR {kind}, not {type(value).__name__}")
@@ -141,17 +76,11 @@ def _date(kind: str, value: str, path: str) -> Any:
     raise InvalidFhir(path, f"'{value}' is not a FHIR {kind}")
 
 
-def model_of(resource_type: Any, path: str) -> type[FHIRAbstractModel]:
-    """The ``fhir.resources`` R4B class of a resourceType; InvalidFhir when there is none."""
-    if isinstance(resource_type, str) and resource_type[:1].isupper():
-        try:
-            model = get_fhir_model_class(resource_type)
-        except (KeyError, ValueError, ImportError):
-            pass
-        else:
-            if issubclass(model, Resource):
-                return model
-    raise InvalidFhir(f"{path}.resourceType", f"'{resource_type}' is not a FHIR R4 resource type")
+def resource_type_of(value: Any, path: str) -> str:
+    """``value``'s resourceType; InvalidFhir when it is not a FHIR R4 resource type."""
+    if isinstance(value, str) and value in fhir_types().resources:
+        return value
+    raise InvalidFhir(f"{path}.resourceType", f"'{value}' is not a FHIR R4 resource type")
 
 
 class FhirView:
@@ -164,11 +93,10 @@ class FhirView:
 
     resource_type: str  # the FHIR type of the element: ``Procedure``, ``CodeableConcept``, ``ClaimItem`` …
 
-    def __init__(self, json: Json, model: type[FHIRAbstractModel], path: str) -> None:
+    def __init__(self, json: Json, type_name: str, path: str) -> None:
         self._json = json
-        self._model = model
         self._path = path
-        self.resource_type = model.__name__
+        self.resource_type = type_name
 
     @property
     def json(self) -> Json:
@@ -192,34 +120,29 @@ class FhirView:
         return value
 
     def _element(self, name: str) -> Any:
-        element = _element(self._model, name)
+        element = fhir_types().element(self.resource_type, name)
         value = self._json.get(element.key)
         path = f"{self._path}.{element.key}"
         if value is None:
             return [] if element.many else None
         if not element.many:
-            return self._item(element, value, path)
+            return _item(element, value, path)
         if not isinstance(value, list):
             raise InvalidFhir(path, "must be a list")
-        return [self._item(element, item, f"{path}[{index}]") for index, item in enumerate(value)]
-
-    def _item(self, element: _Element, value: Any, path: str) -> Any:
-        if element.primitive is not None:
-            return _primitive(element.primitive, value, path)
-        if not isinstance(value, dict) and (element.model or element.any_resource):
-            raise InvalidFhir(path, "must be an object")
-        if element.model is not None:
-            return FhirView(value, element.model, path)
-        if element.any_resource:
-            return FhirView(value, model_of(value.get("resourceType"), path), path)
-        assert element.adapter is not None
-        try:
-            return element.adapter.validate_python(value)
-        except ValidationError as error:
-            raise InvalidFhir(path, error.errors()[0].get("msg", "invalid")) from error
+        return [_item(element, item, f"{path}[{index}]") for index, item in enumerate(value)]
 
     def __repr__(self) -> str:
         return f"FhirView({self.resource_type} at {self._path})"
+
+
+def _item(element: ElementType, value: Any, path: str) -> Any:
+    if (kind := element.primitive) is not None:
+        return _primitive(kind, value, path)
+    if not isinstance(value, dict):
+        raise InvalidFhir(path, "must be an object")
+    if element.type == ANY_RESOURCE:
+        return FhirView(value, resource_type_of(value.get("resourceType"), path), path)
+    return FhirView(value, element.type, path)
 
 
 def view_of(resource: Any, path: str | None = None) -> FhirView:
@@ -229,7 +152,7 @@ def view_of(resource: Any, path: str | None = None) -> FhirView:
         raise InvalidFhir(path or "resource", "must be a FHIR resource (a JSON object)")
     if path is None:
         path = "/".join(str(resource[key]) for key in ("resourceType", "id") if key in resource) or "resource"
-    return FhirView(resource, model_of(resource.get("resourceType"), path), path)
+    return FhirView(resource, resource_type_of(resource.get("resourceType"), path), path)
 
 
 def is_resource(value: Any, *resource_types: str) -> bool:

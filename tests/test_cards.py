@@ -104,4 +104,5 @@ def test_a_draft_that_is_not_valid_fhir_gets_the_card_without_a_one_click_change
     invalid = {**CLAIM, "insurance": [{"sequence": "first", "focal": True, "coverage": {"reference": "Coverage/c"}}]}
     [card] = cards_for([finding(fix=CodeChange("Claim/c1", "20560", "20561", 1))], "hook-1", {"Claim/c1": invalid})
     assert "suggestions" not in card
-    assert "No one-click change is offered: the draft Claim/c1 is not valid FHIR R4 (insurance.0.sequence" in card["detail"]
+    assert ("No one-click change is offered: the draft Claim/c1 is not valid FHIR R4 (insurance.0.sequence"
+            in card["detail"])
