@@ -83,9 +83,10 @@ def test_sigterm_loses_no_audit_record_on_sqlite(tmp_path: Path) -> None:
     with sqlite3.connect(database) as connection:
         instances = {row[0] for row in connection.execute("SELECT hook_instance FROM audit")}
         issued = connection.execute("SELECT COUNT(*) FROM card_issued").fetchone()[0]
-    assert instances == {body["hookInstance"] for body in sent}
+    assert instances == {body["hookInstance"] for body in sent}  # and none for the workers' warm-up calls
     assert cards > 0 and issued == cards
     assert not any(problem in served.log() for problem in ("not stored", "not written", "Traceback"))
+    assert served.log().count("worker warmed up") == 2
 
 
 def test_sigterm_loses_no_audit_record_on_postgresql(tmp_path: Path, postgres_url: str) -> None:
