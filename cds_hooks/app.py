@@ -16,6 +16,7 @@ from needlecheck.cds_hooks.client_auth import authenticated_client, install_clie
 from needlecheck.cds_hooks.cors import allow_origins
 from needlecheck.cds_hooks.errors import ApiError, operation_outcome, outcome_for
 from needlecheck.cds_hooks.feedback import parse_feedback
+from needlecheck.cds_hooks.fhir_pool import FHIR_THREADS
 from needlecheck.cds_hooks.fhir_server_policy import check_fhir_server
 from needlecheck.cds_hooks.governance import Governance
 from needlecheck.cds_hooks.health import health_routes
@@ -119,7 +120,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["needlecheck.suppression"] = Suppression(
         app.extensions["needlecheck.store"], load_or_create_secret(settings.suppression_secret, settings.data_dir),
         settings.suppress_overridden_days)
-    app.extensions["needlecheck.pool"] = ThreadPoolExecutor(max_workers=16, thread_name_prefix="fhir")
+    app.extensions["needlecheck.pool"] = ThreadPoolExecutor(max_workers=FHIR_THREADS, thread_name_prefix="fhir")
     app.register_blueprint(routes)
     app.register_blueprint(openapi_routes)
     app.register_blueprint(health_routes)

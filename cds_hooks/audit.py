@@ -17,9 +17,11 @@ from typing import Any
 
 import requests
 from flask import Flask, Response, g, request
+from requests.adapters import HTTPAdapter
 
 from needlecheck.cds_hooks.cards import RULE_EXTENSION
 from needlecheck.cds_hooks.client_auth import authenticated_client
+from needlecheck.cds_hooks.fhir_pool import worker_adapter
 from needlecheck.cds_hooks.invoke import HookResult
 from needlecheck.cds_hooks.prefetch import KeyStatus
 from needlecheck.cds_hooks.services import SERVICES
@@ -120,16 +122,26 @@ def problem_of(outcome: Any) -> str | None:
 
 
 class TimedFhirSession(requests.Session):
-    """A ``requests`` session that measures how long a hook call waited for its FHIR server.
+    """A hook call's ``requests`` session: it measures how long the call waited for its FHIR server.
 
     Queries run in parallel, so the figure is the wall time during which at least one request was open
-    (from sending it until its response was closed), not the sum of the requests' times.
+    (from sending it until its response was closed), not the sum of the requests' times. The connections are
+    the worker's (``fhir_pool.worker_adapter``, or ``adapter``), kept open for the next call; the cookie jar
+    and the timing are the call's own.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, adapter: HTTPAdapter | None = None) -> None:
         super().__init__()
+        shared = adapter or worker_adapter()
+        self.adapters.clear()  # the two Session makes for itself would each open connections of their own
+        self.mount("https://", shared)
+        self.mount("http://", shared)
         self._lock = threading.Lock()
         self._intervals: list[tuple[float, float]] = []
+
+    def close(self) -> None:
+        """End the call's use of the session; the shared connections stay open for the next call."""
+        self.cookies.clear()
 
     def request(self, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         """Send a request; its interval ends when the response is closed (the body has then been read)."""

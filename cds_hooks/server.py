@@ -13,12 +13,14 @@ from flask import Flask
 from gunicorn.app.base import BaseApplication
 
 from needlecheck.cds_hooks.app import create_app
+from needlecheck.cds_hooks.audit_writer import close_audit_writer, queue_audit_writes
 from needlecheck.cds_hooks.health import log_missing_data_sets
 from needlecheck.cds_hooks.logging_setup import configure_logging, gunicorn_logger_class
 from needlecheck.cds_hooks.metrics import multiprocess_metrics, worker_exited
 from needlecheck.cds_hooks.openapi import openapi_json_text
 from needlecheck.cds_hooks.settings import Settings
 from needlecheck.cds_hooks.store import StoreUnavailable, describe_storage, open_store
+from needlecheck.cds_hooks.warm_up import warm_up
 
 log = logging.getLogger("needlecheck")
 
@@ -31,8 +33,11 @@ class NeedlecheckServer(BaseApplication):  # type: ignore[misc]
     """gunicorn with the options Settings gives, serving an app built once in the master (``preload_app``).
 
     The forked workers share the app and its loaded tables. Nothing built in the master holds a database
-    connection or a thread: stores connect on first use in each worker (see ``SqliteStore``, ``ProcessPool``),
-    and the FHIR thread pool starts its threads on a worker's first hook call.
+    connection, a socket or a thread: stores connect on first use in each worker (see ``SqliteStore``,
+    ``ProcessPool``), the FHIR thread pool starts its threads and the FHIR connection pool opens
+    (``fhir_pool``) on a worker's first hook call that needs them, and the audit writer thread on its first
+    record (``audit_writer``). Each worker answers one built-in call before it accepts traffic (``warm_up``)
+    and writes its queued audit records before it exits.
     """
 
     def __init__(self, settings: Settings, application: Flask) -> None:
@@ -46,7 +51,7 @@ class NeedlecheckServer(BaseApplication):  # type: ignore[misc]
             else f"{self.settings.host}:{self.settings.port}",
             "workers": self.settings.workers,
             "worker_class": "gthread",
-            "threads": 8,
+            "threads": self.settings.threads,
             "timeout": 30,
             "graceful_timeout": 10,
             "accesslog": None,
@@ -55,6 +60,8 @@ class NeedlecheckServer(BaseApplication):  # type: ignore[misc]
             # One service per machine should not need a control socket in the home directory.
             "control_socket_disable": True,
             "child_exit": _child_exit,
+            "post_worker_init": _post_worker_init,
+            "worker_exit": _worker_exit,
             "logger_class": gunicorn_logger_class(self.settings.log_format),
         }
         for key, value in options.items():
@@ -90,7 +97,9 @@ def build_app(settings: Settings) -> Flask:
     try:
         open_store(settings).close()
         openapi_json_text()  # served from memory, so parsed now: a damaged installation stops here
-        return create_app(settings)
+        application = create_app(settings)
+        queue_audit_writes(application, settings.audit_queue)
+        return application
     except StoreUnavailable as error:
         raise StartupError(str(error)) from error
     except (OSError, yaml.YAMLError) as error:
@@ -103,6 +112,17 @@ def build_app(settings: Settings) -> Flask:
 def _child_exit(_arbiter: Any, worker: Any) -> None:
     """gunicorn's child_exit hook, in the master: the worker's metrics stop counting as live."""
     worker_exited(worker.pid)
+
+
+def _post_worker_init(worker: Any) -> None:
+    """gunicorn's post_worker_init hook, in a worker before it accepts connections: the warm-up call."""
+    if isinstance(worker.wsgi, Flask) and "needlecheck.pool" in worker.wsgi.extensions:
+        warm_up(worker.wsgi)
+
+
+def _worker_exit(_arbiter: Any, worker: Any) -> None:
+    """gunicorn's worker_exit hook, in a worker that stops: its queued audit records are written first."""
+    close_audit_writer(getattr(worker, "wsgi", None))
 
 
 def serve(settings: Settings) -> None:

@@ -53,6 +53,11 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
     workers: int = 2
+    # gthread threads per worker: they run the Python of a call, which holds the GIL; FHIR waits happen on the
+    # worker's FHIR thread pool, so a few are enough and more only contend for the GIL.
+    threads: int = 4
+    # Audit records queued per worker for its writer thread (cds_hooks/audit_writer.py); 0: written in the request.
+    audit_queue: int = 1000
     data_dir: Path = field(default_factory=default_data_dir)
     max_body_bytes: int = 2_000_000
     max_json_depth: int = RequestLimits.max_json_depth
@@ -141,7 +146,8 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
 
 
 def _apply(settings: Settings, values: dict[str, Any]) -> Settings:
-    types = {"host": str, "port": int, "workers": int, "data_dir": Path, "max_body_bytes": int, "database_url": str,
+    types = {"host": str, "port": int, "workers": int, "threads": int, "audit_queue": int, "data_dir": Path,
+             "max_body_bytes": int, "database_url": str,
              "max_json_depth": int, "max_bundle_entries": int, "max_claim_items": int, "log_format": str,
              "policy_dir": Path, "suppress_overridden_days": int, "suppression_secret": str}
     changes: dict[str, Any] = {}
@@ -166,6 +172,10 @@ def _apply(settings: Settings, values: dict[str, Any]) -> Settings:
         raise SettingsError("setting 'port' must be between 1 and 65535")
     if result.workers < 1:
         raise SettingsError("setting 'workers' must be at least 1")
+    if result.threads < 1:
+        raise SettingsError("setting 'threads' must be at least 1")
+    if result.audit_queue < 0:
+        raise SettingsError("setting 'audit_queue' must be 0 (write in the request) or a number of records")
     if result.log_format not in LOG_FORMATS:
         raise SettingsError(f"setting 'log_format' must be one of: {', '.join(LOG_FORMATS)}")
     try:

@@ -134,9 +134,24 @@ class SqliteStore:
         except sqlite3.OperationalError as error:
             raise StoreUnavailable(f"SQLite {self.path}: {error}") from error
 
+    def _audit_connection(self) -> sqlite3.Connection:
+        """This thread's connection for audit batches: ``synchronous=NORMAL``, where feedback keeps ``FULL``.
+
+        In WAL mode NORMAL skips the fsync at each commit (the WAL is synced at checkpoints, and by the next
+        FULL commit of any connection); a power loss can roll back the audit batches committed since, never
+        corrupt the file. A per-call record is worth that; an answer to a client's feedback is not.
+        """
+        connection = getattr(self._local, "audit_connection", None)
+        if connection is None:
+            connection = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            connection.execute("PRAGMA busy_timeout=30000")
+            connection.execute("PRAGMA synchronous=NORMAL")
+            self._local.audit_connection = connection
+        return connection
+
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        connection = self._connection()
+    def _transaction(self, connection: sqlite3.Connection | None = None) -> Iterator[sqlite3.Connection]:
+        connection = connection or self._connection()
         with self._errors():
             connection.execute("BEGIN IMMEDIATE")
             try:
@@ -166,20 +181,22 @@ class SqliteStore:
             return int(self._connection().execute(query, args).fetchone()[0])
 
     def record_invocation(self, record: AuditRecord) -> None:
-        """Append one audit record."""
-        row = (_timestamp(record.recorded_at), record.service_id, record.hook, record.hook_instance,
-               record.client_id, record.http_status, record.problem, json.dumps(list(record.rule_ids)),
-               json.dumps(list(record.card_uuids)), json.dumps(list(record.suggestion_uuids)), record.total_ms,
-               record.fhir_ms, record.fhir_requests, json.dumps(list(record.suppressed_rule_ids)),
-               record.prefetch_provided, record.prefetch_keys)
-        if not record.issued_cards:
-            with self._errors():
-                self._connection().execute(f"INSERT INTO audit ({_AUDIT_COLUMNS}) VALUES ({', '.join('?' * 16)})",
-                                           row)
-            return
-        with self._transaction() as connection:  # one commit for the record and the cards it shows
-            connection.execute(f"INSERT INTO audit ({_AUDIT_COLUMNS}) VALUES ({', '.join('?' * 16)})", row)
-            _insert_issued_cards(connection, record)
+        """Append one audit record, and the cards it shows in the same transaction."""
+        self.record_invocations([record])
+
+    def record_invocations(self, records: list[AuditRecord]) -> None:
+        """Append audit records and the cards they show in one transaction, on this thread's audit connection
+        (``synchronous=NORMAL``: see ``_audit_connection``)."""
+        rows = [(_timestamp(record.recorded_at), record.service_id, record.hook, record.hook_instance,
+                 record.client_id, record.http_status, record.problem, json.dumps(list(record.rule_ids)),
+                 json.dumps(list(record.card_uuids)), json.dumps(list(record.suggestion_uuids)), record.total_ms,
+                 record.fhir_ms, record.fhir_requests, json.dumps(list(record.suppressed_rule_ids)),
+                 record.prefetch_provided, record.prefetch_keys) for record in records]
+        with self._transaction(self._audit_connection()) as connection:
+            connection.executemany(f"INSERT INTO audit ({_AUDIT_COLUMNS}) VALUES ({', '.join('?' * 16)})", rows)
+            for record in records:
+                if record.issued_cards:
+                    _insert_issued_cards(connection, record)
 
     def invocations(self, limit: int = 100) -> list[AuditRecord]:
         """The latest audit records, newest first."""
@@ -232,11 +249,12 @@ class SqliteStore:
         return f"SQLite {self.path}"
 
     def close(self) -> None:
-        """Close this thread's connection (others close when their thread ends)."""
-        connection = getattr(self._local, "connection", None)
-        if connection is not None:
-            connection.close()
-            self._local.connection = None
+        """Close this thread's connections (others close when their thread ends)."""
+        for name in ("connection", "audit_connection"):
+            connection = getattr(self._local, name, None)
+            if connection is not None:
+                connection.close()
+                setattr(self._local, name, None)
 
 
 def _insert_issued_cards(connection: sqlite3.Connection, record: AuditRecord) -> None:

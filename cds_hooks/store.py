@@ -37,6 +37,10 @@ class Store(Protocol):
         """Append one audit record, and the cards it shows (``issued_cards``) in the same transaction."""
         ...
 
+    def record_invocations(self, records: list[AuditRecord]) -> None:
+        """Append audit records and the cards they show, all in one transaction (the audit writer's batches)."""
+        ...
+
     def invocations(self, limit: int = 100) -> list[AuditRecord]:
         """The latest audit records, newest first."""
         ...

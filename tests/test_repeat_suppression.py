@@ -17,6 +17,7 @@ import pytest
 from flask import Flask
 
 from needlecheck.cds_hooks.app import create_app
+from needlecheck.cds_hooks.audit_writer import QueuedAuditStore, queue_audit_writes
 from needlecheck.cds_hooks.settings import Settings
 from needlecheck.cds_hooks.suppression import SECRET_FILE, load_or_create_secret
 from needlecheck.plugin.context import RuleOptions
@@ -34,9 +35,13 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
                     suppression_secret=SECRET, rule_options=RuleOptions(good_practice_elements=True))
 
 
-@pytest.fixture
-def served(backend: Settings) -> Iterator[Flask]:
+@pytest.fixture(params=["written-in-request", "queued"])
+def served(request: pytest.FixtureRequest, backend: Settings) -> Iterator[Flask]:
+    # "queued": audit records and shown cards go through the writer thread, as under needlecheck serve; feedback
+    # waits for the worker's queued cards, so an override is seen by the worker's next call.
     application = create_app(backend)
+    if request.param == "queued":
+        queue_audit_writes(application, 1000)
     yield application
     application.extensions["needlecheck.pool"].shutdown(wait=False)
     application.extensions["needlecheck.store"].close()
@@ -144,6 +149,8 @@ def all_text(settings: Settings) -> str:
 def test_no_patient_identifier_is_stored_in_clear(served: Flask, backend: Settings) -> None:
     patient = "patient-7f3c91-unique"
     served.test_client().post(ORDER_SIGN, json=order(patient))
+    store = served.extensions["needlecheck.store"]
+    assert not isinstance(store, QueuedAuditStore) or store.flush()  # read below over a connection of its own
     text = all_text(backend)
     assert "DN-CODE-001" in text
     assert patient not in text

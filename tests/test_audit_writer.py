@@ -1,0 +1,159 @@
+"""The audit writer of a worker (cds_hooks/audit_writer.py): batches, a full queue, the flush at close.
+
+The records go to a real SQLite store. A gate in front of its writes holds the writer thread where a slow or
+locked database would, so what the queue does meanwhile can be observed; writes from other threads (the
+request's own, when the queue is full or closed) pass the gate.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from needlecheck.cds_hooks.audit import AuditRecord
+from needlecheck.cds_hooks.audit_writer import QueuedAuditStore
+from needlecheck.cds_hooks.feedback import FeedbackItem
+from needlecheck.cds_hooks.sqlite_store import SqliteStore
+from needlecheck.cds_hooks.suppression import IssuedCard
+
+WAIT = 30.0  # a guard against a hang, not a timing requirement
+
+
+class GatedStore(SqliteStore):
+    """SQLite whose writer-thread writes wait for ``gate``; every write is recorded (size, thread)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.gate = threading.Event()
+        self.batch_started = threading.Event()
+        self.batches: list[tuple[int, str]] = []
+
+    def record_invocations(self, records: list[AuditRecord]) -> None:
+        if threading.current_thread().name == "audit-writer":
+            self.batch_started.set()
+            assert self.gate.wait(WAIT)
+        super().record_invocations(records)
+        self.batches.append((len(records), threading.current_thread().name))
+
+
+def record(service_id: str = "dry-needling-order-sign", cards: tuple[IssuedCard, ...] = ()) -> AuditRecord:
+    return AuditRecord(dt.datetime.now(dt.UTC), service_id, "order-sign", str(uuid.uuid4()), "anonymous", 200,
+                       issued_cards=cards)
+
+
+@pytest.fixture
+def gated(tmp_path: Path) -> Iterator[GatedStore]:
+    store = GatedStore(tmp_path / "audit.sqlite3")
+    yield store
+    store.gate.set()
+
+
+def stored_instances(path: Path) -> set[str | None]:
+    """The hook instances in the audit table, read over a connection of its own."""
+    reader = SqliteStore(path)
+    try:
+        return {stored.hook_instance for stored in reader.invocations(10_000)}
+    finally:
+        reader.close()
+
+
+def test_records_queued_while_the_writer_is_busy_go_in_one_batch(gated: GatedStore) -> None:
+    queued = QueuedAuditStore(gated, capacity=100)
+    first = record()
+    queued.record_invocation(first)
+    assert gated.batch_started.wait(WAIT)  # the thread holds the first record at the gate
+    rest = [record() for _ in range(5)]
+    for item in rest:
+        queued.record_invocation(item)
+    assert stored_instances(gated.path) == set()  # nothing written yet: the calls did not wait for it
+    gated.gate.set()
+    assert queued.flush(WAIT)
+    assert gated.batches == [(1, "audit-writer"), (5, "audit-writer")]  # one transaction each
+    assert stored_instances(gated.path) == {item.hook_instance for item in [first, *rest]}
+    queued.close()
+
+
+def test_a_full_queue_writes_in_the_callers_thread_and_drops_nothing(gated: GatedStore,
+                                                                     caplog: pytest.LogCaptureFixture) -> None:
+    queued = QueuedAuditStore(gated, capacity=2)
+    held = record()
+    queued.record_invocation(held)
+    assert gated.batch_started.wait(WAIT)
+    waiting = [record(), record()]  # fill the queue
+    for item in waiting:
+        queued.record_invocation(item)
+    overflow = record()
+    queued.record_invocation(overflow)  # returns once written: the queue had no room
+    assert stored_instances(gated.path) == {overflow.hook_instance}
+    assert gated.batches == [(1, "MainThread")]
+    assert "audit queue full" in caplog.text
+    gated.gate.set()
+    queued.close()
+    assert stored_instances(gated.path) == {item.hook_instance for item in [held, *waiting, overflow]}
+
+
+def test_close_writes_everything_queued_and_later_records_inline(gated: GatedStore) -> None:
+    queued = QueuedAuditStore(gated, capacity=100)
+    records = [record() for _ in range(20)]
+    for item in records:
+        queued.record_invocation(item)
+    assert gated.batch_started.wait(WAIT)
+    threading.Timer(0.5, gated.gate.set).start()  # the database frees up while close() waits
+    queued.close()
+    assert stored_instances(gated.path) == {item.hook_instance for item in records}
+    late = record()
+    queued.record_invocation(late)  # a request that finishes after the worker's exit hook
+    assert late.hook_instance in stored_instances(gated.path)
+    assert not any(thread.name == "audit-writer" and thread.is_alive() for thread in threading.enumerate())
+
+
+def test_the_cards_of_a_batch_are_written_with_it_and_feedback_waits_for_them(gated: GatedStore) -> None:
+    queued = QueuedAuditStore(gated, capacity=100)
+    card = IssuedCard(str(uuid.uuid4()), "DN-CODE-001", "patient-key", "finding-key")
+    queued.record_invocation(record(cards=(card,)))
+    assert gated.batch_started.wait(WAIT)
+    saved: list[int] = []
+    feedback = threading.Thread(target=lambda: saved.append(queued.save_feedback("dry-needling-order-sign", [
+        FeedbackItem(card.card_uuid, "overridden", "2026-03-02T10:01:00Z", (), None)])))
+    feedback.start()
+    feedback.join(0.3)
+    assert feedback.is_alive() and gated.count_feedback() == 0  # held until the card is written
+    gated.gate.set()
+    feedback.join(WAIT)
+    assert saved == [1]
+    since = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
+    assert queued.overridden_findings("patient-key", ["finding-key"], since) == {"finding-key"}
+    queued.close()
+
+
+def test_a_refused_record_does_not_cost_the_rest_of_its_batch(gated: GatedStore,
+                                                              caplog: pytest.LogCaptureFixture) -> None:
+    queued = QueuedAuditStore(gated, capacity=100)
+    queued.record_invocation(record())
+    assert gated.batch_started.wait(WAIT)
+    good = [record(), record()]
+    queued.record_invocation(good[0])
+    queued.record_invocation(record(service_id=None))  # type: ignore[arg-type]  # NOT NULL: refused
+    queued.record_invocation(good[1])
+    with caplog.at_level(logging.ERROR, logger="needlecheck"):
+        gated.gate.set()
+        assert queued.flush(WAIT)
+    assert {item.hook_instance for item in good} <= stored_instances(gated.path)
+    assert "1 audit record not stored: IntegrityError" in caplog.text
+    queued.close()
+
+
+def test_no_thread_starts_before_the_first_record(gated: GatedStore) -> None:
+    # The gunicorn master wraps the store before it forks: a thread started there would not cross the fork.
+    before = threading.active_count()
+    queued = QueuedAuditStore(gated, capacity=10)
+    queued.check()
+    queued.count_feedback()
+    assert threading.active_count() == before
+    queued.close()
