@@ -6,7 +6,9 @@ checked is that the benchmark counts, pools and reports what it measured, so it 
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -17,8 +19,10 @@ import pytest
 
 from bench.http_rounds import Round, Rounds
 from bench.load import LoadResult, run_load
-from bench.run import main
+from bench.processes import free_port, served, worker_memory
+from bench.run import REPO, main
 from bench.wrk import parse_summary, run_wrk
+from needlecheck.cds_hooks.settings import Settings
 
 
 class _NoCards(BaseHTTPRequestHandler):
@@ -118,3 +122,20 @@ def test_a_short_run_without_servers_reports_every_row(tmp_path: Path) -> None:
     assert any(row.startswith("| FHIR fallback") and "skipped: --skip-fallback" in row for row in table)
     check = next(row for row in table if row.startswith("| `needlecheck check FILE`"))
     assert check.endswith(("| met |", "| NOT met |"))
+
+
+def test_the_ceiling_app_serves_on_the_service_stack(tmp_path: Path) -> None:
+    """``bench/ceiling_app.py`` starts through ``NeedlecheckServer`` (so a change of that class that breaks the
+    ceiling fails here, not in the middle of a benchmark run), answers a hook body with no card, and its
+    workers' memory can be read."""
+    port = free_port()
+    command = [sys.executable, "-m", "bench.ceiling_app", "--host", "127.0.0.1", "--port", str(port)]
+    with served(command, port, dict(os.environ), tmp_path / "ceiling.log", "/cds-services/dry-needling-order-sign",
+                b'{"hook": "order-sign"}', start_timeout=60, cwd=REPO) as ceiling:
+        assert json.loads(ceiling.first_answer) == {"cards": []}
+        assert ceiling.first_answer_seconds > 0
+        master, workers = worker_memory(ceiling.process.pid)
+        assert master.rss_mib > 0
+        assert len(workers) == Settings().workers
+        assert all(worker.rss_mib > 0 and worker.pss_mib > 0 for worker in workers)
+    assert ceiling.process.returncode is not None
