@@ -119,7 +119,8 @@ def run_in_process(args: argparse.Namespace, built: dict[str, dict[str, Any]], r
     """Time ``run_hook`` on every body; check the clean ones answer no card and the firing one its rules."""
     for name, body in built.items():
         done = _step(f"in-process {name}: {args.warmup} warm-up + {args.calls} timed calls")
-        timing = time_in_process(SERVICES[BODIES[name].service_id], body, args.calls, args.warmup, args.time_limit)
+        timing = time_in_process(SERVICES[BODIES[name].service_id], body, args.calls, args.warmup,
+                                 args.in_process_seconds)
         results.in_process[name] = timing
         done()
         if sorted(timing.rules) != sorted(BODIES[name].fires):
@@ -446,7 +447,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
                         help="a short run (about 40 s): fewer calls, one spawn, 2 rounds of 2 s, 1 check run")
-    parser.add_argument("--calls", type=int, default=2000, help="timed in-process calls per body")
+    parser.add_argument("--calls", type=int, default=1000, help="timed in-process calls per body")
+    parser.add_argument("--in-process-seconds", type=float, default=10.0,
+                        help="stop timing a body's calls after this long (a loaded machine gets fewer calls)")
     parser.add_argument("--warmup", type=int, default=200, help="untimed in-process calls first")
     parser.add_argument("--rounds", type=int, default=3, help="measured HTTP rounds per server and body")
     parser.add_argument("--round-seconds", type=float, default=3.0, help="length of one HTTP round")
@@ -460,7 +463,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--check-runs", type=int, default=3, help="timed runs of needlecheck check FILE")
     parser.add_argument("--fallback-calls", type=int, default=60, help="calls per FHIR fallback variant")
     parser.add_argument("--time-limit", type=float, default=40.0, help="hard limit per measured phase, seconds")
-    parser.add_argument("--profile-calls", type=int, default=300, help="profiled calls per clean body")
+    parser.add_argument("--profile-calls", type=int, default=150, help="profiled calls per clean body")
     parser.add_argument("--profile", choices=("auto", "always", "never"), default="auto",
                         help="cProfile run_hook: when a median is above the aim (auto), always or never")
     parser.add_argument("--skip-http", action="store_true", help="no servers: in-process, check and fallback only")
@@ -470,8 +473,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.quick:
         explicit = {arg.split("=", 1)[0] for arg in argv if arg.startswith("--")}
-        quick = {"calls": 300, "warmup": 50, "rounds": 2, "round_seconds": 2.0, "spawns": 1, "check_runs": 1,
-                 "fallback_calls": 20, "profile_calls": 100}
+        quick = {"calls": 300, "warmup": 50, "in_process_seconds": 4.0, "rounds": 2, "round_seconds": 2.0,
+                 "spawns": 1, "check_runs": 1, "fallback_calls": 20, "profile_calls": 50}
         for name, value in quick.items():
             if f"--{name.replace('_', '-')}" not in explicit:
                 setattr(args, name, value)
