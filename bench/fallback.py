@@ -193,11 +193,11 @@ def measure_fallback(calls: int, warmup: int, time_limit: float) -> FallbackResu
                                              "scope": "patient/*.read", "subject": "needlecheck-bench"}
         give_up = time.perf_counter() + time_limit
         with _RecordingSession(base_url) as session:
-            first = run_hook(CLAIM_CREATE, fetched_body, limits, pool, session, today=TODAY)
+            first = run_hook(CLAIM_CREATE, fetched_body, limits, pool, session=session, today=TODAY)
             asked = sorted(set(session.asked))
             for _ in range(warmup):
-                run_hook(CLAIM_CREATE, fetched_body, limits, pool, session, today=TODAY)
-            fetched = _median_seconds(lambda: run_hook(CLAIM_CREATE, fetched_body, limits, pool, session,
+                run_hook(CLAIM_CREATE, fetched_body, limits, pool, session=session, today=TODAY)
+            fetched = _median_seconds(lambda: run_hook(CLAIM_CREATE, fetched_body, limits, pool, session=session,
                                                        today=TODAY), calls, give_up + time_limit)
         prefetched_result = run_hook(CLAIM_CREATE, prefetched_body, limits, pool, today=TODAY)
         if first.body != prefetched_result.body:

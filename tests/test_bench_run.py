@@ -17,6 +17,7 @@ from typing import ClassVar
 
 import pytest
 
+from bench.fallback import measure_fallback
 from bench.http_rounds import Round, Rounds
 from bench.load import LoadResult, run_load
 from bench.processes import free_port, served, worker_memory
@@ -139,3 +140,13 @@ def test_the_ceiling_app_serves_on_the_service_stack(tmp_path: Path) -> None:
         assert len(workers) == Settings().workers
         assert all(worker.rss_mib > 0 and worker.pss_mib > 0 for worker in workers)
     assert ceiling.process.returncode is not None
+
+
+def test_the_fallback_row_fetches_from_sekmet_what_the_prefetch_gave() -> None:
+    """The FHIR fallback measurement runs against the suite's sekmet in a child process: the call without
+    prefetch sends the prefetch queries, and answers what the call with prefetch answers (no card)."""
+    result = measure_fallback(calls=2, warmup=1, time_limit=60)
+    assert result.cards_prefetched == result.cards_fetched == 0
+    assert "Condition?patient=nc-pat-1" in result.queries
+    assert any(query.startswith("Procedure?patient=nc-pat-1&code=") for query in result.queries)
+    assert result.slowest_query[1] == max(result.queries.values())
