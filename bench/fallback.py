@@ -4,7 +4,8 @@ server, against the slowest single query it sends.
 The server is the test suite's sekmet (``tests/support/fhir_server.py``), run in a child process so that its
 work does not share this process's GIL with ``run_hook``, loaded with exactly the resources of the benchmark's
 full prefetch (so the fetched call has the same data as the prefetched one and must answer the same cards).
-Measured, one call at a time after warm-up, median of each:
+Measured one call at a time after warm-up, in rounds that run every variant and every query once (in an order
+that rotates each round, so the machine's other load falls on all alike); the median of each:
 
 - ``prefetched``: ``run_hook`` on the claim-create body with its full prefetch (no network);
 - ``fetched``: the same body without prefetch, with ``fhirServer`` and ``fhirAuthorization`` (every prefetch key
@@ -28,7 +29,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -162,15 +163,20 @@ def _answered(response: requests.Response) -> None:
         response.raise_for_status()
 
 
-def _median_seconds(call: Any, calls: int, give_up: float) -> float:
-    times = []
-    for _ in range(calls):
-        started = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - started)
+def interleaved_medians(calls: dict[str, Callable[[], object]], rounds: int, give_up: float) -> dict[str, float]:
+    """Median seconds of each call, timed in rounds that run every call once, in an order that rotates each round,
+    so a change in the machine's other load falls on all of them alike; stops after ``give_up``."""
+    names = list(calls)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for number in range(rounds):
+        shift = number % len(names)
+        for name in names[shift:] + names[:shift]:
+            started = time.perf_counter()
+            calls[name]()
+            times[name].append(time.perf_counter() - started)
         if time.perf_counter() > give_up:
             break
-    return statistics.median(times)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def measure_fallback(calls: int, warmup: int, time_limit: float) -> FallbackResult:
@@ -191,33 +197,28 @@ def measure_fallback(calls: int, warmup: int, time_limit: float) -> FallbackResu
         fetched_body["fhirServer"] = base_url
         fetched_body["fhirAuthorization"] = {"access_token": token, "token_type": "Bearer", "expires_in": 3600,
                                              "scope": "patient/*.read", "subject": "needlecheck-bench"}
-        give_up = time.perf_counter() + time_limit
-        with _RecordingSession(base_url) as session:
+        with _RecordingSession(base_url) as session, requests.Session() as alone:
             first = run_hook(CLAIM_CREATE, fetched_body, limits, pool, session=session, today=TODAY)
             asked = sorted(set(session.asked))
-            for _ in range(warmup):
-                run_hook(CLAIM_CREATE, fetched_body, limits, pool, session=session, today=TODAY)
-            fetched = _median_seconds(lambda: run_hook(CLAIM_CREATE, fetched_body, limits, pool, session=session,
-                                                       today=TODAY), calls, give_up + time_limit)
-        prefetched_result = run_hook(CLAIM_CREATE, prefetched_body, limits, pool, today=TODAY)
-        if first.body != prefetched_result.body:
-            raise RuntimeError("the fetched claim-create answered differently from the prefetched one: "
-                               f"{len(first.body['cards'])} vs {len(prefetched_result.body['cards'])} cards")
-        prefetched = _median_seconds(lambda: run_hook(CLAIM_CREATE, prefetched_body, limits, pool, today=TODAY),
-                                     calls, give_up + time_limit)
-        without_pool = _median_seconds(lambda: run_hook(CLAIM_CREATE, fetched_body, limits, pool, today=TODAY),
-                                       max(1, calls // 2), give_up + time_limit)
-        queries: dict[str, float] = {}
-        with requests.Session() as alone:
+            prefetched_result = run_hook(CLAIM_CREATE, prefetched_body, limits, pool, today=TODAY)
+            if first.body != prefetched_result.body:
+                raise RuntimeError("the fetched claim-create answered differently from the prefetched one: "
+                                   f"{len(first.body['cards'])} vs {len(prefetched_result.body['cards'])} cards")
             alone.headers.update({"Authorization": f"Bearer {token}", "Accept": FHIR_JSON})
+            variants: dict[str, Callable[[], object]] = {
+                "prefetched": lambda: run_hook(CLAIM_CREATE, prefetched_body, limits, pool, today=TODAY),
+                "fetched": lambda: run_hook(CLAIM_CREATE, fetched_body, limits, pool, session=session, today=TODAY),
+                "without pool": lambda: run_hook(CLAIM_CREATE, fetched_body, limits, pool, today=TODAY),
+            }
             for query in asked:
                 url = base_url.rstrip("/") + "/" + query
-                for _ in range(3):
-                    _answered(alone.get(url, timeout=10))
-                queries[query] = _median_seconds(lambda url=url: _answered(alone.get(url, timeout=10)),
-                                                 calls, give_up + time_limit)
-    return FallbackResult(prefetched, fetched, without_pool, queries, len(prefetched_result.body["cards"]),
-                          len(first.body["cards"]), calls)
+                variants[query] = lambda url=url: _answered(alone.get(url, timeout=10))
+            if warmup > 0:
+                interleaved_medians(variants, warmup, time.perf_counter() + time_limit)
+            medians = interleaved_medians(variants, calls, time.perf_counter() + time_limit)
+    queries = {query: medians[query] for query in asked}
+    return FallbackResult(medians["prefetched"], medians["fetched"], medians["without pool"], queries,
+                          len(prefetched_result.body["cards"]), len(first.body["cards"]), calls)
 
 
 if __name__ == "__main__":  # a quick look: python -m bench.fallback
