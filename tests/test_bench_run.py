@@ -10,6 +10,7 @@ import os
 import shutil
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -20,7 +21,7 @@ import pytest
 from bench.fallback import measure_fallback
 from bench.http_rounds import Round, Rounds
 from bench.load import LoadResult, run_load
-from bench.processes import free_port, served, worker_memory
+from bench.processes import children, free_port, served, worker_memory
 from bench.run import REPO, main
 from bench.wrk import parse_summary, run_wrk
 from needlecheck.cds_hooks.settings import Settings
@@ -135,6 +136,10 @@ def test_the_ceiling_app_serves_on_the_service_stack(tmp_path: Path) -> None:
                 b'{"hook": "order-sign"}', start_timeout=60, cwd=REPO) as ceiling:
         assert json.loads(ceiling.first_answer) == {"cards": []}
         assert ceiling.first_answer_seconds > 0
+        # The first answer can come from the first worker before gunicorn has forked the next one: wait for all.
+        deadline = time.monotonic() + 30
+        while len(children(ceiling.process.pid)) < Settings().workers and time.monotonic() < deadline:
+            time.sleep(0.05)
         master, workers = worker_memory(ceiling.process.pid)
         assert master.rss_mib > 0
         assert len(workers) == Settings().workers
