@@ -1,8 +1,9 @@
 """The framework ceiling: a trivial Flask endpoint served exactly as ``needlecheck serve`` serves the service.
 
-``CeilingServer`` subclasses ``cds_hooks.server.NeedlecheckServer`` and overrides only ``load()``, so the
-gunicorn options (bind, workers, worker class gthread, threads, timeouts, logging) come from the same
-``load_config`` and the same ``Settings`` (defaults, ``--config`` file) as the real service. The one
+``CeilingServer`` subclasses ``cds_hooks.server.NeedlecheckServer`` and hands it the trivial app, so the
+gunicorn options (bind, workers, worker class gthread, threads, preloading, timeouts, logging) come from the
+same ``load_config`` and the same ``Settings`` (defaults, ``--config`` file) as the real service; only the
+``child_exit`` hook, which marks a worker's Prometheus metrics dead, is left out. The one
 route parses the JSON body and answers ``{"cards": []}`` the way the service writes its responses.
 
 Run: ``python -m bench.ceiling_app --host 127.0.0.1 --port 8099 [--config FILE]`` from the repository root.
@@ -49,9 +50,17 @@ def create_ceiling_app(settings: Settings | None = None) -> Flask:
 class CeilingServer(NeedlecheckServer):
     """``NeedlecheckServer`` with the trivial app: same gunicorn options, different WSGI callable."""
 
-    def load(self) -> Flask:
-        """The ceiling app, built fresh in each worker like the service's app."""
-        return create_ceiling_app(self.settings)
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings, create_ceiling_app(settings))
+
+    def load_config(self) -> None:
+        """The service's options, less its ``child_exit`` hook (the ceiling keeps no Prometheus metrics)."""
+        super().load_config()
+        self.cfg.set("child_exit", _no_metrics)
+
+
+def _no_metrics(_arbiter: Any, _worker: Any) -> None:
+    """gunicorn's child_exit hook: nothing to mark dead."""
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,7 +1,9 @@
 """A small closed-loop HTTP/1.1 load generator on asyncio streams, loopback only.
 
 ``concurrency`` persistent keep-alive connections each send the next request as soon as the previous
-answer is read, until ``total`` requests are done or ``time_limit`` seconds pass. The request bytes are
+answer is read, until ``total`` requests are done or ``time_limit`` seconds pass; with ``duration``, each
+connection stops sending once ``duration`` seconds have passed (a timed round, as ``wrk -d``). It is the
+fallback when ``wrk`` (``bench/wrk.py``) is not installed. The request bytes are
 built once, so the client spends little CPU per request: on a 2-core machine the load generator
 competes with the server for the same cores, and a heavier client (``requests``) would lower the
 ceiling more than the service and flatter the ratio.
@@ -29,16 +31,22 @@ class LoadResult:
     client_cpu_seconds: float = 0.0
     timed_out: bool = False
     sample_body: bytes = b""
+    #: requests that failed without an entry in ``failures`` (wrk reports counts, not messages)
+    uncounted_errors: int = 0
+
+    #: answered requests when not one per latency (wrk's distribution adds coordinated-omission corrections)
+    answered: int | None = None
 
     @property
     def completed(self) -> int:
         """Requests answered with any HTTP status."""
-        return len(self.latencies)
+        return len(self.latencies) if self.answered is None else self.answered
 
     @property
     def errors(self) -> int:
         """Non-200 answers plus requests that got no answer (connection errors, timeouts)."""
-        return sum(count for status, count in self.statuses.items() if status != 200) + len(self.failures)
+        return (sum(count for status, count in self.statuses.items() if status != 200) + len(self.failures)
+                + self.uncounted_errors)
 
     @property
     def throughput(self) -> float:
@@ -76,10 +84,10 @@ async def _close(writer: asyncio.StreamWriter) -> None:
 
 
 async def _connection_loop(host: str, port: int, payload: bytes, next_ticket: list[int], total: int,
-                           request_timeout: float, result: LoadResult) -> None:
+                           request_timeout: float, result: LoadResult, stop_at: float) -> None:
     connection: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
     try:
-        while next_ticket[0] < total:
+        while next_ticket[0] < total and time.perf_counter() < stop_at:
             next_ticket[0] += 1
             if connection is None:
                 connection = await asyncio.wait_for(asyncio.open_connection(host, port), request_timeout)
@@ -107,12 +115,14 @@ async def _connection_loop(host: str, port: int, payload: bytes, next_ticket: li
 
 
 async def _run(host: str, port: int, payload: bytes, total: int, concurrency: int, time_limit: float,
-               request_timeout: float) -> LoadResult:
+               request_timeout: float, duration: float | None) -> LoadResult:
     result = LoadResult()
     next_ticket = [0]
     cpu_before = time.process_time()
     started = time.perf_counter()
-    tasks = [asyncio.create_task(_connection_loop(host, port, payload, next_ticket, total, request_timeout, result))
+    stop_at = started + duration if duration is not None else float("inf")
+    tasks = [asyncio.create_task(_connection_loop(host, port, payload, next_ticket, total, request_timeout, result,
+                                                  stop_at))
              for _ in range(concurrency)]
     done, pending = await asyncio.wait(tasks, timeout=time_limit)
     result.wall_seconds = time.perf_counter() - started
@@ -129,12 +139,15 @@ async def _run(host: str, port: int, payload: bytes, total: int, concurrency: in
 
 
 def run_load(host: str, port: int, path: str, body: bytes, total: int, concurrency: int,
-             time_limit: float, request_timeout: float = 10.0) -> LoadResult:
-    """Send ``total`` POSTs of ``body`` over ``concurrency`` connections; stop after ``time_limit`` s."""
+             time_limit: float, request_timeout: float = 10.0, duration: float | None = None) -> LoadResult:
+    """Send ``total`` POSTs of ``body`` over ``concurrency`` connections; stop after ``time_limit`` s.
+
+    With ``duration``, connections send no new request after ``duration`` s (the requests in flight finish):
+    a timed round; ``time_limit`` still bounds the whole run."""
     if not ipaddress.ip_address(host).is_loopback:
         raise ValueError("the benchmark only sends loopback traffic")
     payload = build_request(host, port, path, body)
-    return asyncio.run(_run(host, port, payload, total, concurrency, time_limit, request_timeout))
+    return asyncio.run(_run(host, port, payload, total, concurrency, time_limit, request_timeout, duration))
 
 
 def process_tree_cpu(pid: int) -> dict[int, float] | None:

@@ -1,12 +1,17 @@
-"""The two benchmark request bodies: realistic FHIR R4 CDS Hooks calls with every prefetch key filled.
+"""The benchmark request bodies: realistic FHIR R4 CDS Hooks calls with every prefetch key filled.
 
-Both calls are for one patient's dry-needling visit on ``TODAY``. Neither names a ``fhirServer``, so
+All calls are for one patient's dry-needling visit on ``TODAY``. None names a ``fhirServer``, so
 answering them never touches the network. Each builder returns a fresh dict, so a caller may mutate it.
 
 - ``order_sign_request()``: ``order-sign`` with a draft 20561 order for three muscles (left and right
-  trapezius, left levator scapulae) next to an unrelated order, and full prefetch.
+  trapezius, left levator scapulae) next to an unrelated order, and full prefetch. Clean: no card.
 - ``claim_create_request()``: ``claim-create`` with a draft professional Claim billing 20560 for the
-  contained Procedure (left trapezius, left levator scapulae), and full prefetch.
+  contained Procedure (left trapezius, left levator scapulae), and full prefetch. Clean: no card.
+- ``claim_create_three_muscles_request()``: the same Claim, but its Procedure names a third muscle (left
+  infraspinatus), so 20560 is billed for three muscles: one DN-CODE-001 card (bill 20561).
+
+``BODIES`` lists the three with the rule ids each must fire (none for a clean request);
+``tests/test_bench_bodies.py`` holds them to it, so the benchmark cannot drift from "clean" unnoticed.
 
 Full prefetch is every key of the services' prefetch templates: patient, coverage (Bundle, 1 Coverage),
 conditions (Bundle, 2 Conditions), encounter, practitioner, practitionerRoles (Bundle, 1 role) and
@@ -16,6 +21,8 @@ priorProcedures (Bundle, ``PRIOR_SESSIONS`` dry-needling Procedures on earlier w
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 TODAY = dt.date(2026, 4, 14)
@@ -391,7 +398,38 @@ def claim_create_request() -> Json:
     }
 
 
+def claim_create_three_muscles_request() -> Json:
+    """``claim-create`` billing 20560 for a Procedure on three muscles: answers one DN-CODE-001 card."""
+    body = claim_create_request()
+    body["hookInstance"] = "0c9e7d52-31f4-4b8e-a7d6-6e1f2a9b4c85"
+    procedure = body["context"]["claim"]["contained"][0]
+    procedure["bodySite"].append(body_site(INFRASPINATUS, LEFT, "Left infraspinatus"))
+    procedure["note"] = [{"text": "Dry needling, no injectate. Left upper trapezius, left levator scapulae, "
+                                  "left infraspinatus; local twitch responses."}]
+    return body
+
+
+@dataclass(frozen=True)
+class BenchBody:
+    """One benchmark request: which service it calls, how to build it and which rule ids it must fire."""
+
+    label: str
+    service_id: str
+    build: Callable[[], Json]
+    fires: tuple[str, ...] = ()
+
+
+#: The clean bodies, by service id (the load test ``bench/mixed_load.py`` sends these).
 SCENARIOS = {
     "dry-needling-order-sign": order_sign_request,
     "dry-needling-claim-create": claim_create_request,
+}
+
+#: Every benchmark body, by short name: the two clean ones (no card) and one that fires a card.
+BODIES = {
+    "order-sign": BenchBody("order-sign, full prefetch", "dry-needling-order-sign", order_sign_request),
+    "claim-create": BenchBody("claim-create, Claim + full prefetch", "dry-needling-claim-create",
+                              claim_create_request),
+    "claim-create-3-muscles": BenchBody("claim-create, 20560 for 3 muscles", "dry-needling-claim-create",
+                                        claim_create_three_muscles_request, ("DN-CODE-001",)),
 }

@@ -1,302 +1,235 @@
-"""Benchmark Needlecheck in one run: in-process ``run_hook`` cost, HTTP latency and throughput under
-``needlecheck serve``, and the same HTTP load against a trivial Flask endpoint on the same gunicorn stack.
+"""Benchmark Needlecheck against the aims of issue 10, every figure from one run.
 
-Run from the repository root: ``.venv/bin/python -m bench.run`` (``--help`` for the knobs). Prints a
-Markdown report and writes it to ``bench/results.md``; when an in-process median is above the 2 ms target
-it also profiles ``run_hook`` with cProfile and writes the full listing to ``bench/profile.txt``.
+Run from the repository root: ``.venv/bin/python -m bench.run`` (``--help`` for the knobs, ``--quick`` for a
+short run). Prints a Markdown report whose first table is the one in the README (figure, aim, met or not) and
+writes it to ``bench/results.md``. What each figure is and how it is measured: ``bench/README.md``.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import cProfile
 import datetime as dt
-import io
 import json
 import math
 import os
 import platform
-import pstats
 import shlex
-import socket
-import subprocess
+import statistics
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from fhir.resources.R4B import get_fhir_model_class
-
-from bench.load import LoadResult, process_tree_cpu, run_load, system_busy_seconds
-from bench.requests import SCENARIOS, TODAY
-from needlecheck.cds_hooks.fhir_client import FhirLimits
-from needlecheck.cds_hooks.invoke import run_hook
-from needlecheck.cds_hooks.services import SERVICES, ServiceDefinition
+from bench.fallback import FallbackResult, FallbackUnavailable, measure_fallback
+from bench.http_rounds import Rounds, alternate, sender
+from bench.inprocess import InProcess, profile_in_process, statistics_median, time_in_process
+from bench.processes import CommandRun, ProcessMemory, Served, free_port, served, timed_command, worker_memory
+from bench.requests import BODIES, TODAY
+from bench.wrk import find_wrk
+from needlecheck.cds_hooks.services import SERVICES
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH = REPO / "bench"
-HOST = "127.0.0.1"
-TARGET_IN_PROCESS_MS = 2.0
-TARGET_CEILING_SHARE = 50.0
-LABELS = {
-    "dry-needling-order-sign": "order-sign, full prefetch",
-    "dry-needling-claim-create": "claim-create, Claim + full prefetch",
-}
+
+# The aims of issue 10.
+AIM_IN_PROCESS_MS = 0.5
+AIM_CEILING_SHARE = 50.0
+AIM_P99_MS = 50.0
+AIM_SPAWN_S = 1.0
+AIM_WORKER_MB = 100.0
+AIM_CHECK_S = 0.7
+AIM_FALLBACK_MS = 2.0
+
+CLEAN = [name for name, body in BODIES.items() if not body.fires]
+#: The body ``needlecheck check FILE`` is timed on.
+CHECK_BODY = "order-sign"
+MB = 1_000_000
 
 
-# --- statistics -------------------------------------------------------------------------------------
-
-
-def percentile(values: list[float], q: float) -> float:
-    """The nearest-rank ``q`` percentile (0 < q <= 100) of ``values``; NaN when empty."""
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
-
-
-def statistics_median(values: list[float]) -> float:
-    """The 50th percentile, nearest rank (the same definition as the HTTP p50)."""
-    return percentile(values, 50)
-
-
-def _ms(seconds: float) -> str:
-    return "n/a" if math.isnan(seconds) else f"{seconds * 1000:.2f}"
-
-
-# --- in-process ---------------------------------------------------------------------------------------
+# --- measurements -------------------------------------------------------------------------------------
 
 
 @dataclass
-class InProcess:
-    """Per-call wall times (seconds) of ``run_hook`` for one scenario, and what the call answered."""
+class Spawns:
+    """Seconds from spawn to the first 200 hook answer, per start, for one server."""
 
-    times: list[float]
-    cards: int
-    rules: list[str]
-    body: dict[str, Any]
-    other_cores: float = math.nan
+    seconds: list[float] = field(default_factory=list)
 
-
-def time_in_process(service: ServiceDefinition, body: dict[str, Any], calls: int, warmup: int,
-                    time_budget: float) -> InProcess:
-    """Warm up, then time ``calls`` calls of ``run_hook`` one after the other (stopping at ``time_budget`` s)."""
-    limits = FhirLimits()
-    with ThreadPoolExecutor(max_workers=16, thread_name_prefix="fhir") as pool:
-        result = run_hook(service, body, limits, pool, today=TODAY)
-        for _ in range(warmup):
-            run_hook(service, body, limits, pool, today=TODAY)
-        times: list[float] = []
-        busy_before, cpu_before, wall_before = system_busy_seconds(), time.process_time(), time.perf_counter()
-        give_up = wall_before + time_budget
-        for _ in range(calls):
-            started = time.perf_counter()
-            run_hook(service, body, limits, pool, today=TODAY)
-            finished = time.perf_counter()
-            times.append(finished - started)
-            if finished > give_up:
-                break
-        busy_after, cpu_after, wall_after = system_busy_seconds(), time.process_time(), time.perf_counter()
-    other = math.nan
-    if busy_before is not None and busy_after is not None:
-        other = max(0.0, busy_after - busy_before - (cpu_after - cpu_before)) / (wall_after - wall_before)
-    return InProcess(times, len(result.body["cards"]), sorted({f.rule_id for f in result.findings}), result.body,
-                     other)
-
-
-def _area(filename: str, function: str) -> str:
-    where = f"{filename} {function}"
-    if "pydantic" in where or "fhir/resources" in filename or "fhir_core" in where:
-        return "pydantic / fhir.resources (model validation)"
-    for package in ("cds_hooks", "plugin", "mappings"):
-        if f"{REPO}/{package}/" in filename:
-            return f"{package}/ (own code)"
-    if "json" in where:
-        return "json"
-    if filename == "~" or "/lib/python" in filename:
-        return "other stdlib / builtins"
-    return "other"
-
-
-def validation_only(body: dict[str, Any], calls: int) -> float:
-    """Median seconds to validate, with fhir.resources R4B models, just the FHIR resources ``run_hook`` parses
-    from ``body``: the context resource (draftOrders Bundle or Claim) and every prefetched resource."""
-    resources = [value for value in body["context"].values() if isinstance(value, dict)]
-    for value in body["prefetch"].values():
-        if value.get("resourceType") == "Bundle":
-            resources += [entry["resource"] for entry in value.get("entry") or []]
-        else:
-            resources.append(value)
-    models = [(get_fhir_model_class(resource["resourceType"]), resource) for resource in resources]
-    times = []
-    for _ in range(calls):
-        started = time.perf_counter()
-        for model, resource in models:
-            model.model_validate(resource)
-        times.append(time.perf_counter() - started)
-    return statistics_median(times)
-
-
-def profile_in_process(bodies: dict[str, dict[str, Any]], calls: int, out: Path,
-                       medians: dict[str, float]) -> str:
-    """cProfile ``calls`` calls per scenario; full listing to ``out``, Markdown summary returned."""
-    limits = FhirLimits()
-    profiler = cProfile.Profile()
-    with ThreadPoolExecutor(max_workers=16, thread_name_prefix="fhir") as pool:
-        for service_id, body in bodies.items():
-            run_hook(SERVICES[service_id], body, limits, pool, today=TODAY)
-        profiler.enable()
-        for service_id, body in bodies.items():
-            for _ in range(calls):
-                run_hook(SERVICES[service_id], body, limits, pool, today=TODAY)
-        profiler.disable()
-    listing = io.StringIO()
-    stats = pstats.Stats(profiler, stream=listing)
-    stats.sort_stats("tottime").print_stats(40)
-    stats.sort_stats("cumulative").print_stats(60)
-    out.write_text(listing.getvalue(), encoding="utf-8")
-
-    raw: dict[tuple[str, int, str], tuple[Any, ...]] = stats.stats  # type: ignore[attr-defined]
-    total = sum(entry[2] for entry in raw.values()) or 1.0
-    by_area: dict[str, float] = {}
-    for (filename, _, function), entry in raw.items():
-        area = _area(filename, function)
-        by_area[area] = by_area.get(area, 0.0) + entry[2]
-    n_calls = calls * len(bodies)
-
-    def name(key: tuple[str, int, str]) -> str:
-        filename, line, function = key
-        filename = filename.replace(f"{REPO}/", "")
-        for marker in ("site-packages/", "lib/python3"):
-            if marker in filename:
-                filename = filename.split(marker, 1)[1]
-        return function if filename == "~" else f"{filename}:{line}({function})"
-
-    lines = ["Without the profiler: median time of only the FHIR model validation of the resources `run_hook` "
-             "parses (context resource + every prefetched resource), against the whole `run_hook` median:", "",
-             "| scenario | validation only ms | run_hook ms | share |", "|---|---|---|---|"]
-    for service_id, body in bodies.items():
-        alone = validation_only(body, calls)
-        lines.append(f"| {LABELS[service_id]} | {1000 * alone:.2f} | {1000 * medians[service_id]:.2f} | "
-                     f"{100 * alone / medians[service_id]:.0f} % |")
-    lines += ["", f"cProfile over {calls} calls of each scenario ({n_calls} calls; the profiler slows Python code "
-              "more than pydantic-core's compiled validators, so shares are approximate). Self time by area:", "",
-             "| area | self time % |", "|---|---|"]
-    lines += [f"| {area} | {100 * seconds / total:.0f} % |"
-              for area, seconds in sorted(by_area.items(), key=lambda item: -item[1])]
-    lines += ["", "Own functions by cumulative time (ms per call, share of run_hook):", "",
-              "| function | cumulative ms/call | % of run_hook |", "|---|---|---|"]
-    run_hook_key = next(key for key in raw if key[2] == "run_hook" and key[0].endswith("cds_hooks/invoke.py"))
-    hook_total = raw[run_hook_key][3]
-    own = [(key, entry) for key, entry in raw.items() if any(f"{REPO}/{p}/" in key[0]
-                                                               for p in ("cds_hooks", "plugin", "mappings"))]
-    for key, entry in sorted(own, key=lambda item: -item[1][3])[:14]:
-        lines.append(f"| `{name(key)}` | {1000 * entry[3] / n_calls:.3f} | {100 * entry[3] / hook_total:.0f} % |")
-    lines += ["", "Top functions by self time:", "", "| function | calls/call | self ms/call |", "|---|---|---|"]
-    for key, entry in sorted(raw.items(), key=lambda item: -item[1][2])[:12]:
-        lines.append(f"| `{name(key)}` | {entry[1] / n_calls:.0f} | {1000 * entry[2] / n_calls:.3f} |")
-    return "\n".join(lines)
-
-
-# --- HTTP ---------------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    """A TCP port on loopback that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((HOST, 0))
-        return int(probe.getsockname()[1])
-
-
-_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-def wait_healthy(port: int, process: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
-    """Poll ``GET /healthz`` until it answers 200; raise with the server log if it dies or times out."""
-    give_up = time.monotonic() + timeout
-    while time.monotonic() < give_up:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
-        try:
-            with _NO_PROXY.open(f"http://{HOST}:{port}/healthz", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"server not healthy after {timeout:.0f} s:\n{log.read_text(errors='replace')[-3000:]}")
-
-
-@contextlib.contextmanager
-def served(command: list[str], port: int, env: dict[str, str], log: Path,
-           start_timeout: float) -> Iterator[subprocess.Popen[bytes]]:
-    """Run ``command`` (a gunicorn master) until the block ends; it must answer ``/healthz`` on ``port``."""
-    with log.open("wb") as sink:
-        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=sink, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL)
-        try:
-            wait_healthy(port, process, log, start_timeout)
-            yield process
-        finally:
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait(timeout=5)
+    @property
+    def median(self) -> float:
+        """The median start, seconds (NaN when none)."""
+        return statistics.median(self.seconds) if self.seconds else math.nan
 
 
 @dataclass
-class HttpRun:
-    """One measured HTTP scenario."""
+class Memory:
+    """The master's and each worker's memory after the HTTP rounds."""
 
-    load: LoadResult
-    server_cpu: dict[int, float] = field(default_factory=dict)
-    machine_busy: float = math.nan
-
-    @property
-    def other_cores(self) -> float:
-        """CPU used meanwhile by processes that are neither this server nor the load generator, in cores."""
-        if math.isnan(self.machine_busy) or not self.server_cpu or not self.load.wall_seconds:
-            return math.nan
-        other = self.machine_busy - sum(self.server_cpu.values()) - self.load.client_cpu_seconds
-        return max(0.0, other) / self.load.wall_seconds
+    master: ProcessMemory
+    workers: list[ProcessMemory]
 
     @property
-    def cpu_ms_per_request(self) -> float:
-        """Server (master + workers) CPU time per answered request, NaN when unknown."""
-        if not self.server_cpu or not self.load.completed:
-            return math.nan
-        return 1000 * sum(self.server_cpu.values()) / self.load.completed
+    def worst_rss_mb(self) -> float:
+        """The largest worker RSS, MB (10^6 bytes)."""
+        return max((w.rss_mib * 1.048576 for w in self.workers), default=math.nan)
 
     @property
-    def worker_split(self) -> str:
-        """Each process's share of the server CPU, largest first (shows whether the workers shared the load)."""
-        total = sum(self.server_cpu.values())
-        if not total:
-            return "n/a"
-        return "/".join(f"{100 * cpu / total:.0f}" for cpu in sorted(self.server_cpu.values(), reverse=True)
-                        if cpu / total >= 0.01) + " %"
+    def worst_pss_mb(self) -> float:
+        """The largest worker PSS, MB."""
+        return max((w.pss_mib * 1.048576 for w in self.workers), default=math.nan)
 
 
-def http_scenario(process: subprocess.Popen[bytes], port: int, path: str, body: bytes, total: int, warmup: int,
-                  concurrency: int, time_limit: float) -> HttpRun:
-    """Warm up, then measure ``total`` requests at ``concurrency`` with the server's CPU time around it."""
-    run_load(HOST, port, path, body, warmup, concurrency, time_limit)
-    before, busy_before = process_tree_cpu(process.pid) or {}, system_busy_seconds()
-    load = run_load(HOST, port, path, body, total, concurrency, time_limit)
-    after, busy_after = process_tree_cpu(process.pid) or {}, system_busy_seconds()
-    busy = busy_after - busy_before if busy_before is not None and busy_after is not None else math.nan
-    return HttpRun(load, {pid: after[pid] - before.get(pid, 0.0) for pid in after}, busy)
+@dataclass
+class Http:
+    """Everything measured against the two servers."""
+
+    generator: str
+    connections: int
+    spawns: dict[str, Spawns] = field(default_factory=lambda: {"service": Spawns(), "ceiling": Spawns()})
+    rounds: dict[str, dict[str, Rounds]] = field(default_factory=dict)  # body -> server -> rounds
+    memory: dict[str, Memory] = field(default_factory=dict)
+    answers: dict[str, bytes] = field(default_factory=dict)  # server -> first answer
+
+
+@dataclass
+class Results:
+    """One run's figures; None for a phase that was skipped (``skipped`` says why)."""
+
+    in_process: dict[str, InProcess] = field(default_factory=dict)
+    profile: str | None = None
+    check: list[CommandRun] = field(default_factory=list)
+    http: Http | None = None
+    fallback: FallbackResult | None = None
+    skipped: dict[str, str] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+
+def _step(message: str) -> Callable[[], None]:
+    started = time.perf_counter()
+    print(f"... {message}", file=sys.stderr, flush=True)
+    return lambda: print(f"    done in {time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
+
+
+def run_in_process(args: argparse.Namespace, built: dict[str, dict[str, Any]], results: Results) -> None:
+    """Time ``run_hook`` on every body; check the clean ones answer no card and the firing one its rules."""
+    for name, body in built.items():
+        done = _step(f"in-process {name}: {args.warmup} warm-up + {args.calls} timed calls")
+        timing = time_in_process(SERVICES[BODIES[name].service_id], body, args.calls, args.warmup,
+                                 args.in_process_seconds)
+        results.in_process[name] = timing
+        done()
+        if sorted(timing.rules) != sorted(BODIES[name].fires):
+            results.problems.append(f"{name} answered {timing.rules or 'no card'}, expected "
+                                    f"{list(BODIES[name].fires) or 'no card'}: the benchmark body drifted")
+    medians = {name: statistics_median(t.times) for name, t in results.in_process.items()}
+    slow = any(median * 1000 > AIM_IN_PROCESS_MS for median in medians.values())
+    if args.profile == "always" or (args.profile == "auto" and slow):
+        done = _step(f"cProfile, {args.profile_calls} calls per clean body")
+        results.profile = profile_in_process({name: built[name] for name in CLEAN}, args.profile_calls,
+                                             BENCH / "profile.txt", medians)
+        done()
+
+
+def run_check(args: argparse.Namespace, built: dict[str, dict[str, Any]], env: dict[str, str], scratch: Path,
+              results: Results) -> None:
+    """``needlecheck check FILE`` on the order-sign body: one untimed run (it also checks the answer), then timed."""
+    request = scratch / "check-request.json"
+    request.write_text(json.dumps(built[CHECK_BODY]), encoding="utf-8")
+    command = [*_console_script(), "check", str(request)]
+    done = _step(f"{shlex.join(command)}: 1 + {args.check_runs} runs")
+    first = timed_command(command, env, REPO, scratch / "check.out", timeout=120)
+    try:
+        answer = json.loads(first.stdout)
+    except ValueError:
+        answer = None
+    if first.returncode != 0 or answer != {"cards": []}:
+        results.problems.append(f"needlecheck check exited {first.returncode} and printed "
+                                f"{first.stdout[:200]!r}, not {{\"cards\": []}}")
+    results.check = [timed_command(command, env, REPO, scratch / "check.out", timeout=120)
+                     for _ in range(args.check_runs)]
+    done()
+
+
+def _console_script() -> list[str]:
+    script = Path(sys.executable).with_name("needlecheck")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "needlecheck"]
+
+
+def _server_command(kind: str, port: int, config: Path | None) -> list[str]:
+    if kind == "service":
+        command = [*_console_script(), "serve", "--host", "127.0.0.1", "--port", str(port)]
+    else:
+        command = [sys.executable, "-m", "bench.ceiling_app", "--host", "127.0.0.1", "--port", str(port)]
+    return [*command, "--config", str(config)] if config else command
+
+
+def run_http(args: argparse.Namespace, built: dict[str, dict[str, Any]], env: dict[str, str], scratch: Path,
+             results: Results) -> None:
+    """Spawn each server ``--spawns`` times (timing the first answer), then rounds against both together."""
+    wrk, how = (None, "--load-generator python") if args.load_generator == "python" else find_wrk(
+        install=not args.no_install_wrk)
+    if args.load_generator == "wrk" and not wrk:
+        raise SystemExit(f"--load-generator wrk: {how}")
+    generator = (f"wrk -t{args.wrk_threads} -c{args.concurrency} ({how})" if wrk else
+                 f"bench/load.py, asyncio, {args.concurrency} connections ({how})")
+    http = results.http = Http(generator, args.concurrency)
+    payloads = {name: json.dumps(built[name]).encode() for name in CLEAN}
+    probe_name = CLEAN[0]
+    probe = (f"/cds-services/{BODIES[probe_name].service_id}", payloads[probe_name])
+    logs = {kind: scratch / f"{kind}.log" for kind in ("service", "ceiling")}
+
+    def start(kind: str) -> contextlib.AbstractContextManager[Served]:
+        port = free_port()
+        return served(_server_command(kind, port, args.config), port, env, logs[kind], *probe,
+                      start_timeout=60, cwd=REPO)
+
+    for number in range(args.spawns - 1):
+        for kind in ("service", "ceiling"):
+            done = _step(f"spawn {kind} ({number + 1}/{args.spawns})")
+            with start(kind) as server:
+                http.spawns[kind].seconds.append(server.first_answer_seconds)
+            done()
+    done = _step(f"spawn both ({args.spawns}/{args.spawns}) and keep them up")
+    with start("service") as service, start("ceiling") as ceiling:
+        done()
+        http.spawns["service"].seconds.append(service.first_answer_seconds)
+        http.spawns["ceiling"].seconds.append(ceiling.first_answer_seconds)
+        http.answers = {"service": service.first_answer, "ceiling": ceiling.first_answer}
+        send = sender(wrk, args.concurrency, args.wrk_threads, args.time_limit)
+        servers = {"service": (service.process.pid, service.port), "ceiling": (ceiling.process.pid, ceiling.port)}
+        for name, payload in payloads.items():
+            done = _step(f"HTTP {name}: {args.rounds} rounds of {args.round_seconds:g} s per server, alternating, "
+                         f"with {generator}")
+            path = f"/cds-services/{BODIES[name].service_id}"
+            http.rounds[name] = alternate(send, servers, path, payload, args.rounds, args.round_seconds,
+                                          args.warmup_seconds)
+            done()
+        for kind, server in (("service", service), ("ceiling", ceiling)):
+            master, workers = worker_memory(server.process.pid)
+            http.memory[kind] = Memory(master, workers)
+    for name, by_server in http.rounds.items():
+        for kind, rounds in by_server.items():
+            if rounds.errors or rounds.timed_out:
+                results.problems.append(f"HTTP {name} against the {kind}: {rounds.errors} failed requests"
+                                        f"{' (time limit hit)' if rounds.timed_out else ''}; {rounds.failures}")
+
+
+def run_fallback(args: argparse.Namespace, results: Results) -> None:
+    """The FHIR fallback row; skipped with the reason when sekmet cannot start here."""
+    done = _step(f"FHIR fallback against sekmet: {args.fallback_calls} calls per variant")
+    try:
+        results.fallback = measure_fallback(args.fallback_calls, max(3, args.fallback_calls // 10), args.time_limit)
+    except FallbackUnavailable as error:
+        results.skipped["fallback"] = str(error)
+    except RuntimeError as error:
+        results.problems.append(f"FHIR fallback: {error}")
+        results.skipped["fallback"] = str(error)
+    done()
 
 
 # --- report -------------------------------------------------------------------------------------------
@@ -325,97 +258,147 @@ def command_line(argv: list[str]) -> str:
     return shlex.join([str(python), "-m", "bench.run", *argv])
 
 
-def build_report(args: argparse.Namespace, argv: list[str], in_process: dict[str, InProcess],
-                 http: dict[str, HttpRun], ceilings: dict[str, HttpRun], profile: str | None,
-                 elapsed: float, load_before: str) -> str:
-    """The Markdown report: summary table, target check, details, and the profile summary if any."""
-    now = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-    out = [
-        "# Needlecheck benchmark results", "",
-        f"- date: {now}",
-        f"- machine: {machine()}",
-        f"- command (from the repository root): `{command_line(argv)}`",
-        f"- in-process: `run_hook` called {args.calls} times one after the other after {args.warmup} warm-up calls, "
-        f"fixed `today` {TODAY.isoformat()}, no fhirServer (no network)",
-        f"- HTTP: `needlecheck serve` with default settings{f' and --config {args.config}' if args.config else ''} "
-        f"(gunicorn gthread; see details), {args.http_requests} requests per scenario after {args.http_warmup} "
-        f"warm-up requests, {args.concurrency} keep-alive connections (closed loop), loopback only",
-        f"- whole run: {elapsed:.0f} s; load average before it: {load_before}. Other processes' CPU during each "
-        "phase is in the details tables: anything well above 0 means the figures are contaminated.", "",
-        "| scenario | in-process median ms | in-process p99 ms | HTTP p50 ms | HTTP p99 ms | req/s | % of ceiling |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for service_id, label in LABELS.items():
-        timing, run, ceiling = in_process.get(service_id), http.get(service_id), ceilings.get(service_id)
-        cells = [label]
-        cells += [_ms(statistics_median(timing.times)), _ms(percentile(timing.times, 99))] if timing else ["—"] * 2
-        if run:
-            share = (100 * run.load.throughput / ceiling.load.throughput
-                     if ceiling and ceiling.load.throughput else math.nan)
-            cells += [_ms(percentile(run.load.latencies, 50)), _ms(percentile(run.load.latencies, 99)),
-                      f"{run.load.throughput:.0f}", "n/a" if math.isnan(share) else f"{share:.0f} %"]
-        else:
-            cells += ["—"] * 4
-        out.append("| " + " | ".join(cells) + " |")
-    for service_id, ceiling in ceilings.items():
-        out.append(f"| framework ceiling ({LABELS[service_id].split(',')[0]} body) | — | — | "
-                   f"{_ms(percentile(ceiling.load.latencies, 50))} | {_ms(percentile(ceiling.load.latencies, 99))} | "
-                   f"{ceiling.load.throughput:.0f} | 100 % |")
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages."""
+    return " ".join(f"{v:.2f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
 
-    out += ["", "## Targets", ""]
-    for service_id, timing in in_process.items():
-        median = statistics_median(timing.times) * 1000
-        verdict = "met" if median <= TARGET_IN_PROCESS_MS else "NOT met"
-        out.append(f"- in-process ≤ {TARGET_IN_PROCESS_MS:g} ms, {LABELS[service_id]}: median {median:.2f} ms, "
-                   f"{verdict}")
-    for service_id, run in http.items():
-        ceiling = ceilings.get(service_id)
-        if ceiling and ceiling.load.throughput:
-            share = 100 * run.load.throughput / ceiling.load.throughput
-            verdict = "met" if share >= TARGET_CEILING_SHARE else "NOT met"
-            by_cpu = 100 * ceiling.cpu_ms_per_request / run.cpu_ms_per_request
-            cpu_note = "" if math.isnan(by_cpu) else (
-                f" (by server CPU per request, which neither worker imbalance nor other load skews as much: "
-                f"{ceiling.cpu_ms_per_request:.2f} / {run.cpu_ms_per_request:.2f} ms = {by_cpu:.0f} %)")
-            out.append(f"- HTTP ≥ {TARGET_CEILING_SHARE:g} % of ceiling throughput, {LABELS[service_id]}: "
-                       f"{share:.0f} %, {verdict}{cpu_note}")
 
-    if http or ceilings:
-        out += ["", "## HTTP details", "",
-                "| scenario | answered | errors | wall s | server CPU ms/req | server CPU split by process | "
-                "client CPU % of a core | other processes' CPU, cores | response |",
-                "|---|---|---|---|---|---|---|---|---|"]
-        rows = [(LABELS[s], r) for s, r in http.items()]
-        rows += [(f"ceiling ({LABELS[s].split(',')[0]} body)", r) for s, r in ceilings.items()]
-        for label, run in rows:
-            load = run.load
-            response = _describe(load.sample_body)
-            errors = f"{load.errors}" + (" (time limit hit)" if load.timed_out else "")
-            cpu = run.cpu_ms_per_request
-            out.append(f"| {label} | {load.completed} | {errors} | {load.wall_seconds:.1f} | "
-                       f"{'n/a' if math.isnan(cpu) else f'{cpu:.2f}'} | {run.worker_split} | "
-                       f"{100 * load.client_cpu_seconds / load.wall_seconds:.0f} % | {_cores(run.other_cores)} | "
-                       f"{response} |")
-        failures = [f for _, r in rows for f in r.load.failures[:3]]
-        if failures:
-            out += ["", "First failures: " + "; ".join(failures)]
-
-    out += ["", "## In-process details", "",
-            "| scenario | calls | mean ms | min ms | max ms | cards | rules fired | other processes' CPU, cores |",
-            "|---|---|---|---|---|---|---|---|"]
-    for service_id, timing in in_process.items():
-        mean = sum(timing.times) / len(timing.times)
-        out.append(f"| {LABELS[service_id]} | {len(timing.times)} | {_ms(mean)} | {_ms(min(timing.times))} | "
-                   f"{_ms(max(timing.times))} | {timing.cards} | {', '.join(timing.rules) or 'none'} | "
-                   f"{_cores(timing.other_cores)} |")
-    if profile:
-        out += ["", "## Profile (in-process above target)", "", profile, "",
-                "Full listing: `bench/profile.txt`."]
-    return "\n".join(out) + "\n"
+def _ms(seconds: float) -> str:
+    return "n/a" if math.isnan(seconds) else f"{seconds * 1000:.2f} ms"
 
 
 def _cores(value: float) -> str:
     return "n/a" if math.isnan(value) else f"{value:.2f}"
+
+
+def _verdict(value: float, aim: float, at_most: bool = True) -> str:
+    if math.isnan(value):
+        return "n/a"
+    return "met" if (value <= aim if at_most else value >= aim) else "NOT met"
+
+
+def _skip(results: Results, phase: str) -> str:
+    return f"skipped: {results.skipped.get(phase, 'not run')}"
+
+
+def aims_table(results: Results) -> list[str]:
+    """The README's table: each aim of issue 10 with the figure this run measured and whether it is met."""
+    out = ["| figure | measured | aim | verdict |", "|---|---|---|---|"]
+    for name, timing in results.in_process.items():
+        median = statistics_median(timing.times)
+        answer = f"{timing.cards} card{'s' if timing.cards != 1 else ''}" + (
+            f": {', '.join(timing.rules)}" if timing.rules else "")
+        out.append(f"| in-process `run_hook` median, {BODIES[name].label} ({answer}) | {_ms(median)} | "
+                   f"≤ {AIM_IN_PROCESS_MS:g} ms | {_verdict(median * 1000, AIM_IN_PROCESS_MS)} |")
+    http = results.http
+    for name in CLEAN:
+        label = BODIES[name].label.split(",")[0]
+        if http is None or name not in http.rounds:
+            out.append(f"| HTTP throughput, % of ceiling, {label} | — | ≥ {AIM_CEILING_SHARE:g} % | "
+                       f"{_skip(results, 'http')} |")
+            out.append(f"| HTTP p99 at 16 connections, {label} | — | ≤ {AIM_P99_MS:g} ms | {_skip(results, 'http')} |")
+            continue
+        service, ceiling = http.rounds[name]["service"], http.rounds[name]["ceiling"]
+        share = 100 * service.throughput / ceiling.throughput if ceiling.throughput else math.nan
+        out.append(f"| HTTP throughput, % of ceiling, {label} | {share:.0f} % ({service.throughput:.0f} vs "
+                   f"{ceiling.throughput:.0f} req/s; server CPU {service.cpu_ms_per_request:.2f} vs "
+                   f"{ceiling.cpu_ms_per_request:.2f} ms/req) | ≥ {AIM_CEILING_SHARE:g} % | "
+                   f"{_verdict(share, AIM_CEILING_SHARE, at_most=False)} |")
+        p99 = service.latency(99)
+        out.append(f"| HTTP p99 at {http.connections} connections, {label} | {_ms(p99)} (ceiling "
+                   f"{_ms(ceiling.latency(99))}) | ≤ {AIM_P99_MS:g} ms | {_verdict(p99 * 1000, AIM_P99_MS)} |")
+    if http is None:
+        out.append(f"| `needlecheck serve` spawn → first 200 hook answer | — | ≤ {AIM_SPAWN_S:g} s | "
+                   f"{_skip(results, 'http')} |")
+        out.append(f"| RSS per worker after warm-up | — | ≤ {AIM_WORKER_MB:g} MB | {_skip(results, 'http')} |")
+    else:
+        spawn, ceiling_spawn = http.spawns["service"], http.spawns["ceiling"]
+        out.append(f"| `needlecheck serve` spawn → first 200 hook answer (median of {len(spawn.seconds)}) | "
+                   f"{spawn.median:.2f} s (ceiling app {ceiling_spawn.median:.2f} s) | ≤ {AIM_SPAWN_S:g} s | "
+                   f"{_verdict(spawn.median, AIM_SPAWN_S)} |")
+        memory, ceiling_memory = http.memory.get("service"), http.memory.get("ceiling")
+        if memory:
+            ceiling_note = (f"; ceiling {ceiling_memory.worst_rss_mb:.0f} MB, PSS {ceiling_memory.worst_pss_mb:.0f}"
+                            if ceiling_memory else "")
+            out.append(f"| RSS per worker after warm-up (largest of {len(memory.workers)}) | "
+                       f"{memory.worst_rss_mb:.0f} MB (PSS {memory.worst_pss_mb:.0f} MB{ceiling_note}) | "
+                       f"≤ {AIM_WORKER_MB:g} MB | {_verdict(memory.worst_rss_mb, AIM_WORKER_MB)} |")
+    if results.check:
+        wall = statistics.median(run.wall_seconds for run in results.check)
+        rss = max(run.max_rss_mib * 1.048576 for run in results.check)
+        out.append(f"| `needlecheck check FILE` wall (median of {len(results.check)}), max RSS | {wall:.2f} s, "
+                   f"{rss:.0f} MB | ≤ {AIM_CHECK_S:g} s | {_verdict(wall, AIM_CHECK_S)} |")
+    else:
+        out.append(f"| `needlecheck check FILE` wall | — | ≤ {AIM_CHECK_S:g} s | {_skip(results, 'check')} |")
+    fallback = results.fallback
+    if fallback:
+        _, slowest = fallback.slowest_query
+        out.append(f"| FHIR fallback: claim-create without prefetch, added latency over its slowest query | "
+                   f"{_ms(fallback.added)} ({_ms(fallback.fetched)} - {_ms(fallback.prefetched)} with prefetch - "
+                   f"{_ms(slowest)} slowest query{'; below 0: noise above the cost' if fallback.added < 0 else ''}) | "
+                   f"≤ {AIM_FALLBACK_MS:g} ms | "
+                   f"{_verdict(fallback.added * 1000, AIM_FALLBACK_MS)} |")
+    else:
+        out.append(f"| FHIR fallback: added latency over the slowest query | — | ≤ {AIM_FALLBACK_MS:g} ms | "
+                   f"{_skip(results, 'fallback')} |")
+    return out
+
+
+def http_details(http: Http) -> list[str]:
+    """Per body and server: rounds, throughput per round, latency, CPU, and the memory of each process."""
+    out = ["## HTTP details", "",
+           f"Load generator: {http.generator}. Spawn → first 200 hook answer, each start (s): service "
+           f"{', '.join(f'{s:.2f}' for s in http.spawns['service'].seconds)}; ceiling "
+           f"{', '.join(f'{s:.2f}' for s in http.spawns['ceiling'].seconds)}. First answers: service "
+           f"{_describe(http.answers.get('service', b''))}, ceiling {_describe(http.answers.get('ceiling', b''))}.",
+           "",
+           "| body | server | answered | errors | req/s per round | p50 | p99 | server CPU ms/req | "
+           "CPU split by process | client CPU, cores | other processes' CPU, cores |",
+           "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for name, by_server in http.rounds.items():
+        for kind, rounds in by_server.items():
+            per_round = ", ".join(f"{r.load.throughput:.0f}" for r in rounds.rounds)
+            cpu = rounds.cpu_ms_per_request
+            out.append(f"| {BODIES[name].label.split(',')[0]} | {kind} | {rounds.answered} | {rounds.errors}"
+                       f"{' (time limit hit)' if rounds.timed_out else ''} | {per_round} | {_ms(rounds.latency(50))} | "
+                       f"{_ms(rounds.latency(99))} | {'n/a' if math.isnan(cpu) else f'{cpu:.2f}'} | "
+                       f"{rounds.worker_split} | {_cores(rounds.client_cores)} | {_cores(rounds.other_cores)} |")
+    out += ["", "| server | process | RSS MB | PSS MB |", "|---|---|---|---|"]
+    for kind, memory in http.memory.items():
+        for role, process in [("master", memory.master), *(("worker", w) for w in memory.workers)]:
+            out.append(f"| {kind} | {role} {process.pid} | {process.rss_mib * 1.048576:.0f} | "
+                       f"{process.pss_mib * 1.048576:.0f} |")
+    return out
+
+
+def in_process_details(results: Results) -> list[str]:
+    """Per body: calls, spread, what it answered, and the other processes' CPU meanwhile."""
+    out = ["## In-process details", "",
+           "| body | calls | median ms | p99 ms | min ms | cards | rules fired | other processes' CPU, cores |",
+           "|---|---|---|---|---|---|---|---|"]
+    for name, timing in results.in_process.items():
+        times = sorted(timing.times)
+        p99 = times[max(0, math.ceil(0.99 * len(times)) - 1)]
+        out.append(f"| {BODIES[name].label} | {len(times)} | {1000 * statistics_median(times):.3f} | "
+                   f"{1000 * p99:.3f} | {1000 * times[0]:.3f} | {timing.cards} | {', '.join(timing.rules) or 'none'} | "
+                   f"{_cores(timing.other_cores)} |")
+    return out
+
+
+def fallback_details(fallback: FallbackResult) -> list[str]:
+    """Each query the fetched call sent, timed alone, and the variant without a pooled session."""
+    out = ["## FHIR fallback details", "",
+           f"Medians of {fallback.calls} calls each. With prefetch: {_ms(fallback.prefetched)} "
+           f"({fallback.cards_prefetched} cards); without prefetch, one pooled `requests.Session`: "
+           f"{_ms(fallback.fetched)} ({fallback.cards_fetched} cards); without prefetch, a new session per call: "
+           f"{_ms(fallback.fetched_without_pool)} (added {_ms(fallback.added_without_pool)}). The sum of the "
+           f"queries' medians is {_ms(sum(fallback.queries.values()))}: sekmet answers on one event loop, so the "
+           "queries sent side by side are largely served one after the other.", "",
+           "| query (sent by the fetched call) | median alone |", "|---|---|"]
+    for query, seconds in sorted(fallback.queries.items(), key=lambda item: -item[1]):
+        shown = query if len(query) <= 100 else query[:97] + "..."
+        out.append(f"| `{shown}` | {_ms(seconds)} |")
+    return out
 
 
 def _describe(body: bytes) -> str:
@@ -428,90 +411,106 @@ def _describe(body: bytes) -> str:
     return f"{len(body)} bytes"
 
 
+def build_report(args: argparse.Namespace, argv: list[str], results: Results, elapsed: float,
+                 load_before: str, load_after: str) -> str:
+    """The Markdown report: the aims table, what was run, then the details of each phase."""
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    out = ["# Needlecheck benchmark results", "", *aims_table(results), "",
+           f"- date: {now}; whole run {elapsed:.0f} s; load average before {load_before}, after {load_after}",
+           f"- machine: {machine()}",
+           f"- command (from the repository root): `{command_line(argv)}`",
+           f"- in-process: `run_hook` {args.calls} calls one after the other per body after {args.warmup} warm-up "
+           f"calls, fixed `today` {TODAY.isoformat()}, no fhirServer (no network)"]
+    if results.http:
+        out.append(f"- HTTP: `needlecheck serve` and `bench/ceiling_app.py` (default settings"
+                   f"{f', --config {args.config}' if args.config else ''}) up together, {args.rounds} rounds of "
+                   f"{args.round_seconds:g} s per server and body taking turns, after {args.warmup_seconds:g} s of "
+                   f"warm-up each; {results.http.generator}; loopback only")
+    out.append("- \"other processes' CPU\" (details) is the machine's busy CPU minus the server's and the load "
+               "generator's: well above 0 means another process took cores meanwhile and the figures are low.")
+    if results.problems:
+        out += ["", "## Problems (exit status 1)", "", *(f"- {problem}" for problem in results.problems)]
+    out += ["", *in_process_details(results)]
+    if results.http:
+        out += ["", *http_details(results.http)]
+    if results.fallback:
+        out += ["", *fallback_details(results.fallback)]
+    if results.profile:
+        out += ["", "## Profile (an in-process median above the aim)", "", results.profile, "",
+                "Full listing: `bench/profile.txt`."]
+    return "\n".join(out) + "\n"
+
+
 # --- main ---------------------------------------------------------------------------------------------
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    """The benchmark's options; the defaults are the documented run."""
+    """The benchmark's options; the defaults are the documented run (about two minutes on 2 idle cores)."""
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", type=int, default=2000, help="timed in-process calls per scenario")
+    parser.add_argument("--quick", action="store_true",
+                        help="a short run (about 40 s): fewer calls, one spawn, 2 rounds of 2 s, 1 check run")
+    parser.add_argument("--calls", type=int, default=1000, help="timed in-process calls per body")
+    parser.add_argument("--in-process-seconds", type=float, default=10.0,
+                        help="stop timing a body's calls after this long (a loaded machine gets fewer calls)")
     parser.add_argument("--warmup", type=int, default=200, help="untimed in-process calls first")
-    parser.add_argument("--http-requests", type=int, default=3000, help="measured HTTP requests per scenario")
-    parser.add_argument("--http-warmup", type=int, default=200, help="unmeasured HTTP requests first")
-    parser.add_argument("--concurrency", type=int, default=16, help="client connections")
+    parser.add_argument("--rounds", type=int, default=3, help="measured HTTP rounds per server and body")
+    parser.add_argument("--round-seconds", type=float, default=3.0, help="length of one HTTP round")
+    parser.add_argument("--warmup-seconds", type=float, default=1.0, help="HTTP warm-up per server and body")
+    parser.add_argument("--concurrency", type=int, default=16, help="HTTP connections")
+    parser.add_argument("--load-generator", choices=("auto", "wrk", "python"), default="auto",
+                        help="wrk when installed (auto installs it with apt-get as root), else bench/load.py")
+    parser.add_argument("--no-install-wrk", action="store_true", help="never apt-get install wrk")
+    parser.add_argument("--wrk-threads", type=int, default=2, help="wrk -t (issue 10 measured with -t2 -c16)")
+    parser.add_argument("--spawns", type=int, default=3, help="starts of each server timed (the last stays up)")
+    parser.add_argument("--check-runs", type=int, default=3, help="timed runs of needlecheck check FILE")
+    parser.add_argument("--fallback-calls", type=int, default=60, help="calls per FHIR fallback variant")
     parser.add_argument("--time-limit", type=float, default=40.0, help="hard limit per measured phase, seconds")
-    parser.add_argument("--profile-calls", type=int, default=300, help="profiled calls per scenario")
+    parser.add_argument("--profile-calls", type=int, default=150, help="profiled calls per clean body")
     parser.add_argument("--profile", choices=("auto", "always", "never"), default="auto",
-                        help="cProfile run_hook: when a median is above target (auto), always or never")
-    parser.add_argument("--skip-http", action="store_true", help="in-process measurements only")
+                        help="cProfile run_hook: when a median is above the aim (auto), always or never")
+    parser.add_argument("--skip-http", action="store_true", help="no servers: in-process, check and fallback only")
+    parser.add_argument("--skip-fallback", action="store_true", help="no FHIR fallback row")
     parser.add_argument("--config", type=Path, help="TOML config passed to both servers (e.g. workers)")
     parser.add_argument("--output", type=Path, default=BENCH / "results.md", help="report file")
-    return parser.parse_args(argv)
-
-
-def _server_commands(port: int, config: Path | None) -> tuple[list[str], list[str]]:
-    script = Path(sys.executable).with_name("needlecheck")
-    service = [str(script)] if script.exists() else [sys.executable, "-m", "needlecheck"]
-    service += ["serve", "--host", HOST, "--port", str(port)]
-    ceiling = [sys.executable, "-m", "bench.ceiling_app", "--host", HOST, "--port", str(port)]
-    if config:
-        service += ["--config", str(config)]
-        ceiling += ["--config", str(config)]
-    return service, ceiling
-
-
-def _step(message: str) -> Callable[[], None]:
-    started = time.perf_counter()
-    print(f"... {message}", file=sys.stderr, flush=True)
-    return lambda: print(f"    done in {time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
+    args = parser.parse_args(argv)
+    if args.quick:
+        explicit = {arg.split("=", 1)[0] for arg in argv if arg.startswith("--")}
+        quick = {"calls": 300, "warmup": 50, "in_process_seconds": 4.0, "rounds": 2, "round_seconds": 2.0,
+                 "spawns": 1, "check_runs": 1, "fallback_calls": 20, "profile_calls": 50}
+        for name, value in quick.items():
+            if f"--{name.replace('_', '-')}" not in explicit:
+                setattr(args, name, value)
+    if args.spawns < 1 or args.rounds < 1:
+        parser.error("--spawns and --rounds must be at least 1")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run every measurement, print the report and write it to ``--output``."""
+    """Run every measurement, print the report and write it to ``--output``; 1 when something went wrong."""
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
     started = time.perf_counter()
-    load_before = " ".join(f"{v:.2f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
-    bodies = {service_id: build() for service_id, build in SCENARIOS.items()}
-
-    in_process: dict[str, InProcess] = {}
-    for service_id, body in bodies.items():
-        done = _step(f"in-process {service_id}: {args.warmup} warm-up + {args.calls} timed calls")
-        in_process[service_id] = time_in_process(SERVICES[service_id], body, args.calls, args.warmup,
-                                                 args.time_limit)
-        done()
-    slow = any(statistics_median(t.times) * 1000 > TARGET_IN_PROCESS_MS for t in in_process.values())
-    profile = None
-    if args.profile == "always" or (args.profile == "auto" and slow):
-        done = _step(f"cProfile, {args.profile_calls} calls per scenario")
-        medians = {service_id: statistics_median(timing.times) for service_id, timing in in_process.items()}
-        profile = profile_in_process(bodies, args.profile_calls, BENCH / "profile.txt", medians)
-        done()
-
-    http: dict[str, HttpRun] = {}
-    ceilings: dict[str, HttpRun] = {}
-    if not args.skip_http:
-        payloads = {service_id: json.dumps(body).encode() for service_id, body in bodies.items()}
-        with tempfile.TemporaryDirectory(prefix="needlecheck-bench-") as scratch:
-            env = {**os.environ, "NEEDLECHECK_DATA_DIR": str(Path(scratch) / "data"), "PYTHONUNBUFFERED": "1"}
-            for kind in ("service", "ceiling"):
-                port = free_port()
-                command = _server_commands(port, args.config)[kind == "ceiling"]
-                done = _step(f"HTTP {kind}: {shlex.join(command)}")
-                with served(command, port, env, Path(scratch) / f"{kind}.log", start_timeout=30) as process:
-                    for service_id, payload in payloads.items():
-                        run = http_scenario(process, port, f"/cds-services/{service_id}", payload,
-                                            args.http_requests, args.http_warmup, args.concurrency, args.time_limit)
-                        (http if kind == "service" else ceilings)[service_id] = run
-                done()
-
-    report = build_report(args, argv, in_process, http, ceilings, profile, time.perf_counter() - started,
-                          load_before)
+    load_before = load_average()
+    built = {name: body.build() for name, body in BODIES.items()}
+    results = Results()
+    run_in_process(args, built, results)
+    with tempfile.TemporaryDirectory(prefix="needlecheck-bench-") as folder:
+        scratch = Path(folder)
+        env = {**os.environ, "NEEDLECHECK_DATA_DIR": str(scratch / "data"), "PYTHONUNBUFFERED": "1"}
+        run_check(args, built, env, scratch, results)
+        if args.skip_http:
+            results.skipped["http"] = "--skip-http"
+        else:
+            run_http(args, built, env, scratch, results)
+    if args.skip_fallback:
+        results.skipped["fallback"] = "--skip-fallback"
+    else:
+        run_fallback(args, results)
+    report = build_report(args, argv, results, time.perf_counter() - started, load_before, load_average())
     print(report)
     args.output.write_text(report, encoding="utf-8")
     print(f"written to {args.output}", file=sys.stderr)
-    failed = any(run.load.errors or run.load.timed_out for run in (*http.values(), *ceilings.values()))
-    return 1 if failed else 0
+    return 1 if results.problems else 0
 
 
 if __name__ == "__main__":

@@ -1,0 +1,230 @@
+"""FHIR fallback cost: a claim-create call without prefetch, the service fetching what it needs from a real FHIR
+server, against the slowest single query it sends.
+
+The server is the test suite's sekmet (``tests/support/fhir_server.py``), run in a child process so that its
+work does not share this process's GIL with ``run_hook``, loaded with exactly the resources of the benchmark's
+full prefetch (so the fetched call has the same data as the prefetched one and must answer the same cards).
+Measured one call at a time after warm-up, in rounds that run every variant and every query once (in an order
+that rotates each round, so the machine's other load falls on all alike); the median of each:
+
+- ``prefetched``: ``run_hook`` on the claim-create body with its full prefetch (no network);
+- ``fetched``: the same body without prefetch, with ``fhirServer`` and ``fhirAuthorization`` (every prefetch key
+  queried, in parallel on the FHIR thread pool, through one long-lived ``requests.Session``, as a worker that
+  keeps a connection pool would);
+- each query the fetched call sent (recorded from the server's answers), timed alone on a keep-alive session.
+
+Added latency = fetched - prefetched - slowest query: what the fallback costs beyond the wait no client can
+avoid (the slowest query, when the others run beside it). Without a pooled session (``session=None``: a new
+``requests.Session`` and new TCP connections per call) it is measured too, for comparison.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import select
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from bench.requests import TODAY, claim_create_request
+from needlecheck.cds_hooks.fhir_client import FhirLimits
+from needlecheck.cds_hooks.invoke import run_hook
+from needlecheck.cds_hooks.services import CLAIM_CREATE
+
+REPO = Path(__file__).resolve().parent.parent
+FHIR_JSON = "application/fhir+json"
+
+
+class FallbackUnavailable(RuntimeError):
+    """The FHIR server could not be started here; the benchmark skips the fallback row with this reason."""
+
+
+@dataclass
+class FallbackResult:
+    """Medians in seconds, and what the calls answered."""
+
+    prefetched: float
+    fetched: float
+    fetched_without_pool: float
+    queries: dict[str, float] = field(default_factory=dict)
+    cards_prefetched: int = 0
+    cards_fetched: int = 0
+    calls: int = 0
+
+    @property
+    def slowest_query(self) -> tuple[str, float]:
+        """The query with the highest median, and that median."""
+        return max(self.queries.items(), key=lambda item: item[1]) if self.queries else ("none", math.nan)
+
+    @property
+    def added(self) -> float:
+        """Fetched - prefetched - slowest query, seconds."""
+        return self.fetched - self.prefetched - self.slowest_query[1]
+
+    @property
+    def added_without_pool(self) -> float:
+        """The same with a new session per call."""
+        return self.fetched_without_pool - self.prefetched - self.slowest_query[1]
+
+
+def prefetch_resources(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every resource in ``body``'s prefetch, Bundles unpacked."""
+    resources: list[dict[str, Any]] = []
+    for value in body["prefetch"].values():
+        if value.get("resourceType") == "Bundle":
+            resources += [entry["resource"] for entry in value.get("entry") or []]
+        else:
+            resources.append(value)
+    return resources
+
+
+def transaction(resources: list[dict[str, Any]]) -> dict[str, Any]:
+    """A transaction Bundle that PUTs each resource at its id."""
+    return {"resourceType": "Bundle", "type": "transaction",
+            "entry": [{"resource": resource,
+                       "request": {"method": "PUT", "url": f"{resource['resourceType']}/{resource['id']}"}}
+                      for resource in resources]}
+
+
+_CHILD = """
+import json, sys
+try:
+    from tests.support.fhir_server import FhirTestServer
+except Exception as error:  # sekmet is in the test extra; a plain install has no tests/support either
+    print(json.dumps({"error": f"cannot import the test FHIR server: {error!r}"}), flush=True)
+    raise SystemExit(0)
+server = FhirTestServer()
+try:
+    server.start()
+except Exception as error:
+    print(json.dumps({"error": f"the test FHIR server did not start: {error!r}"}), flush=True)
+    raise SystemExit(0)
+print(json.dumps({"base_url": server.base_url, "token": server.token}), flush=True)
+sys.stdin.read()  # serve until the parent closes our stdin
+server.stop()
+"""
+
+
+@contextlib.contextmanager
+def fhir_server(start_timeout: float = 60.0) -> Iterator[tuple[str, str]]:
+    """(base URL, bearer token) of sekmet running in a child process until the block ends."""
+    process = subprocess.Popen([sys.executable, "-c", _CHILD], cwd=REPO, stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert process.stdout is not None and process.stdin is not None
+    try:
+        ready, _, _ = select.select([process.stdout], [], [], start_timeout)
+        line = process.stdout.readline() if ready else ""
+        if not line:
+            raise FallbackUnavailable(f"the test FHIR server gave no address within {start_timeout:.0f} s "
+                                      f"(exit status {process.poll()})")
+        answer = json.loads(line)
+        if "error" in answer:
+            raise FallbackUnavailable(answer["error"])
+        yield answer["base_url"], answer["token"]
+    finally:
+        with contextlib.suppress(OSError):
+            process.stdin.close()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+
+class _RecordingSession(requests.Session):
+    """A Session that remembers the path and query of every URL it GETs (what the service asked for)."""
+
+    def __init__(self, base_url: str) -> None:
+        super().__init__()
+        self.base_url = base_url.rstrip("/") + "/"
+        self.asked: list[str] = []
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
+        response = super().request(method, url, *args, **kwargs)
+        # The final URL, with the query the client encoded (params included).
+        self.asked.append(response.request.url.removeprefix(self.base_url) if response.request.url else str(url))
+        return response
+
+
+def _answered(response: requests.Response) -> None:
+    """A query the service sent may find nothing (404 for a reference the server lacks): only 5xx is a failure."""
+    if response.status_code >= 500:
+        response.raise_for_status()
+
+
+def interleaved_medians(calls: dict[str, Callable[[], object]], rounds: int, give_up: float) -> dict[str, float]:
+    """Median seconds of each call, timed in rounds that run every call once, in an order that rotates each round,
+    so a change in the machine's other load falls on all of them alike; stops after ``give_up``."""
+    names = list(calls)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for number in range(rounds):
+        shift = number % len(names)
+        for name in names[shift:] + names[:shift]:
+            started = time.perf_counter()
+            calls[name]()
+            times[name].append(time.perf_counter() - started)
+        if time.perf_counter() > give_up:
+            break
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def measure_fallback(calls: int, warmup: int, time_limit: float) -> FallbackResult:
+    """Start sekmet, load the prefetch resources, and time the three variants and each query.
+
+    Raises FallbackUnavailable when sekmet cannot start here, RuntimeError when the fetched call does not
+    answer what the prefetched one answers (the measurement would compare different work)."""
+    prefetched_body = claim_create_request()
+    limits = FhirLimits()
+    with fhir_server() as (base_url, token), ThreadPoolExecutor(max_workers=16, thread_name_prefix="fhir") as pool:
+        headers = {"Authorization": f"Bearer {token}", "Accept": FHIR_JSON, "Content-Type": FHIR_JSON}
+        loaded = requests.post(base_url, json=transaction(prefetch_resources(prefetched_body)), headers=headers,
+                               timeout=60)
+        if not loaded.ok:
+            raise FallbackUnavailable(f"loading the prefetch resources failed: HTTP {loaded.status_code}")
+        fetched_body = claim_create_request()
+        del fetched_body["prefetch"]
+        fetched_body["fhirServer"] = base_url
+        fetched_body["fhirAuthorization"] = {"access_token": token, "token_type": "Bearer", "expires_in": 3600,
+                                             "scope": "patient/*.read", "subject": "needlecheck-bench"}
+        with _RecordingSession(base_url) as session, requests.Session() as alone:
+            first = run_hook(CLAIM_CREATE, fetched_body, limits, pool, session=session, today=TODAY)
+            asked = sorted(set(session.asked))
+            prefetched_result = run_hook(CLAIM_CREATE, prefetched_body, limits, pool, today=TODAY)
+            if first.body != prefetched_result.body:
+                raise RuntimeError("the fetched claim-create answered differently from the prefetched one: "
+                                   f"{len(first.body['cards'])} vs {len(prefetched_result.body['cards'])} cards")
+            alone.headers.update({"Authorization": f"Bearer {token}", "Accept": FHIR_JSON})
+            variants: dict[str, Callable[[], object]] = {
+                "prefetched": lambda: run_hook(CLAIM_CREATE, prefetched_body, limits, pool, today=TODAY),
+                "fetched": lambda: run_hook(CLAIM_CREATE, fetched_body, limits, pool, session=session, today=TODAY),
+                "without pool": lambda: run_hook(CLAIM_CREATE, fetched_body, limits, pool, today=TODAY),
+            }
+            for query in asked:
+                url = base_url.rstrip("/") + "/" + query
+                variants[query] = lambda url=url: _answered(alone.get(url, timeout=10))
+            if warmup > 0:
+                interleaved_medians(variants, warmup, time.perf_counter() + time_limit)
+            medians = interleaved_medians(variants, calls, time.perf_counter() + time_limit)
+    queries = {query: medians[query] for query in asked}
+    return FallbackResult(medians["prefetched"], medians["fetched"], medians["without pool"], queries,
+                          len(prefetched_result.body["cards"]), len(first.body["cards"]), calls)
+
+
+if __name__ == "__main__":  # a quick look: python -m bench.fallback
+    result = measure_fallback(int(os.environ.get("CALLS", "30")), 5, 60)
+    print(json.dumps({"prefetched_ms": result.prefetched * 1000, "fetched_ms": result.fetched * 1000,
+                      "without_pool_ms": result.fetched_without_pool * 1000,
+                      "queries_ms": {q: t * 1000 for q, t in result.queries.items()},
+                      "added_ms": result.added * 1000, "cards": [result.cards_prefetched, result.cards_fetched]},
+                     indent=2))
