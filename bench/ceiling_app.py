@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = load_settings(args.config, host=args.host, port=args.port)
     if not settings.bound_to_loopback:
         parser.error("the ceiling app only listens on loopback")
-    CeilingServer(settings, create_ceiling_app(settings)).run()
+    CeilingServer(settings).run()
     return 0
 
 
