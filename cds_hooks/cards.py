@@ -102,6 +102,19 @@ def apply_code_change(resource: dict[str, Any], change: CodeChange) -> dict[str,
     return updated
 
 
+# The resources a suggestion hands back: a draft order (ServiceRequest, Procedure) or the draft Claim.
+SUGGESTED_RESOURCE_TYPES = ("ServiceRequest", "Procedure", "Claim")
+
+
+def load_suggestion_models() -> None:
+    """Import the ``fhir.resources`` models ``fhir_problem`` validates with (the service does it before its
+    workers fork, so they share them and no clinician's first suggestion waits for the import)."""
+    from fhir.resources.R4B import get_fhir_model_class
+
+    for resource_type in SUGGESTED_RESOURCE_TYPES:
+        get_fhir_model_class(resource_type)
+
+
 def fhir_problem(resource: dict[str, Any]) -> str | None:
     """Why ``resource`` is not a valid FHIR R4 resource (its first error, with the element's path), or None.
 

@@ -20,7 +20,7 @@ from needlecheck.cds_hooks.metrics import multiprocess_metrics, worker_exited
 from needlecheck.cds_hooks.openapi import openapi_json_text
 from needlecheck.cds_hooks.settings import Settings
 from needlecheck.cds_hooks.store import StoreUnavailable, describe_storage, open_store
-from needlecheck.cds_hooks.warm_up import warm_up
+from needlecheck.cds_hooks.warm_up import warm_up, warm_up_before_fork
 
 log = logging.getLogger("needlecheck")
 
@@ -99,6 +99,7 @@ def build_app(settings: Settings) -> Flask:
         openapi_json_text()  # served from memory, so parsed now: a damaged installation stops here
         application = create_app(settings)
         queue_audit_writes(application, settings.audit_queue)
+        warm_up_before_fork(application)
         return application
     except StoreUnavailable as error:
         raise StartupError(str(error)) from error

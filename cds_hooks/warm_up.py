@@ -13,11 +13,13 @@ from __future__ import annotations
 import json
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from typing import Any
 
 from flask import Flask
 
+from needlecheck.cds_hooks.cards import load_suggestion_models
 from needlecheck.cds_hooks.governance import Governance
 from needlecheck.cds_hooks.invoke import HookResult, run_hook
 from needlecheck.cds_hooks.services import SERVICES
@@ -35,11 +37,12 @@ def warm_up_request() -> dict[str, Any]:
     return body
 
 
-def warm_up_call(app: Flask) -> HookResult:
-    """Answer the built-in request with ``app``'s settings and FHIR pool; raises what ``run_hook`` raises."""
+def warm_up_call(app: Flask, pool: ThreadPoolExecutor | None = None) -> HookResult:
+    """Answer the built-in request with ``app``'s settings and FHIR pool (or ``pool``); raises what ``run_hook``
+    raises."""
     settings: Settings = app.config["NEEDLECHECK_SETTINGS"]
     result = run_hook(SERVICES[WARM_UP_SERVICE], warm_up_request(), settings.fhir,
-                      app.extensions["needlecheck.pool"], options=settings.rule_options,
+                      pool or app.extensions["needlecheck.pool"], options=settings.rule_options,
                       governance=Governance(settings.rule_settings_for(None)))
     json.dumps(result.body, separators=(",", ":"), ensure_ascii=False)  # as the response is written
     return result
@@ -55,3 +58,11 @@ def warm_up(app: Flask) -> None:
         return
     log.info("worker warmed up: %d card(s) in %.0f ms", len(result.body["cards"]),
              (time.perf_counter() - started) * 1000)
+
+
+def warm_up_before_fork(app: Flask) -> None:
+    """The built-in call once in the gunicorn master, with a pool of its own that it shuts down (no thread may
+    cross the fork), and the models that check suggestions imported: what it loads, every worker shares."""
+    load_suggestion_models()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        warm_up_call(app, pool)
