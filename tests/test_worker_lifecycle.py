@@ -4,6 +4,8 @@ trace in the database, and an audit writer closed by the worker's exit hook."""
 from __future__ import annotations
 
 import socket
+import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -31,6 +33,20 @@ def test_threads_and_the_worker_hooks_reach_gunicorn(tmp_path: Path) -> None:
         assert configured.post_worker_init is cds_server._post_worker_init
         assert configured.worker_exit is cds_server._worker_exit
         assert isinstance(application.extensions["needlecheck.store"], QueuedAuditStore)
+    finally:
+        application.extensions["needlecheck.pool"].shutdown(wait=False)
+        application.extensions["needlecheck.store"].close()
+
+
+def test_the_master_warms_up_without_leaving_a_thread_to_cross_the_fork(tmp_path: Path) -> None:
+    before = set(threading.enumerate())
+    application = cds_server.build_app(Settings(data_dir=tmp_path / "data", port=free_port()))
+    try:
+        assert set(threading.enumerate()) == before
+        pool = application.extensions["needlecheck.pool"]
+        assert not pool._threads  # the app's FHIR pool starts its threads in a worker, on first use
+        # What the first suggestion needs is loaded before the fork, so every worker shares it.
+        assert {"fhir.resources.R4B.claim", "fhir.resources.R4B.servicerequest"} <= set(sys.modules)
     finally:
         application.extensions["needlecheck.pool"].shutdown(wait=False)
         application.extensions["needlecheck.store"].close()
