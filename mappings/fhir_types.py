@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import sys
 import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -39,11 +39,11 @@ class ElementType:
     key: str  # the JSON name: ``class`` for the model's ``class_fhir``
     many: bool
     type: str  # a FHIR type name, ANY_RESOURCE, or "@" and a primitive kind ("@string", "@datetime" ...)
+    primitive: str | None = field(init=False)  # the primitive kind; None for a complex type or a resource
 
-    @property
-    def primitive(self) -> str | None:
-        """The primitive kind, or None for a complex type or a resource."""
-        return self.type[1:] if self.type.startswith("@") else None
+    def __post_init__(self) -> None:
+        # Worked out once: every read of the element asks.
+        object.__setattr__(self, "primitive", self.type[1:] if self.type.startswith("@") else None)
 
 
 class FhirTypes:
@@ -133,12 +133,12 @@ def generate_table() -> dict[str, Any]:
     types: dict[str, dict[str, list[Any]]] = {}
     for name, model in sorted(models.items()):
         fields = {}
-        for attribute, field in model.model_fields.items():
-            extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+        for attribute, declared in model.model_fields.items():
+            extra = declared.json_schema_extra if isinstance(declared.json_schema_extra, dict) else {}
             if not extra.get("element_property"):
                 continue  # the models' own fields (resource_type, fhir_comments), not FHIR elements
-            kind, many = _element_type(field.annotation)
-            fields[attribute] = [field.alias or attribute, int(many), kind]
+            kind, many = _element_type(declared.annotation)
+            fields[attribute] = [declared.alias or attribute, int(many), kind]
         types[name] = fields
     resources = sorted(name for name, model in models.items()
                        if issubclass(model, Resource) and name not in ("Resource", "DomainResource"))

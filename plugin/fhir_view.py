@@ -23,6 +23,10 @@ from needlecheck.mappings.fhir_types import ANY_RESOURCE, ElementType, fhir_type
 Json = dict[str, Any]
 
 
+# Loaded with the module (a few milliseconds): every element read looks it up.
+_TYPES = fhir_types()
+
+
 class InvalidFhir(ValueError):
     """An element read from a resource is not valid FHIR R4; ``path`` names it."""
 
@@ -78,7 +82,7 @@ def _date(kind: str, value: str, path: str) -> Any:
 
 def resource_type_of(value: Any, path: str) -> str:
     """``value``'s resourceType; InvalidFhir when it is not a FHIR R4 resource type."""
-    if isinstance(value, str) and value in fhir_types().resources:
+    if isinstance(value, str) and value in _TYPES.resources:
         return value
     raise InvalidFhir(f"{path}.resourceType", f"'{value}' is not a FHIR R4 resource type")
 
@@ -120,7 +124,7 @@ class FhirView:
         return value
 
     def _element(self, name: str) -> Any:
-        element = fhir_types().element(self.resource_type, name)
+        element = _TYPES.element(self.resource_type, name)
         value = self._json.get(element.key)
         path = f"{self._path}.{element.key}"
         if value is None:
