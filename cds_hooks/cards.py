@@ -162,8 +162,13 @@ def _detail(finding: Finding) -> str:
     return f"{finding.detail}\n\n{rule}" + (f" Source: {cited}." if cited else "")
 
 
-def finding_card(finding: Finding, hook_instance: str, drafts: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """The card for one finding; ``drafts`` holds the draft resources a fix may update, by reference."""
+def finding_card(finding: Finding, hook_instance: str, drafts: dict[str, dict[str, Any]],
+                 check_drafts: bool = True) -> dict[str, Any]:
+    """The card for one finding; ``drafts`` holds the draft resources a fix may update, by reference.
+
+    ``check_drafts=False`` skips validating the updated draft (``fhir_problem``) for a caller that hands no
+    resource back to an EHR: ``needlecheck scan`` reports the code a line should have, not a resource.
+    """
     identity = (finding.rule_id, finding.line_key)
     card: dict[str, Any] = {
         "uuid": card_uuid(hook_instance, *identity),
@@ -178,7 +183,7 @@ def finding_card(finding: Finding, hook_instance: str, drafts: dict[str, dict[st
                          for source in finding.sources]
     draft = drafts.get(finding.fix.resource_ref) if finding.fix else None
     updated = apply_code_change(draft, finding.fix) if finding.fix is not None and draft is not None else None
-    if updated is not None and (problem := fhir_problem(updated)) is not None:
+    if updated is not None and check_drafts and (problem := fhir_problem(updated)) is not None:
         card["detail"] += (f"\n\nNo one-click change is offered: the draft {finding.fix.resource_ref} is not "
                            f"valid FHIR R4 ({problem}).")
         updated = None
@@ -217,7 +222,8 @@ def unchecked_card(hook_instance: str, problems: tuple[str, ...]) -> dict[str, A
     }
 
 
-def cards_for(findings: list[Finding], hook_instance: str, drafts: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+def cards_for(findings: list[Finding], hook_instance: str, drafts: dict[str, dict[str, Any]],
+              check_drafts: bool = True) -> list[dict[str, Any]]:
     """One card per (rule, line): a second finding of a rule about the same line adds no card."""
     cards: list[dict[str, Any]] = []
     seen: set[tuple[str, str]] = set()
@@ -226,5 +232,5 @@ def cards_for(findings: list[Finding], hook_instance: str, drafts: dict[str, dic
         if identity in seen:
             continue
         seen.add(identity)
-        cards.append(finding_card(finding, hook_instance, drafts))
+        cards.append(finding_card(finding, hook_instance, drafts, check_drafts))
     return cards

@@ -71,10 +71,10 @@ def decided_findings(context: BillingContext, options: RuleOptions, rule_setting
 
 
 def cards_of(findings: list[Finding], context: BillingContext, hook_instance: str,
-             drafts: dict[str, dict[str, Any]]) -> Decision:
+             drafts: dict[str, dict[str, Any]], check_drafts: bool = True) -> Decision:
     """The cards of ``findings``; checks that could not run share one info card (a card per missing data set
-    would bury the problems)."""
-    cards = cards_for([f for f in findings if not f.unchecked], hook_instance, drafts)
+    would bury the problems). ``check_drafts``: see ``cards.finding_card``."""
+    cards = cards_for([f for f in findings if not f.unchecked], hook_instance, drafts, check_drafts)
     unchecked = (*context.missing_data, *dict.fromkeys(f.detail for f in findings if f.unchecked))
     if not (unchecked and context.dry_needling_lines):
         return Decision(findings, cards)
@@ -83,14 +83,15 @@ def cards_of(findings: list[Finding], context: BillingContext, hook_instance: st
 
 
 def decide(context: BillingContext, hook_instance: str, drafts: dict[str, dict[str, Any]],
-           options: RuleOptions | None = None, rule_settings: RuleSettings | None = None) -> Decision:
+           options: RuleOptions | None = None, rule_settings: RuleSettings | None = None,
+           check_drafts: bool = True) -> Decision:
     """Run the rules over ``context`` and render their cards, as every hook call does (without a request's
     CRD configuration or repeat suppression, which belong to a live call).
 
     Shared with ``needlecheck scan`` so a claim gets the same answer wherever it is checked.
     """
     findings = decided_findings(context, options or RuleOptions(), rule_settings or {}, CallConfiguration())
-    return cards_of(findings, context, hook_instance, drafts)
+    return cards_of(findings, context, hook_instance, drafts, check_drafts)
 
 
 def missing_claim_procedures(claim: FhirView, record: PatientRecord) -> list[str]:

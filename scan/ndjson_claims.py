@@ -203,8 +203,10 @@ def _check_claim(worker: _Worker, patient: str, claim_json: dict[str, Any],
                                                               f"{error}"))
         return ClaimOutcome(claim_id, patient, checked=False, has_dry_needling=True)
     hook_instance = f"scan:Claim/{claim_id}"
+    # A scan hands no resource back to an EHR: the suggested code is reported without validating the whole
+    # updated Claim with fhir.resources (which would cost more than the rules on every claim with a card).
     decision = decide(context, hook_instance, {f"Claim/{claim_id}": claim_json}, worker.rule_options,
-                      worker.rule_settings)
+                      worker.rule_settings, check_drafts=False)
     return claim_outcome(claim_id, context, decision, hook_instance)
 
 
