@@ -43,7 +43,8 @@ def test_the_sources_name_the_code_page_and_the_cms_file_to_verify_in() -> None:
 
 def test_the_mue_default_is_1_for_20560_and_absent_for_20561() -> None:
     value = mue_on(None, "20560", DAY)
-    assert value is not None and (value.max_units, value.adjudication_indicator, value.source_ids) == (1, "", ("FE-07",))
+    assert value is not None
+    assert (value.max_units, value.adjudication_indicator, value.source_ids) == (1, "", ("FE-07",))
     assert not value.per_date  # the MAI is not given: only a line above the value is certain to exceed it
     assert mue_on(None, "20561", DAY) is None
     assert mue_on(None, "20560", dt.date(2024, 6, 1)) is None
