@@ -71,7 +71,8 @@ def check_one_unit_per_date(context: BillingContext) -> list[Finding]:
                 f"**{upper_first(line.label)}** reports **{line.units:g} units** of {line.code}. The code "
                 "covers the whole session; more muscles change the code (20560 or 20561), not the units."
             )
-            findings.append(RULE.finding(line, summary, detail))
+            findings.append(replace(RULE.finding(line, summary, detail),
+                                sources=tuple(map(policy_source, _ALWAYS_CITED))))
     repeats: dict[tuple[dt.date, str], list[ServiceLine]] = defaultdict(list)
     for line in context.dry_needling_lines:
         repeats[(context.date_of(line), line.code)].append(line)
@@ -91,11 +92,11 @@ def check_one_unit_per_date(context: BillingContext) -> list[Finding]:
             f"line with one unit, for all the muscles treated that day.{sides} {session.advice}"
         )
         finding = RULE.finding(session.lines[0], summary, detail, session.merge)
-        if side_sources:
-            finding = replace(finding, sources=(*finding.sources, *map(policy_source, side_sources)))
-        findings.append(finding)
+        findings.append(replace(finding, sources=tuple(map(policy_source, (*_ALWAYS_CITED, *side_sources)))))
     return findings
 
+
+_ALWAYS_CITED = ("CS-09",)  # FE-06 or CS-08 only where the lines split RT and LT
 
 RULE = Rule(
     rule_id="DN-UNIT-001",
@@ -104,7 +105,7 @@ RULE = Rule(
     topic=Topic.CLAIM,
     family=Family.CODING,
     checks="Each date of service has at most one unit of 20560 or 20561 (quantity and repeated lines).",
-    source_ids=("CS-09",),
+    source_ids=("CS-09", "FE-06", "CS-08"),
     can_fix=True,
     check=check_one_unit_per_date,
     precedence=Precedence.CODE_CHOICE,

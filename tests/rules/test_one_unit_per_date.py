@@ -26,6 +26,7 @@ def test_quantity_above_one() -> None:
     [finding] = check(context(line("20560", *two_muscles(), units=2, sequence=1)))
     assert finding.rule_id == "DN-UNIT-001"
     assert "2 units" in finding.detail
+    assert [source.source_id for source in finding.sources] == ["CS-09"]  # FE-06/CS-08 only for split sides
 
 
 def test_quantity_one_is_fine() -> None:
