@@ -11,6 +11,9 @@ import logging
 import uuid
 from typing import Any
 
+from fhir.resources.R4B import get_fhir_model_class
+from pydantic import ValidationError
+
 from needlecheck.mappings.code_systems import canonical_system
 from needlecheck.mappings.cpt import CPT_SYSTEM, cpt_codes
 from needlecheck.plugin.findings import CodeChange, Finding, Severity, Topic
@@ -102,6 +105,23 @@ def apply_code_change(resource: dict[str, Any], change: CodeChange) -> dict[str,
     return updated
 
 
+def _valid_fhir(resource: dict[str, Any]) -> bool:
+    try:
+        get_fhir_model_class(resource["resourceType"]).model_validate(resource)
+    except (KeyError, TypeError, ValueError, ValidationError):
+        return False
+    return True
+
+
+def echo_breaks_the_draft(draft: dict[str, Any], updated: dict[str, Any]) -> bool:
+    """Whether pruning the sender's empty elements left the update invalid where the draft was valid: a
+    required element sent empty (``"type": {}``, which the R4 models accept) is gone from the echo, and an
+    EHR could not apply it. Only checked when pruning dropped something, which a well-formed draft never needs."""
+    if without_empty_values(draft) == draft:
+        return False
+    return _valid_fhir(draft) and not _valid_fhir(updated)
+
+
 def _summary(finding: Finding) -> str:
     """The finding's summary as the rule wrote it. Rules write summaries within SUMMARY_BUDGET (a test over
     every rule and fixture holds them to it); only a programming error could pass CDS Hooks' 139, and then
@@ -143,14 +163,16 @@ def finding_card(finding: Finding, hook_instance: str, drafts: dict[str, dict[st
         card["links"] = [{"label": shorten(source.title, 100), "url": source.url, "type": "absolute"}
                          for source in finding.sources]
     draft = drafts.get(finding.fix.resource_ref) if finding.fix else None
-    if finding.fix is not None and draft is not None:
+    updated = apply_code_change(draft, finding.fix) if finding.fix is not None and draft is not None else None
+    offered = draft is not None and updated is not None and not echo_breaks_the_draft(draft, updated)
+    if finding.fix is not None and offered:
         card["suggestions"] = [{
             "label": finding.fix.label,
             "uuid": card_uuid(hook_instance, *identity, "fix"),
             "actions": [{
                 "type": "update",
                 "description": f"{finding.fix.label} in {finding.line_label}",
-                "resource": apply_code_change(draft, finding.fix),
+                "resource": updated,
             }],
         }]
         if finding.fix.proven:

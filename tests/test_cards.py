@@ -92,3 +92,21 @@ def test_is_recommended_only_where_the_evidence_proves_the_change() -> None:
         finding = Finding("DN-CODE-001", Severity.WARNING, Topic.CLAIM, "s", "d", "k", "l", (), fix=change)
         [suggestion] = finding_card(finding, "h", {"ServiceRequest/sr-1": draft})["suggestions"]
         assert suggestion.get("isRecommended", False) is recommended
+
+
+def test_no_update_is_offered_when_pruning_an_empty_required_element_would_break_the_draft() -> None:
+    # Found by test_hostile_input: "type": {} passes the R4 model, is pruned from the echo, and the update then
+    # lacks Claim.type. The card stays; the suggestion goes.
+    valid = {"resourceType": "Claim", "id": "c1", "status": "draft", "use": "claim", "created": "2026-03-02",
+             "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/claim-type",
+                                  "code": "professional"}]},
+             "patient": {"reference": "Patient/p1"}, "provider": {"reference": "Practitioner/pr1"},
+             "priority": {"coding": [{"code": "normal"}]}, "insurance": [{"sequence": 1, "focal": True,
+                                                                          "coverage": {"reference": "Coverage/cov1"}}],
+             "item": [{"sequence": 1, "productOrService": {"coding": [{"system": CPT, "code": "20560"}]}}]}
+    fix = CodeChange("Claim/c1", "20560", "20561", 1)
+    [kept] = cards_for([finding(fix=fix)], "h", {"Claim/c1": valid})
+    assert kept["suggestions"][0]["actions"][0]["resource"]["type"] == valid["type"]
+    empty_type = {**valid, "type": {}}
+    [card] = cards_for([finding(fix=fix)], "h", {"Claim/c1": empty_type})
+    assert "suggestions" not in card and "selectionBehavior" not in card and card["summary"]
