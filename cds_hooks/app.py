@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import orjson
 from flask import Blueprint, Flask, Response, current_app, request
 from werkzeug.exceptions import HTTPException
 
@@ -37,7 +37,7 @@ routes = Blueprint("cds_hooks", __name__)
 
 def _json(body: dict[str, Any], status: int = 200) -> Response:
     content_type = "application/fhir+json" if body.get("resourceType") == "OperationOutcome" else "application/json"
-    return Response(json.dumps(body, separators=(",", ":"), ensure_ascii=False), status=status, mimetype=content_type)
+    return Response(orjson.dumps(body), status=status, mimetype=content_type)
 
 
 def _service(service_id: str) -> ServiceDefinition:

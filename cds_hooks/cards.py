@@ -105,21 +105,20 @@ def apply_code_change(resource: dict[str, Any], change: CodeChange) -> dict[str,
     return updated
 
 
-def _valid_fhir(resource: dict[str, Any]) -> bool:
+def fhir_problem(resource: dict[str, Any]) -> str | None:
+    """Why ``resource`` is not a valid FHIR R4 resource (its first error, with the element's path), or None.
+
+    The engine reads only the elements it needs (``plugin.fhir_view``); a resource we hand back to the EHR
+    is checked whole, so a client's invalid element never comes back from us as a one-click change.
+    """
     try:
         get_fhir_model_class(resource["resourceType"]).model_validate(resource)
-    except (KeyError, TypeError, ValueError, ValidationError):
-        return False
-    return True
-
-
-def echo_breaks_the_draft(draft: dict[str, Any], updated: dict[str, Any]) -> bool:
-    """Whether pruning the sender's empty elements left the update invalid where the draft was valid: a
-    required element sent empty (``"type": {}``, which the R4 models accept) is gone from the echo, and an
-    EHR could not apply it. Only checked when pruning dropped something, which a well-formed draft never needs."""
-    if without_empty_values(draft) == draft:
-        return False
-    return _valid_fhir(draft) and not _valid_fhir(updated)
+    except ValidationError as error:
+        first = error.errors()[0]
+        return f"{'.'.join(str(part) for part in first.get('loc', ()))}: {first.get('msg', 'invalid')}"
+    except (KeyError, TypeError, ValueError) as error:
+        return str(error) or type(error).__name__
+    return None
 
 
 def _summary(finding: Finding) -> str:
@@ -164,8 +163,11 @@ def finding_card(finding: Finding, hook_instance: str, drafts: dict[str, dict[st
                          for source in finding.sources]
     draft = drafts.get(finding.fix.resource_ref) if finding.fix else None
     updated = apply_code_change(draft, finding.fix) if finding.fix is not None and draft is not None else None
-    offered = draft is not None and updated is not None and not echo_breaks_the_draft(draft, updated)
-    if finding.fix is not None and offered:
+    if updated is not None and (problem := fhir_problem(updated)) is not None:
+        card["detail"] += (f"\n\nNo one-click change is offered: the draft {finding.fix.resource_ref} is not "
+                           f"valid FHIR R4 ({problem}).")
+        updated = None
+    if finding.fix is not None and updated is not None:
         card["suggestions"] = [{
             "label": finding.fix.label,
             "uuid": card_uuid(hook_instance, *identity, "fix"),

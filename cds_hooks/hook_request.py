@@ -10,12 +10,10 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from fhir.resources.R4B.bundle import Bundle
-from fhir.resources.R4B.claim import Claim
-from pydantic import ValidationError
-
 from needlecheck.cds_hooks.errors import ApiError
 from needlecheck.cds_hooks.services import ServiceDefinition
+from needlecheck.plugin.fhir_input import read_claim_sequences
+from needlecheck.plugin.fhir_view import FhirView, InvalidFhir, view_of
 
 
 @dataclass(frozen=True)
@@ -28,8 +26,8 @@ class HookRequest:
     prefetch: dict[str, Any]
     fhir_server: str | None
     access_token: str | None
-    draft_orders: Bundle | None = None
-    claim: Claim | None = None
+    draft_orders: FhirView | None = None
+    claim: FhirView | None = None
 
     @property
     def patient_id(self) -> str:
@@ -49,23 +47,28 @@ def _require_string(container: dict[str, Any], name: str, path: str) -> str:
     return value
 
 
-def _fhir_problem(error: ValidationError, path: str) -> str:
-    first = error.errors()[0]
-    location = ".".join(str(part) for part in first.get("loc", ()))
-    where = f"{path}.{location}" if location else path
-    return f"'{path}' is not a valid FHIR R4 resource: {where}: {first.get('msg', 'invalid')}"
+def invalid_fhir_error(error: InvalidFhir) -> ApiError:
+    """The 400 for an element of the request that is not valid FHIR R4, naming the element."""
+    root = ".".join(error.path.split(".")[:2])
+    return ApiError(400, f"'{root}' is not a valid FHIR R4 resource: {error.path}: {error.message}",
+                    expression=error.path)
 
 
-def _parse_resource(value: Any, path: str, model: type[Bundle] | type[Claim]) -> Any:
-    expected = model.__name__
+def _parse_resource(value: Any, path: str, expected: str) -> FhirView:
+    """A view of the context's resource; the resources it holds are checked to be FHIR R4 resources now,
+    the elements the decision reads when it reads them (see ``plugin.fhir_view``)."""
     if not isinstance(value, dict) or value.get("resourceType") != expected:
         raise ApiError(400, f"'{path}' must be a FHIR {expected} resource", expression=path)
     try:
-        return model.model_validate(value)
-    except ValidationError as error:
-        raise ApiError(400, _fhir_problem(error, path), expression=path) from error
-    except (TypeError, ValueError, LookupError) as error:  # fhir.resources: KeyError on an unknown resourceType
-        raise ApiError(400, f"'{path}' is not a valid FHIR R4 {expected}: {error}", expression=path) from error
+        view = view_of(value, path)
+        if expected == "Bundle":
+            _ = [entry.resource for entry in view.entry]
+        else:
+            _ = view.contained
+            read_claim_sequences(view)
+    except InvalidFhir as error:
+        raise invalid_fhir_error(error) from error
+    return view
 
 
 def _is_http_url(value: Any) -> bool:
@@ -123,6 +126,6 @@ def parse_hook_request(body: Any, service: ServiceDefinition) -> HookRequest:
     if service.context_resource not in context:
         raise ApiError(400, f"'{path}' is required", expression=path)
     resource = context[service.context_resource]
-    draft_orders = _parse_resource(resource, path, Bundle) if service.context_resource == "draftOrders" else None
-    claim = _parse_resource(resource, path, Claim) if service.context_resource == "claim" else None
+    draft_orders = _parse_resource(resource, path, "Bundle") if service.context_resource == "draftOrders" else None
+    claim = _parse_resource(resource, path, "Claim") if service.context_resource == "claim" else None
     return HookRequest(hook, hook_instance, context, prefetch, server, token, draft_orders, claim)

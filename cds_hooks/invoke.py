@@ -9,19 +9,17 @@ import datetime as dt
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 import requests
-from fhir.resources.R4B.claim import Claim
-from fhir.resources.R4B.procedure import Procedure
-from fhir.resources.R4B.reference import Reference
 
 from needlecheck.cds_hooks.cards import cards_for, unchecked_card
 from needlecheck.cds_hooks.crd_configuration import CallConfiguration, capped, parse_configuration, without_families_off
 from needlecheck.cds_hooks.errors import ApiError
 from needlecheck.cds_hooks.fhir_client import FhirClient, FhirLimits, FhirUnavailable
 from needlecheck.cds_hooks.governance import Governance
-from needlecheck.cds_hooks.hook_request import HookRequest, parse_hook_request
+from needlecheck.cds_hooks.hook_request import HookRequest, invalid_fhir_error, parse_hook_request
 from needlecheck.cds_hooks.prefetch import KeyOutcome, KeyStatus, resolve_prefetch
 from needlecheck.cds_hooks.services import ServiceDefinition
 from needlecheck.cds_hooks.suppression import IssuedCard, suppressed_rule_ids
@@ -34,7 +32,8 @@ from needlecheck.plugin.fhir_input import (
     order_sign_context,
 )
 from needlecheck.plugin.fhir_parties import party_references
-from needlecheck.plugin.fhir_record import PatientRecord, parse_resource
+from needlecheck.plugin.fhir_record import PatientRecord, without_invalid_resources
+from needlecheck.plugin.fhir_view import FhirView, InvalidFhir, is_resource, view_of
 from needlecheck.plugin.findings import Finding
 from needlecheck.plugin.rule_settings import RuleSettings, apply_rule_settings
 
@@ -94,7 +93,7 @@ def decide(context: BillingContext, hook_instance: str, drafts: dict[str, dict[s
     return cards_of(findings, context, hook_instance, drafts)
 
 
-def missing_claim_procedures(claim: Claim, record: PatientRecord) -> list[str]:
+def missing_claim_procedures(claim: FhirView, record: PatientRecord) -> list[str]:
     """The references of the Procedures the claim bills that the record cannot resolve."""
     return [ref.reference for ref in claim_procedure_references(claim)
             if ref.reference and not ref.reference.startswith("#") and record.resolve(ref, claim) is None]
@@ -109,7 +108,7 @@ def _record_from(outcomes: dict[str, KeyOutcome], request: HookRequest) -> Patie
             record.add_json(resource)
         if outcome.status is KeyStatus.FAILED:
             record.missing.append(f"{outcome.key.checks} ({outcome.problem})")
-    for entry in (request.draft_orders.entry or []) if request.draft_orders else []:
+    for entry in request.draft_orders.entry if request.draft_orders else []:
         if entry.resource is not None:
             record.add(entry.resource)
     return record
@@ -157,18 +156,24 @@ def _fetch_claim_procedures(request: HookRequest, record: PatientRecord, client:
     futures = {reference: started.get(reference) or pool.submit(client.get, reference) for reference in wanted}
     for reference, future in futures.items():
         try:
-            resource = parse_resource(future.result())
+            found = future.result()
         except FhirUnavailable as error:
             raise ApiError(412, f"the claim references {reference}, which the FHIR server did not return ({error})",
                            code="not-found", expression="context.claim.procedure") from error
-        if not isinstance(resource, Procedure):
+        try:
+            resource = view_of(found, reference)
+            ours = is_resource(resource, "Procedure") and is_about_patient(resource, request.patient_id)
+        except InvalidFhir as error:
+            raise ApiError(412, f"the claim references {reference}, which the FHIR server did not return as a "
+                                "valid Procedure", code="not-found", expression="context.claim.procedure") from error
+        if not is_resource(resource, "Procedure"):
             raise ApiError(412, f"the claim references {reference}, which the FHIR server did not return as a "
                                 "valid Procedure", code="not-found", expression="context.claim.procedure")
-        if not is_about_patient(resource, request.patient_id):
+        if not ours:
             # A read by id is not filtered by patient: never decide one patient's claim on another's record.
             raise ApiError(412, f"the claim references {reference}, which is not a Procedure of patient "
                                 f"{request.patient_id}", code="not-found", expression="context.claim.procedure")
-        record.add(resource)
+        record.add_json(found)
 
 
 def _roles_query(practitioner_id: str) -> str:
@@ -177,7 +182,7 @@ def _roles_query(practitioner_id: str) -> str:
 
 
 def _read_parties(references: list[str], record: PatientRecord, client: FhirClient,
-                  pool: ThreadPoolExecutor) -> list[dict[str, Any]]:
+                  pool: ThreadPoolExecutor) -> list[FhirView]:
     """Read the parties from the server (a Practitioner with its roles); what cannot be read stays unread."""
     futures: list[Future[Any]] = []
     for reference in references:
@@ -185,17 +190,21 @@ def _read_parties(references: list[str], record: PatientRecord, client: FhirClie
         kind, _, ident = reference.partition("/")
         if kind == "Practitioner":
             futures.append(pool.submit(client.search, _roles_query(ident)))
-    read: list[dict[str, Any]] = []
+    read: list[FhirView] = []
     for future in futures:
         try:
             found = future.result()
         except FhirUnavailable:
             continue  # the rule that needed it says it could not check
         for resource in found if isinstance(found, list) else [found]:
-            if isinstance(resource, dict) and resource.get("resourceType") != "OperationOutcome":
-                record.add_json(resource)
-                read.append(resource)
+            if isinstance(resource, dict) and resource.get("resourceType") != "OperationOutcome" \
+                    and (view := record.add_json(resource)) is not None:
+                read.append(view)
     return read
+
+
+def _valid_party_references(read: list[FhirView], record: PatientRecord) -> list[str]:
+    return party_references([view for view in read if view.path not in record.invalid], record)
 
 
 def _fetch_parties(drafts: list[Any], record: PatientRecord, client: FhirClient | None,
@@ -210,15 +219,13 @@ def _fetch_parties(drafts: list[Any], record: PatientRecord, client: FhirClient 
         return
     wanted = party_references(drafts, record)
     if signer and signer.split("/")[0] in ("Practitioner", "PractitionerRole") \
-            and record.resolve(Reference(reference=signer)) is None:
+            and record.resolve(signer) is None:
         wanted.append(signer)
-    resources: list[Any] = []
     for _ in range(2):
         if not wanted:
             return
         read = _read_parties(list(dict.fromkeys(wanted)), record, client, pool)
-        resources = [parsed for resource in read if (parsed := parse_resource(resource)) is not None]
-        wanted = party_references(resources, record)
+        wanted = without_invalid_resources(record, partial(_valid_party_references, read, record))
 
 
 def run_hook(service: ServiceDefinition, body: Any, limits: FhirLimits, pool: ThreadPoolExecutor,
@@ -239,6 +246,8 @@ def run_hook(service: ServiceDefinition, body: Any, limits: FhirLimits, pool: Th
     try:
         return _decide(service, request, body, client, pool, today or dt.date.today(), options or RuleOptions(),
                        governance or Governance(), configuration)
+    except InvalidFhir as error:
+        raise invalid_fhir_error(error) from error
     finally:
         if client is not None:
             client.close()
@@ -250,19 +259,21 @@ def _decide(service: ServiceDefinition, request: HookRequest, body: dict[str, An
     started = _start_claim_procedure_reads(request, client, pool)
     outcomes = resolve_prefetch(service.prefetch, request.prefetch, request.context, client, pool)
     record = _record_from(outcomes, request)
-    if request.claim is not None:
+    if (claim := request.claim) is not None:
         _fetch_claim_procedures(request, record, client, pool, started)
-        billed = [record.resolve(ref, request.claim) for ref in claim_procedure_references(request.claim)]
-        _fetch_parties([request.claim, *(p for p in billed if p is not None)], record, client, pool)
-        context = claim_create_context(request.patient_id, request.claim, record, evaluated_on)
-        drafts = {f"Claim/{request.claim.id}" if request.claim.id else "Claim": body["context"]["claim"]}
+        billed = [record.resolve(ref, claim) for ref in claim_procedure_references(claim)]
+        _fetch_parties([claim, *(p for p in billed if p is not None)], record, client, pool)
+        context = without_invalid_resources(
+            record, lambda: claim_create_context(request.patient_id, claim, record, evaluated_on))
+        drafts = {f"Claim/{claim.id}" if claim.id else "Claim": body["context"]["claim"]}
     else:
-        assert request.draft_orders is not None
-        signer = request.context.get("userId")
-        orders = [entry.resource for entry in request.draft_orders.entry or [] if entry.resource is not None]
-        _fetch_parties(orders, record, client, pool, signer if isinstance(signer, str) else None)
-        context = order_sign_context(request.patient_id, request.draft_orders, record, evaluated_on,
-                                     signer if isinstance(signer, str) else None)
+        draft_orders = request.draft_orders
+        assert draft_orders is not None
+        signer = request.user_id
+        orders = [entry.resource for entry in draft_orders.entry if entry.resource is not None]
+        _fetch_parties(orders, record, client, pool, signer)
+        context = without_invalid_resources(
+            record, lambda: order_sign_context(request.patient_id, draft_orders, record, evaluated_on, signer))
         drafts = _draft_orders_by_reference(body["context"]["draftOrders"])
     findings = decided_findings(context, options, governance.rule_settings, configuration)
     suppressed: list[Finding] = []

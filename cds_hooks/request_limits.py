@@ -11,10 +11,11 @@ passes over the body rather than a Python call per JSON node on every request.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from needlecheck.cds_hooks.errors import ApiError
 
@@ -54,10 +55,11 @@ def parse_json_body(document: bytes, limits: RequestLimits) -> Any:
     too_deep = ApiError(400, f"the request body nests JSON more than {limits.max_json_depth} levels deep "
                              f"(setting max_json_depth)", code="too-long")
     try:
-        body = json.loads(document or b"")
-    except RecursionError as error:
-        raise too_deep from error
+        body = orjson.loads(document or b"")
     except ValueError as error:
+        # orjson refuses what RFC 8259 refuses (NaN, invalid UTF-8), and nesting past 1024 levels.
+        if str(error).startswith("depth limit exceeded"):
+            raise too_deep from error
         raise ApiError(400, "the request body is not valid JSON", code="structure") from error
     if nesting_depth_exceeds(document, limits.max_json_depth):
         raise too_deep

@@ -7,13 +7,17 @@ fetch, so a rule is a plain function of dates, codes, units and body sites.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cached_property
+from typing import TypeVar
 
 from needlecheck.mappings.cpt import DRY_NEEDLING, cpt_codes
 from needlecheck.plugin.muscles import MuscleCount, count_muscles
 from needlecheck.plugin.terms import BodySite, Coding
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -134,6 +138,13 @@ class BillingContext:
     coverage: CoverageFacts | None = None
     conditions: tuple[ConditionFacts, ...] = ()
     options: RuleOptions = field(default_factory=RuleOptions)
+
+    def derived(self, key: str, compute: Callable[[BillingContext], T]) -> T:
+        """A value several rules derive from the context (its payer, say), computed once per context."""
+        memo = self.__dict__.setdefault("_derived", {})
+        if key not in memo:
+            memo[key] = compute(self)
+        return memo[key]  # type: ignore[no-any-return]
 
     def date_of(self, line: ServiceLine) -> dt.date:
         """The line's date of service; an order without one is taken to be for the day it is signed."""

@@ -19,23 +19,10 @@ import re
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from fhir.resources.R4B.attachment import Attachment
-from fhir.resources.R4B.careplan import CarePlan
-from fhir.resources.R4B.claim import ClaimDiagnosis
-from fhir.resources.R4B.codeableconcept import CodeableConcept
-from fhir.resources.R4B.condition import Condition
-from fhir.resources.R4B.consent import Consent
-from fhir.resources.R4B.device import Device
-from fhir.resources.R4B.diagnosticreport import DiagnosticReport
-from fhir.resources.R4B.documentreference import DocumentReference
-from fhir.resources.R4B.observation import Observation
-from fhir.resources.R4B.procedure import Procedure
-from fhir.resources.R4B.reference import Reference
-from fhir.resources.R4B.servicerequest import ServiceRequest
-
 from needlecheck.mappings.code_systems import canonical_system
 from needlecheck.mappings.documentation import AppliesTo, documentation_elements
 from needlecheck.plugin.fhir_record import PatientRecord, codings_of
+from needlecheck.plugin.fhir_view import FhirView, is_resource
 
 SYMPTOM_DURATION = "symptom-duration"
 TRIGGER_POINT_FINDINGS = "trigger-point-findings"
@@ -65,8 +52,8 @@ REPORT_TEXT_LIMIT = 100_000
 _TAG = re.compile(r"<[^>]+>")
 
 
-def documented_elements(resource: ServiceRequest | Procedure | None, record: PatientRecord,
-                        claim_diagnoses: Sequence[ClaimDiagnosis] = ()) -> frozenset[str]:
+def documented_elements(resource: FhirView | None, record: PatientRecord,
+                        claim_diagnoses: Sequence[FhirView] = ()) -> frozenset[str]:
     """The documentation element ids that an order or Procedure (and the claim diagnoses of its line) show.
 
     ``resource`` is the draft ServiceRequest or Procedure of an order line, or a Procedure a claim line
@@ -89,7 +76,7 @@ def documented_elements(resource: ServiceRequest | Procedure | None, record: Pat
         found.add(PLAN_OF_CARE)
     if _has_treatment_consent(resource, record):
         found.add(INFORMED_CONSENT)
-    if isinstance(resource, Procedure):
+    if is_resource(resource, "Procedure"):
         found.update(_procedure_elements(resource, record))
         return frozenset(found)
     # An order plans the service: what only a performed Procedure can show is not shown by an order's words.
@@ -97,7 +84,7 @@ def documented_elements(resource: ServiceRequest | Procedure | None, record: Pat
     return frozenset(e for e in found if e in elements and elements[e].applies_to is AppliesTo.ORDER_AND_PROCEDURE)
 
 
-def _procedure_elements(procedure: Procedure, record: PatientRecord) -> set[str]:
+def _procedure_elements(procedure: FhirView, record: PatientRecord) -> set[str]:
     found: set[str] = set()
     performed = (procedure.performedDateTime, procedure.performedPeriod, procedure.performedString,
                  procedure.performedAge, procedure.performedRange)
@@ -112,13 +99,13 @@ def _procedure_elements(procedure: Procedure, record: PatientRecord) -> set[str]
     return found
 
 
-def _concept_words(concept: CodeableConcept | None) -> str:
+def _concept_words(concept: FhirView | None) -> str:
     if concept is None:
         return ""
     return " ".join([concept.text or "", *(c.display or "" for c in codings_of(concept))])
 
 
-def _texts_of(resource: ServiceRequest | Procedure, record: PatientRecord) -> Iterator[str]:
+def _texts_of(resource: FhirView, record: PatientRecord) -> Iterator[str]:
     """The prose a clinician wrote for the service: notes, a narrative that is not generated, text reports."""
     for annotation in resource.note or []:
         if annotation.text:
@@ -126,50 +113,47 @@ def _texts_of(resource: ServiceRequest | Procedure, record: PatientRecord) -> It
     # A generated narrative only repeats the structured data (e.g. the code's "without injection(s)").
     if resource.text is not None and resource.text.status != "generated" and resource.text.div:
         yield _TAG.sub(" ", resource.text.div)
-    if isinstance(resource, Procedure):
+    if is_resource(resource, "Procedure"):
         for reference in resource.report or []:
             yield from _report_texts(record.resolve(reference, resource))
 
 
 def _report_texts(report: Any) -> Iterator[str]:
-    if isinstance(report, DiagnosticReport):
+    if is_resource(report, "DiagnosticReport"):
         if report.conclusion:
             yield report.conclusion
         for attachment in report.presentedForm or []:
             yield from _attachment_text(attachment)
-    elif isinstance(report, DocumentReference):
+    elif is_resource(report, "DocumentReference"):
         if report.description:
             yield report.description
         for content in report.content or []:
             yield from _attachment_text(content.attachment)
 
 
-def _attachment_text(attachment: Attachment | None) -> Iterator[str]:
+def _attachment_text(attachment: FhirView | None) -> Iterator[str]:
     # Only inline plain text is read; a PDF or a URL is a document we cannot see into.
     if attachment is None or not attachment.data or not (attachment.contentType or "").startswith("text/plain"):
         return
-    raw = attachment.data
-    if isinstance(raw, str):
-        # The R4B model decodes base64Binary to bytes; a str is still the base64 text.
-        try:
-            raw = base64.b64decode(raw)
-        except (binascii.Error, ValueError):
-            return
+    try:
+        raw = base64.b64decode(attachment.data)
+    except (binascii.Error, ValueError):
+        return
     yield raw[:REPORT_TEXT_LIMIT].decode("utf-8", errors="replace")
 
 
-def _reason_references(resource: ServiceRequest | Procedure) -> list[Reference]:
+def _reason_references(resource: FhirView) -> list[FhirView]:
     references = list(resource.reasonReference or [])
-    if isinstance(resource, ServiceRequest):
+    if is_resource(resource, "ServiceRequest"):
         references += list(resource.supportingInfo or [])
     return references
 
 
-def _finding_observations_mention_trigger_points(resource: ServiceRequest | Procedure, record: PatientRecord) -> bool:
+def _finding_observations_mention_trigger_points(resource: FhirView, record: PatientRecord) -> bool:
     phrases = PHRASES[TRIGGER_POINT_FINDINGS]
     for reference in _reason_references(resource):
         observation = record.resolve(reference, resource)
-        if not isinstance(observation, Observation):
+        if not is_resource(observation, "Observation"):
             continue
         words = [_concept_words(observation.code), _concept_words(observation.valueCodeableConcept),
                  observation.valueString or "", *(note.text for note in observation.note or [] if note.text)]
@@ -178,30 +162,30 @@ def _finding_observations_mention_trigger_points(resource: ServiceRequest | Proc
     return False
 
 
-def _based_on_care_plan(resource: ServiceRequest | Procedure, record: PatientRecord, seen: set[int]) -> bool:
+def _based_on_care_plan(resource: FhirView, record: PatientRecord, seen: set[int]) -> bool:
     """Whether the service rests on a CarePlan, directly or through the order(s) it is based on."""
     if id(resource) in seen:
         return False
     seen.add(id(resource))
     for reference in resource.basedOn or []:
         target = record.resolve(reference, resource)
-        if isinstance(target, CarePlan) or reference.type == "CarePlan":
+        if is_resource(target, "CarePlan") or reference.type == "CarePlan":
             return True
         if target is None and (reference.reference or "").split("/")[-2:-1] == ["CarePlan"]:
             # The plan is not in the record, but the reference says a plan of care exists.
             return True
-        if isinstance(target, ServiceRequest) and _based_on_care_plan(target, record, seen):
+        if is_resource(target, "ServiceRequest") and _based_on_care_plan(target, record, seen):
             return True
     return False
 
 
-def _has_treatment_consent(resource: ServiceRequest | Procedure, record: PatientRecord) -> bool:
+def _has_treatment_consent(resource: FhirView, record: PatientRecord) -> bool:
     """An active Consent to treatment of the same patient, referenced by the order or present in the record."""
     consents: list[Any] = [record.resolve(ref, resource) for ref in _reason_references(resource)]
     consents += record.all_of("Consent")
     subject = resource.subject.reference if resource.subject else None
     for consent in consents:
-        if not isinstance(consent, Consent) or consent.status != "active":
+        if not is_resource(consent, "Consent") or consent.status != "active":
             continue
         patient = consent.patient.reference if consent.patient else None
         if subject and patient and patient.split("/")[-2:] != subject.split("/")[-2:]:
@@ -212,14 +196,14 @@ def _has_treatment_consent(resource: ServiceRequest | Procedure, record: Patient
     return False
 
 
-def _names_a_needle(procedure: Procedure, record: PatientRecord) -> bool:
+def _names_a_needle(procedure: FhirView, record: PatientRecord) -> bool:
     """Whether the Procedure records the needle used: a Device, or a used item named as a needle."""
     for concept in procedure.usedCode or []:
         if "needle" in _concept_words(concept).lower():
             return True
     for reference in procedure.usedReference or []:
         target = record.resolve(reference, procedure)
-        if isinstance(target, Device) or reference.type == "Device" or (reference.reference or "").startswith(
+        if is_resource(target, "Device") or reference.type == "Device" or (reference.reference or "").startswith(
                 "Device/"):
             return True
     return False
@@ -231,24 +215,24 @@ def _points_at(reference: str | None, procedure_id: str) -> bool:
     return reference == f"#{procedure_id}" or reference.rstrip("/").split("/")[-2:] == ["Procedure", procedure_id]
 
 
-def _has_outcome_observation(procedure: Procedure, record: PatientRecord) -> bool:
+def _has_outcome_observation(procedure: FhirView, record: PatientRecord) -> bool:
     """An Observation (a pain score, a functional measure) recorded as part of this Procedure."""
     if not procedure.id:
         return False
     contained = [c for holder in (procedure, record.enclosing) for c in getattr(holder, "contained", None) or []]
     for observation in [*contained, *record.all_of("Observation")]:
-        if isinstance(observation, Observation) and any(
+        if is_resource(observation, "Observation") and any(
                 _points_at(part.reference, procedure.id) for part in observation.partOf or []):
             return True
     return False
 
 
-def _conditions_of_line(resource: ServiceRequest | Procedure | None, record: PatientRecord,
-                        claim_diagnoses: Sequence[ClaimDiagnosis]) -> tuple[list[Condition], set[tuple[str, str]]]:
+def _conditions_of_line(resource: FhirView | None, record: PatientRecord,
+                        claim_diagnoses: Sequence[FhirView]) -> tuple[list[FhirView], set[tuple[str, str]]]:
     """The Conditions the line points at, and the (system, code) pairs of every indication it names."""
-    conditions: list[Condition] = []
-    references: list[tuple[Reference, Any]] = []
-    concepts: list[CodeableConcept] = []
+    conditions: list[FhirView] = []
+    references: list[tuple[FhirView, Any]] = []
+    concepts: list[FhirView] = []
     if resource is not None:
         references += [(ref, resource) for ref in resource.reasonReference or []]
         concepts += list(resource.reasonCode or [])
@@ -259,7 +243,7 @@ def _conditions_of_line(resource: ServiceRequest | Procedure | None, record: Pat
             concepts.append(diagnosis.diagnosisCodeableConcept)
     for reference, container in references:
         target = record.resolve(reference, container)
-        if isinstance(target, Condition):
+        if is_resource(target, "Condition"):
             conditions.append(target)
             if target.code is not None:
                 concepts.append(target.code)
@@ -268,19 +252,19 @@ def _conditions_of_line(resource: ServiceRequest | Procedure | None, record: Pat
     return conditions, codes
 
 
-def _has_onset(condition: Condition) -> bool:
+def _has_onset(condition: FhirView) -> bool:
     onset = (condition.onsetDateTime, condition.onsetAge, condition.onsetPeriod, condition.onsetRange,
              condition.onsetString)
     return any(value is not None for value in onset)
 
 
-def _same_patient(condition: Condition, subject: str | None) -> bool:
+def _same_patient(condition: FhirView, subject: str | None) -> bool:
     theirs = condition.subject.reference if condition.subject else None
     return not (subject and theirs) or theirs.split("/")[-2:] == subject.split("/")[-2:]
 
 
-def _symptom_duration_shown(resource: ServiceRequest | Procedure | None, record: PatientRecord,
-                            claim_diagnoses: Sequence[ClaimDiagnosis]) -> bool:
+def _symptom_duration_shown(resource: FhirView | None, record: PatientRecord,
+                            claim_diagnoses: Sequence[FhirView]) -> bool:
     """Whether a Condition behind the line's indication says when it began (any onset[x])."""
     conditions, codes = _conditions_of_line(resource, record, claim_diagnoses)
     if any(_has_onset(condition) for condition in conditions):
@@ -289,9 +273,9 @@ def _symptom_duration_shown(resource: ServiceRequest | Procedure | None, record:
         return False
     # The indication may be a bare code; the patient's Condition with that code can still carry the onset.
     subject = resource.subject.reference if resource is not None and resource.subject else None
-    return any(isinstance(condition, Condition) and _same_patient(condition, subject) and _has_onset(condition)
+    return any(is_resource(condition, "Condition") and _same_patient(condition, subject) and _has_onset(condition)
                and _codes_of(condition) & codes for condition in record.all_of("Condition"))
 
 
-def _codes_of(condition: Condition) -> set[tuple[str, str]]:
+def _codes_of(condition: FhirView) -> set[tuple[str, str]]:
     return {(canonical_system(c.system), c.code) for c in codings_of(condition.code) if c.system and c.code}

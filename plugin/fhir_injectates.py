@@ -28,13 +28,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from fhir.resources.R4B.codeableconcept import CodeableConcept
-from fhir.resources.R4B.medication import Medication
-from fhir.resources.R4B.medicationadministration import MedicationAdministration
-from fhir.resources.R4B.procedure import Procedure
-from fhir.resources.R4B.substance import Substance
-
 from needlecheck.plugin.fhir_record import PatientRecord, codings_of
+from needlecheck.plugin.fhir_view import FhirView, is_resource
 
 # Code systems whose codes are always drugs or substances; SNOMED CT mixes substances with devices.
 DRUG_SYSTEMS = frozenset({
@@ -62,19 +57,19 @@ class UsedDrugs:
     route_unknown: tuple[str, ...] = ()
 
 
-def _words(concepts: Iterable[CodeableConcept | None]) -> str:
+def _words(concepts: Iterable[FhirView | None]) -> str:
     texts = [c.text for c in concepts if c is not None and c.text]
     texts += [coding.display for c in concepts for coding in codings_of(c) if coding.display]
     return " ".join(texts).lower()
 
 
-def _label(concept: CodeableConcept | None, fallback: str) -> str:
+def _label(concept: FhirView | None, fallback: str) -> str:
     if concept is None:
         return fallback
     return concept.text or next((c.display for c in codings_of(concept) if c.display), None) or fallback
 
 
-def _is_drug_code(concept: CodeableConcept) -> bool:
+def _is_drug_code(concept: FhirView) -> bool:
     for coding in codings_of(concept):
         if coding.system in DRUG_SYSTEMS and coding.code:
             return True
@@ -93,35 +88,35 @@ def _sort(name: str, words: str, is_drug: bool, found: dict[str, list[str]]) -> 
         found["route_unknown"].append(name)
 
 
-def _administration_words(administration: MedicationAdministration, record: PatientRecord) -> tuple[str, str]:
+def _administration_words(administration: FhirView, record: PatientRecord) -> tuple[str, str]:
     """The name of the administered drug, and every word about its form and route."""
-    concepts: list[CodeableConcept | None] = [administration.medicationCodeableConcept]
+    concepts: list[FhirView | None] = [administration.medicationCodeableConcept]
     if administration.dosage is not None:
         concepts += [administration.dosage.route, administration.dosage.method, administration.dosage.site]
     reference = administration.medicationReference
     medication = record.resolve(reference, administration) if reference is not None else None
-    if isinstance(medication, Medication):
+    if is_resource(medication, "Medication"):
         concepts += [medication.code, medication.form]
-    name = _label(administration.medicationCodeableConcept or (medication.code if isinstance(medication, Medication)
+    name = _label(administration.medicationCodeableConcept or (medication.code if is_resource(medication, "Medication")
                                                                else None),
                   (reference.display if reference else None) or "an administered drug")
     return name, _words(concepts)
 
 
-def _administrations_for(procedure: Procedure, record: PatientRecord) -> list[MedicationAdministration]:
+def _administrations_for(procedure: FhirView, record: PatientRecord) -> list[FhirView]:
     """MedicationAdministrations recorded for ``procedure``: by its usedReference, or naming it in partOf."""
     found: list[Any] = [record.resolve(reference, procedure) for reference in procedure.usedReference or []]
     if procedure.id:
         names = {f"#{procedure.id}", f"Procedure/{procedure.id}"}
         candidates = [*(procedure.contained or []), *(getattr(record.enclosing, "contained", None) or []),
                       *record.all_of("MedicationAdministration")]
-        found += [c for c in candidates if isinstance(c, MedicationAdministration)
+        found += [c for c in candidates if is_resource(c, "MedicationAdministration")
                   and any((p.reference or "").endswith(tuple(names)) for p in c.partOf or [])]
-    unique = {id(a): a for a in found if isinstance(a, MedicationAdministration) and a.status not in _NOT_GIVEN}
+    unique = {id(a.json): a for a in found if is_resource(a, "MedicationAdministration") and a.status not in _NOT_GIVEN}
     return list(unique.values())
 
 
-def used_drugs(procedure: Procedure, record: PatientRecord) -> UsedDrugs:
+def used_drugs(procedure: FhirView, record: PatientRecord) -> UsedDrugs:
     """The drugs ``procedure`` shows as injected, and those given by a route it does not show."""
     found: dict[str, list[str]] = {"injected": [], "route_unknown": []}
     for concept in procedure.usedCode or []:
@@ -130,13 +125,13 @@ def used_drugs(procedure: Procedure, record: PatientRecord) -> UsedDrugs:
         target = record.resolve(reference, procedure)
         kind = target.get_resource_type() if target else (reference.type or (reference.reference or "").split("/")[0])
         if kind == "Medication":
-            code = target.code if isinstance(target, Medication) else None
-            form = target.form if isinstance(target, Medication) else None
+            code = target.code if is_resource(target, "Medication") else None
+            form = target.form if is_resource(target, "Medication") else None
             name = reference.display or _label(code, reference.reference or "a medication")
             _sort(name, " ".join(w for w in (_words([code, form]), (reference.display or "").lower()) if w), True,
                   found)
         elif kind == "Substance":
-            code = target.code if isinstance(target, Substance) else None
+            code = target.code if is_resource(target, "Substance") else None
             name = reference.display or _label(code, reference.reference or "a substance")
             _sort(name, " ".join(w for w in (_words([code]), (reference.display or "").lower()) if w), True, found)
         elif kind == "MedicationAdministration" and target is None:

@@ -13,15 +13,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from fhir.resources.R4B.bodystructure import BodyStructure
-from fhir.resources.R4B.bundle import Bundle
-from fhir.resources.R4B.claim import Claim, ClaimDiagnosis, ClaimItem
-from fhir.resources.R4B.codeableconcept import CodeableConcept
-from fhir.resources.R4B.condition import Condition
-from fhir.resources.R4B.procedure import Procedure
-from fhir.resources.R4B.reference import Reference
-from fhir.resources.R4B.servicerequest import ServiceRequest
-
 from needlecheck.mappings.cpt import CPT_SYSTEM
 from needlecheck.plugin.context import BillingContext, ConditionFacts, PriorService, ServiceLine
 from needlecheck.plugin.fhir_documentation import documented_elements
@@ -36,6 +27,7 @@ from needlecheck.plugin.fhir_parties import (
 )
 from needlecheck.plugin.fhir_procedures import ProcedureIdentity, is_any_of, json_identity, procedure_identity
 from needlecheck.plugin.fhir_record import PatientRecord, as_date, codings_of
+from needlecheck.plugin.fhir_view import FhirView, is_resource
 from needlecheck.plugin.terms import BodySite, Coding
 
 LATERALITY_EXTENSION = "http://hl7.org/fhir/us/mcode/StructureDefinition/mcode-laterality-qualifier"
@@ -43,7 +35,7 @@ TARGET_BODY_STRUCTURE_EXTENSION = "http://hl7.org/fhir/StructureDefinition/proce
 BODY_SITE_REFERENCE_EXTENSION = "http://hl7.org/fhir/StructureDefinition/bodySite"
 
 
-def cpt_code_of(concept: CodeableConcept | None) -> str | None:
+def cpt_code_of(concept: FhirView | None) -> str | None:
     """The CPT code of a concept; codes in other systems never count, whatever their digits."""
     return next((c.code for c in codings_of(concept) if c.is_in(CPT_SYSTEM)), None)
 
@@ -56,13 +48,13 @@ def _laterality_codes(element: Any) -> tuple[str, ...]:
     return tuple(codes)
 
 
-def _body_structure_site(structure: BodyStructure) -> BodySite:
+def _body_structure_site(structure: FhirView) -> BodySite:
     qualifiers = tuple(c.code for q in structure.locationQualifier or [] for c in codings_of(q) if c.code)
     text = (structure.location.text if structure.location else None) or structure.description
     return BodySite(codings_of(structure.location), text, qualifiers)
 
 
-def body_sites_of(resource: ServiceRequest | Procedure, record: PatientRecord) -> tuple[BodySite, ...]:
+def body_sites_of(resource: FhirView, record: PatientRecord) -> tuple[BodySite, ...]:
     """Every body site of an order or Procedure, whichever of the four FHIR forms carries it."""
     sites: list[BodySite] = []
     for concept in resource.bodySite or []:
@@ -73,7 +65,7 @@ def body_sites_of(resource: ServiceRequest | Procedure, record: PatientRecord) -
             if extension.url != BODY_SITE_REFERENCE_EXTENSION:
                 continue
             structure = record.resolve(extension.valueReference, resource)
-            if isinstance(structure, BodyStructure):
+            if is_resource(structure, "BodyStructure"):
                 referenced = _body_structure_site(structure)
                 laterality += referenced.laterality
                 codings = codings or referenced.codings
@@ -83,17 +75,17 @@ def body_sites_of(resource: ServiceRequest | Procedure, record: PatientRecord) -
         if extension.url != TARGET_BODY_STRUCTURE_EXTENSION:
             continue
         structure = record.resolve(extension.valueReference, resource)
-        if isinstance(structure, BodyStructure):
+        if is_resource(structure, "BodyStructure"):
             sites.append(_body_structure_site(structure))
     return tuple(sites)
 
 
-def _reasons(codes: Iterable[CodeableConcept], references: Iterable[Reference], record: PatientRecord,
+def _reasons(codes: Iterable[FhirView], references: Iterable[FhirView], record: PatientRecord,
              container: Any) -> tuple[Coding, ...]:
     reasons = [coding for concept in codes for coding in codings_of(concept) or (Coding(None, None, concept.text),)]
     for reference in references:
         condition = record.resolve(reference, container)
-        if isinstance(condition, Condition) and condition.code:
+        if is_resource(condition, "Condition") and condition.code:
             reasons.extend(codings_of(condition.code) or (Coding(None, None, condition.code.text),))
         else:
             # An unresolved reference still states that there is a reason; keep it as such.
@@ -101,7 +93,7 @@ def _reasons(codes: Iterable[CodeableConcept], references: Iterable[Reference], 
     return tuple(reasons)
 
 
-def _order_date(order: ServiceRequest) -> dt.date | None:
+def _order_date(order: FhirView) -> dt.date | None:
     if order.occurrenceDateTime is not None:
         return as_date(order.occurrenceDateTime)
     if order.occurrencePeriod is not None:
@@ -109,7 +101,7 @@ def _order_date(order: ServiceRequest) -> dt.date | None:
     return None
 
 
-def performed_date(procedure: Procedure) -> dt.date | None:
+def performed_date(procedure: FhirView) -> dt.date | None:
     """The date a Procedure was performed, from performedDateTime or the start of performedPeriod."""
     if procedure.performedDateTime is not None:
         return as_date(procedure.performedDateTime)
@@ -118,15 +110,15 @@ def performed_date(procedure: Procedure) -> dt.date | None:
     return None
 
 
-def described_as(concepts: Iterable[CodeableConcept | None]) -> tuple[str, ...]:
+def described_as(concepts: Iterable[FhirView | None]) -> tuple[str, ...]:
     """The words the record uses for a service: the texts and code displays of its codes."""
     words = [c.text for c in concepts if c is not None and c.text]
     words += [coding.display for c in concepts for coding in codings_of(c) if coding.display]
     return tuple(dict.fromkeys(words))
 
 
-def order_lines(draft_orders: Bundle, record: PatientRecord,
-                signer: Reference | None = None) -> tuple[ServiceLine, ...]:
+def order_lines(draft_orders: FhirView, record: PatientRecord,
+                signer: str | None = None) -> tuple[ServiceLine, ...]:
     """One line per draft ServiceRequest (or Procedure) with a CPT code; other orders are not ours.
 
     ``signer`` is the clinician signing (``context.userId``), taken as the performer of an order that
@@ -135,7 +127,7 @@ def order_lines(draft_orders: Bundle, record: PatientRecord,
     lines: list[ServiceLine] = []
     for index, entry in enumerate(draft_orders.entry or [], start=1):
         order = entry.resource
-        if not isinstance(order, ServiceRequest | Procedure):
+        if not is_resource(order, "ServiceRequest", "Procedure"):
             continue
         code = cpt_code_of(order.code)
         if code is None:
@@ -143,7 +135,7 @@ def order_lines(draft_orders: Bundle, record: PatientRecord,
         kind = order.get_resource_type()
         reference = f"{kind}/{order.id}" if order.id else f"{kind} in draftOrders entry {index}"
         performers = order_performers(order, record, signer)
-        if isinstance(order, ServiceRequest):
+        if is_resource(order, "ServiceRequest"):
             quantity = order.quantityQuantity.value if order.quantityQuantity else None
             units = Decimal(str(quantity)) if quantity is not None else Decimal(1)
             date_of_service = _order_date(order)
@@ -166,20 +158,28 @@ def order_lines(draft_orders: Bundle, record: PatientRecord,
             drugs_route_unknown=drugs.route_unknown,
             described_as=described_as([order.code]),
             performers=tuple(performers),
-            service_state=first_state([*places, *(Reference(reference=p.reference) for p in performers)], record,
+            service_state=first_state([*places, *(p.reference for p in performers)], record,
                                       order) or encounter_state(record),
             documented=documented_elements(order, record),
-            is_procedure_record=isinstance(order, Procedure),
+            is_procedure_record=is_resource(order, "Procedure"),
         ))
     return tuple(lines)
 
 
-def claim_procedure_references(claim: Claim) -> list[Reference]:
+def read_claim_sequences(claim: FhirView) -> None:
+    """Read the sequence numbers that tie a claim's lines to its Procedures, diagnoses, care team and
+    insurance, so that a malformed one is reported (``InvalidFhir``) before anything is looked up by them."""
+    for part in (claim.item, claim.procedure, claim.diagnosis, claim.careTeam, claim.insurance):
+        for element in part:
+            _ = element.sequence
+
+
+def claim_procedure_references(claim: FhirView) -> list[FhirView]:
     """References to the Procedures a claim bills, in the order of ``Claim.procedure``."""
     return [p.procedureReference for p in claim.procedure or [] if p.procedureReference is not None]
 
 
-def _explicit_date(item: ClaimItem) -> dt.date | None:
+def _explicit_date(item: FhirView) -> dt.date | None:
     if item.servicedDate is not None:
         return as_date(item.servicedDate)
     if item.servicedPeriod is not None:
@@ -187,7 +187,7 @@ def _explicit_date(item: ClaimItem) -> dt.date | None:
     return None
 
 
-def _one_day_of(claim: Claim, item: ClaimItem) -> dt.date | None:
+def _one_day_of(claim: FhirView, item: FhirView) -> dt.date | None:
     """The line's own date, or the claim's billable period when it is a single day."""
     period = claim.billablePeriod
     if (day := _explicit_date(item)) is not None or period is None:
@@ -200,15 +200,15 @@ def _one_day_of(claim: Claim, item: ClaimItem) -> dt.date | None:
 class _Billed:
     """A Procedure a claim line bills, with what identifies it."""
 
-    procedure: Procedure
+    procedure: FhirView
     identity: ProcedureIdentity
 
 
-def _claim_procedures(claim: Claim, record: PatientRecord) -> dict[int, _Billed]:
+def _claim_procedures(claim: FhirView, record: PatientRecord) -> dict[int, _Billed]:
     procedures: dict[int, _Billed] = {}
     for entry in claim.procedure or []:
         found = record.resolve(entry.procedureReference, claim)
-        if isinstance(found, Procedure):
+        if is_resource(found, "Procedure"):
             contained = (entry.procedureReference.reference or "").startswith("#")
             procedures[entry.sequence] = _Billed(found, procedure_identity(found, contained))
     return procedures
@@ -224,8 +224,8 @@ def _recorded_on(record: PatientRecord, patient_id: str, code: str, day: dt.date
             continue
         if is_any_of(identity, [b.identity for b in found]):
             continue
-        procedure = record.resolve(Reference(reference=identity.reference))
-        if isinstance(procedure, Procedure):
+        procedure = record.resolve(identity.reference)
+        if is_resource(procedure, "Procedure"):
             found.append(_Billed(procedure, identity))
     return found
 
@@ -242,7 +242,7 @@ class ClaimBills:
     billed: tuple[ProcedureIdentity, ...]
 
 
-def billed_procedures(claim: Claim, record: PatientRecord, patient_id: str) -> ClaimBills:
+def billed_procedures(claim: FhirView, record: PatientRecord, patient_id: str) -> ClaimBills:
     """The Procedures each claim line (by ``item.sequence``) bills.
 
     A line with ``procedureSequence`` bills those Procedures, whatever their codes: the sender said so.
@@ -282,19 +282,19 @@ def billed_procedures(claim: Claim, record: PatientRecord, patient_id: str) -> C
     return ClaimBills(chosen, tuple(taken))
 
 
-def _item_diagnosis_entries(claim: Claim, item: ClaimItem) -> list[ClaimDiagnosis]:
+def _item_diagnosis_entries(claim: FhirView, item: FhirView) -> list[FhirView]:
     wanted = set(item.diagnosisSequence or [])
     return [d for d in claim.diagnosis or [] if not wanted or d.sequence in wanted]
 
 
-def _item_diagnoses(claim: Claim, item: ClaimItem, record: PatientRecord) -> tuple[Coding, ...]:
+def _item_diagnoses(claim: FhirView, item: FhirView, record: PatientRecord) -> tuple[Coding, ...]:
     chosen = _item_diagnosis_entries(claim, item)
     concepts = [d.diagnosisCodeableConcept for d in chosen if d.diagnosisCodeableConcept is not None]
     references = [d.diagnosisReference for d in chosen if d.diagnosisReference is not None]
     return _reasons(concepts, references, record, claim)
 
 
-def _item_date(claim: Claim, item: ClaimItem, procedures: list[Procedure]) -> dt.date | None:
+def _item_date(claim: FhirView, item: FhirView, procedures: list[FhirView]) -> dt.date | None:
     if (day := _explicit_date(item)) is not None:
         return day
     dates = [performed_date(p) for p in procedures]
@@ -302,7 +302,7 @@ def _item_date(claim: Claim, item: ClaimItem, procedures: list[Procedure]) -> dt
         as_date(claim.billablePeriod.start) if claim.billablePeriod else None)
 
 
-def claim_lines(claim: Claim, record: PatientRecord, patient_id: str = "",
+def claim_lines(claim: FhirView, record: PatientRecord, patient_id: str = "",
                 bills: ClaimBills | None = None) -> tuple[ServiceLine, ...]:
     """One line per claim item with a CPT code, with the muscles of the Procedures it bills
     (``bills``, from ``billed_procedures``)."""
@@ -326,7 +326,7 @@ def claim_lines(claim: Claim, record: PatientRecord, patient_id: str = "",
         performers = [p for procedure in billed for p in procedure_performers(procedure, record)]
         performers = performers or claim_item_performers(claim, item, record)
         places = [item.locationReference, claim.facility, *(p.location for p in billed), claim.provider,
-                  *(Reference(reference=p.reference) for p in performers)]
+                  *(p.reference for p in performers)]
         lines.append(ServiceLine(
             key=f"{claim_ref}#item-{item.sequence}",
             label=f"claim line {item.sequence}",
@@ -350,7 +350,7 @@ def claim_lines(claim: Claim, record: PatientRecord, patient_id: str = "",
     return tuple(lines)
 
 
-def is_about_patient(resource: Procedure | Condition, patient_id: str) -> bool:
+def is_about_patient(resource: FhirView, patient_id: str) -> bool:
     """Whether the resource's subject is ``Patient/<patient_id>`` (as a relative or absolute reference)."""
     subject = resource.subject.reference if resource.subject else None
     return _names_patient(subject, patient_id)
@@ -409,7 +409,7 @@ def condition_facts(record: PatientRecord, patient_id: str) -> tuple[ConditionFa
     """The patient's Conditions in the record (not those refuted or entered in error)."""
     facts = []
     for condition in record.all_of("Condition"):
-        if not isinstance(condition, Condition) or not is_about_patient(condition, patient_id):
+        if not is_resource(condition, "Condition") or not is_about_patient(condition, patient_id):
             continue
         verification = codings_of(condition.verificationStatus)
         if any(c.code in ("refuted", "entered-in-error") for c in verification):
@@ -422,10 +422,10 @@ def condition_facts(record: PatientRecord, patient_id: str) -> tuple[ConditionFa
     return tuple(facts)
 
 
-def order_sign_context(patient_id: str, draft_orders: Bundle, record: PatientRecord,
+def order_sign_context(patient_id: str, draft_orders: FhirView, record: PatientRecord,
                        evaluated_on: dt.date, signer: str | None = None) -> BillingContext:
     """The billing context of an ``order-sign`` call; ``signer`` is ``context.userId``."""
-    lines = order_lines(draft_orders, record, Reference(reference=signer) if signer else None)
+    lines = order_lines(draft_orders, record, signer)
     return BillingContext(
         hook="order-sign",
         patient_id=patient_id,
@@ -434,7 +434,7 @@ def order_sign_context(patient_id: str, draft_orders: Bundle, record: PatientRec
         history=prior_services(
             record, patient_id,
             billed=[procedure_identity(entry.resource) for entry in draft_orders.entry or []
-                    if isinstance(entry.resource, Procedure)],
+                    if is_resource(entry.resource, "Procedure")],
             orders=(line.resource_ref for line in lines)),
         missing_data=tuple(record.missing),
         coverage=coverage_facts(record, patient_id),
@@ -442,7 +442,7 @@ def order_sign_context(patient_id: str, draft_orders: Bundle, record: PatientRec
     )
 
 
-def claim_create_context(patient_id: str, claim: Claim, record: PatientRecord,
+def claim_create_context(patient_id: str, claim: FhirView, record: PatientRecord,
                          evaluated_on: dt.date) -> BillingContext:
     """The billing context of a ``claim-create`` call; the claim's own Procedures are not history."""
     record.enclosing = claim

@@ -10,29 +10,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from fhir.resources.R4B.address import Address
-from fhir.resources.R4B.claim import Claim, ClaimItem
-from fhir.resources.R4B.coverage import Coverage
-from fhir.resources.R4B.encounter import Encounter
-from fhir.resources.R4B.location import Location
-from fhir.resources.R4B.organization import Organization
-from fhir.resources.R4B.practitioner import Practitioner
-from fhir.resources.R4B.practitionerrole import PractitionerRole
-from fhir.resources.R4B.procedure import Procedure
-from fhir.resources.R4B.reference import Reference
-from fhir.resources.R4B.servicerequest import ServiceRequest
-
 from needlecheck.plugin.context import CoverageFacts, Performer
-from needlecheck.plugin.fhir_record import PatientRecord, codings_of
+from needlecheck.plugin.fhir_record import PatientRecord, codings_of, reference_target
+from needlecheck.plugin.fhir_view import FhirView, is_resource
 from needlecheck.plugin.terms import Coding
 
 
-def _names_patient(reference: Reference | None, patient_id: str) -> bool:
-    target = reference.reference if reference else None
+def _names_patient(reference: FhirView | None, patient_id: str) -> bool:
+    target = reference_target(reference)
     return isinstance(target, str) and target.rstrip("/").split("/")[-2:] == ["Patient", patient_id]
 
 
-def _coverage_facts(coverage: Coverage, record: PatientRecord) -> CoverageFacts:
+def _coverage_facts(coverage: FhirView, record: PatientRecord) -> CoverageFacts:
     identifiers: list[tuple[str | None, str]] = []
     names: list[str] = []
     for payor in coverage.payor or []:
@@ -41,7 +30,7 @@ def _coverage_facts(coverage: Coverage, record: PatientRecord) -> CoverageFacts:
         if payor.display:
             names.append(payor.display)
         organization = record.resolve(payor, coverage)
-        if isinstance(organization, Organization):
+        if is_resource(organization, "Organization"):
             identifiers.extend((i.system, i.value) for i in organization.identifier or [] if i.value)
             names.extend(name for name in (organization.name, *(organization.alias or [])) if name)
     return CoverageFacts(
@@ -54,25 +43,25 @@ def _coverage_facts(coverage: Coverage, record: PatientRecord) -> CoverageFacts:
     )
 
 
-def coverage_facts(record: PatientRecord, patient_id: str, claim: Claim | None = None) -> CoverageFacts | None:
+def coverage_facts(record: PatientRecord, patient_id: str, claim: FhirView | None = None) -> CoverageFacts | None:
     """The coverage that pays for the service: the claim's focal insurance, else the patient's active Coverage."""
     if claim is not None:
         insurances = sorted(claim.insurance or [], key=lambda insurance: not insurance.focal)
         for insurance in insurances:
             coverage = record.resolve(insurance.coverage, claim)
-            if isinstance(coverage, Coverage):
+            if is_resource(coverage, "Coverage"):
                 return _coverage_facts(coverage, record)
-    candidates = [c for c in record.all_of("Coverage") if isinstance(c, Coverage)
+    candidates = [c for c in record.all_of("Coverage") if is_resource(c, "Coverage")
                   and c.status == "active" and _names_patient(c.beneficiary, patient_id)]
     # Several active coverages: the one with the lowest order pays first.
     candidates.sort(key=lambda c: c.order if c.order is not None else 1_000_000)
     return _coverage_facts(candidates[0], record) if candidates else None
 
 
-def _roles_of(practitioner_ref: str, record: PatientRecord) -> list[PractitionerRole]:
+def _roles_of(practitioner_ref: str, record: PatientRecord) -> list[FhirView]:
     roles = []
     for role in record.all_of("PractitionerRole"):
-        target = role.practitioner.reference if isinstance(role, PractitionerRole) and role.practitioner else None
+        target = role.practitioner.reference if is_resource(role, "PractitionerRole") and role.practitioner else None
         if target and target.rstrip("/").split("/")[-2:] == practitioner_ref.split("/"):
             roles.append(role)
     return roles
@@ -81,20 +70,20 @@ def _roles_of(practitioner_ref: str, record: PatientRecord) -> list[Practitioner
 PARTY_TYPES = frozenset({"Practitioner", "PractitionerRole", "Location", "Organization"})
 
 
-def _references_of(resource: Any) -> list[Reference | None]:
-    if isinstance(resource, ServiceRequest):
+def _references_of(resource: Any) -> list[FhirView | None]:
+    if is_resource(resource, "ServiceRequest"):
         return [*(resource.performer or []), *(resource.locationReference or [])]
-    if isinstance(resource, Procedure):
+    if is_resource(resource, "Procedure"):
         return [*(p.actor for p in resource.performer or []), *(p.onBehalfOf for p in resource.performer or []),
                 resource.location]
-    if isinstance(resource, Claim):
+    if is_resource(resource, "Claim"):
         return [*(member.provider for member in resource.careTeam or []),
                 *(item.locationReference for item in resource.item or []), resource.facility, resource.provider]
-    if isinstance(resource, PractitionerRole):
+    if is_resource(resource, "PractitionerRole"):
         return [resource.practitioner, *(resource.location or []), resource.organization]
-    if isinstance(resource, Location):
+    if is_resource(resource, "Location"):
         return [resource.managingOrganization]
-    if isinstance(resource, Encounter):
+    if is_resource(resource, "Encounter"):
         return [*(loc.location for loc in resource.location or []), resource.serviceProvider]
     return []
 
@@ -105,7 +94,7 @@ def party_references(resources: Iterable[Any], record: PatientRecord) -> list[st
     wanted: list[str] = []
     for resource in resources:
         for reference in _references_of(resource):
-            target = reference.reference if reference is not None else None
+            target = reference_target(reference)
             if not target or target.startswith("#") or record.resolve(reference, resource) is not None:
                 continue
             parts = target.rstrip("/").split("/")
@@ -119,7 +108,7 @@ def _names_a_practitioner(target: str) -> bool:
     return len(parts) >= 2 and parts[-2] in ("Practitioner", "PractitionerRole")
 
 
-def performer_from(reference: Reference | None, record: PatientRecord, container: Any = None,
+def performer_from(reference: FhirView | str | None, record: PatientRecord, container: Any = None,
                    extra_codes: Iterable[Coding] = ()) -> Performer | None:
     """A Practitioner or PractitionerRole with the codes that say what kind of provider they are.
 
@@ -128,33 +117,33 @@ def performer_from(reference: Reference | None, record: PatientRecord, container
     """
     target = record.resolve(reference, container)
     codes: list[Coding] = list(extra_codes)
-    if isinstance(target, PractitionerRole):
+    if is_resource(target, "PractitionerRole"):
         codes.extend(c for concept in target.code or [] for c in codings_of(concept))
         practitioner = record.resolve(target.practitioner, target)
         label = f"PractitionerRole/{target.id}"
-    elif isinstance(target, Practitioner):
+    elif is_resource(target, "Practitioner"):
         practitioner, label = target, f"Practitioner/{target.id}"
     else:
-        target = reference.reference if reference else None
+        target = reference_target(reference)
         if not target or not (codes or _names_a_practitioner(target)):
             return None
         return Performer(target, tuple(codes))
-    if isinstance(practitioner, Practitioner):
+    if is_resource(practitioner, "Practitioner"):
         codes.extend(c for q in practitioner.qualification or [] for c in codings_of(q.code))
-        if isinstance(target, Practitioner) and practitioner.id:
+        if is_resource(target, "Practitioner") and practitioner.id:
             # A Practitioner's specialty lives in its roles; the record holds the roles prefetch found.
             for role in _roles_of(f"Practitioner/{practitioner.id}", record):
                 codes.extend(c for concept in role.code or [] for c in codings_of(concept))
     return Performer(label, tuple(dict.fromkeys(codes)))
 
 
-def procedure_performers(procedure: Procedure, record: PatientRecord) -> list[Performer]:
+def procedure_performers(procedure: FhirView, record: PatientRecord) -> list[Performer]:
     """The performers a Procedure names."""
     found = [performer_from(p.actor, record, procedure) for p in procedure.performer or []]
     return [performer for performer in found if performer is not None]
 
 
-def claim_item_performers(claim: Claim, item: ClaimItem, record: PatientRecord) -> list[Performer]:
+def claim_item_performers(claim: FhirView, item: FhirView, record: PatientRecord) -> list[Performer]:
     """The care-team members a claim line names, else the claim's care team, else the billing provider."""
     team = {member.sequence: member for member in claim.careTeam or []}
     chosen = [team[seq] for seq in item.careTeamSequence or [] if seq in team] or list(team.values())
@@ -166,22 +155,22 @@ def claim_item_performers(claim: Claim, item: ClaimItem, record: PatientRecord) 
     return performers
 
 
-def _state_of(address: Address | None) -> str | None:
+def _state_of(address: FhirView | None) -> str | None:
     # Address.state is free text; only a two-letter postal code can be matched against the scope table.
     state = (address.state or "").strip().upper() if address else ""
     return state if len(state) == 2 and state.isalpha() else None
 
 
-def state_at(reference: Reference | None, record: PatientRecord, container: Any = None) -> str | None:
+def state_at(reference: FhirView | str | None, record: PatientRecord, container: Any = None) -> str | None:
     """The US state of a Location or Organization, or where a PractitionerRole or Practitioner works."""
     target = record.resolve(reference, container)
-    if isinstance(target, Location):
+    if is_resource(target, "Location"):
         return _state_of(target.address) or state_at(target.managingOrganization, record, target)
-    if isinstance(target, Organization):
+    if is_resource(target, "Organization"):
         return next((s for s in (_state_of(a) for a in target.address or []) if s), None)
-    if isinstance(target, PractitionerRole):
+    if is_resource(target, "PractitionerRole"):
         return first_state([*(target.location or []), target.organization], record, target)
-    if isinstance(target, Practitioner) and target.id:
+    if is_resource(target, "Practitioner") and target.id:
         # A practitioner works where their roles are; the record holds the roles prefetch found.
         for role in _roles_of(f"Practitioner/{target.id}", record):
             state = first_state([*(role.location or []), role.organization], record, role)
@@ -190,7 +179,8 @@ def state_at(reference: Reference | None, record: PatientRecord, container: Any 
     return None
 
 
-def first_state(references: Iterable[Reference | None], record: PatientRecord, container: Any = None) -> str | None:
+def first_state(references: Iterable[FhirView | str | None], record: PatientRecord,
+                container: Any = None) -> str | None:
     """The state of the first reference that leads to one."""
     for reference in references:
         state = state_at(reference, record, container)
@@ -202,7 +192,7 @@ def first_state(references: Iterable[Reference | None], record: PatientRecord, c
 def encounter_state(record: PatientRecord) -> str | None:
     """The state of the encounter in the record: its locations, then its service provider."""
     for encounter in record.all_of("Encounter"):
-        if isinstance(encounter, Encounter):
+        if is_resource(encounter, "Encounter"):
             state = first_state([*(loc.location for loc in encounter.location or []), encounter.serviceProvider],
                                 record, encounter)
             if state:
@@ -210,14 +200,14 @@ def encounter_state(record: PatientRecord) -> str | None:
     return None
 
 
-def order_performers(order: ServiceRequest | Procedure, record: PatientRecord,
-                     signer: Reference | None) -> list[Performer]:
+def order_performers(order: FhirView, record: PatientRecord,
+                     signer: str | None) -> list[Performer]:
     """Who will perform an order: its performers, else the clinician signing it.
 
     An order that names no performer is taken to be carried out by whoever signs it, as when a
     therapist writes their own plan; the signer is ``context.userId``.
     """
-    if isinstance(order, Procedure):
+    if is_resource(order, "Procedure"):
         performers = procedure_performers(order, record)
     else:
         performers = [p for p in (performer_from(ref, record, order) for ref in order.performer or []) if p]

@@ -18,14 +18,12 @@ they read the same: that is what a duplicate record looks like, and the rules sh
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass
 from typing import Any
 
-from fhir.resources.R4B.procedure import Procedure
-
 from needlecheck.mappings.code_systems import canonical_system
 from needlecheck.mappings.cpt import CPT_SYSTEM
+from needlecheck.plugin.fhir_view import FhirView
 
 
 @dataclass(frozen=True)
@@ -37,7 +35,7 @@ class ProcedureIdentity:
     identifiers: frozenset[tuple[str, str]]
     code: str | None
     day: dt.date | None
-    sites: str
+    sites: Any  # the bodySite JSON: equal JSON is equal whatever the order of its keys
     moment: dt.datetime | None = None
 
     def is_same_as(self, other: ProcedureIdentity) -> bool:
@@ -104,14 +102,14 @@ def json_identity(resource: dict[str, Any], contained: bool = False) -> Procedur
         identifiers=identifiers,
         code=json_cpt_code(resource),
         day=json_performed_date(resource),
-        sites=json.dumps(resource.get("bodySite") or [], sort_keys=True),
+        sites=resource.get("bodySite") or [],
         moment=_json_moment(resource),
     )
 
 
-def procedure_identity(procedure: Procedure, contained: bool = False) -> ProcedureIdentity:
-    """The identity of a parsed Procedure (see ``json_identity``)."""
-    return json_identity(procedure.model_dump(mode="json", exclude_none=True), contained)
+def procedure_identity(procedure: FhirView, contained: bool = False) -> ProcedureIdentity:
+    """The identity of a Procedure read through a view (see ``json_identity``)."""
+    return json_identity(procedure.json, contained)
 
 
 def is_any_of(identity: ProcedureIdentity, others: list[ProcedureIdentity]) -> bool:

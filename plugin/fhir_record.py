@@ -7,73 +7,80 @@ references within it; nothing here fetches.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
-from fhir.resources.R4B import get_fhir_model_class
-from fhir.resources.R4B.codeableconcept import CodeableConcept
-from fhir.resources.R4B.reference import Reference
-from fhir.resources.R4B.resource import Resource
-from pydantic import ValidationError
-
+from needlecheck.plugin.fhir_view import FhirView, InvalidFhir, view_of
 from needlecheck.plugin.terms import Coding
 
-
-def parse_resource(resource: Any) -> Resource | None:
-    """A FHIR R4 model of a JSON resource, or None when it is not a valid resource."""
-    try:
-        return get_fhir_model_class(resource["resourceType"]).model_validate(resource)
-    except (KeyError, ValueError, TypeError, ValidationError):
-        return None
+Json = dict[str, Any]
+T = TypeVar("T")
 
 
 @dataclass
 class PatientRecord:
     """The resources available for one hook call, indexed by ``Type/id`` for reference resolution.
 
-    Resources from prefetch or searches stay JSON until a reference needs one: validating every
-    earlier Procedure as a model costs more than all the rules together, and most are never resolved.
+    Resources from prefetch or the FHIR server are views of their JSON (see ``plugin.fhir_view``), checked
+    only where the engine reads them. One that turns out invalid where it is read is dropped with
+    ``discard`` and the context built again without it, as if the server had not returned it.
     """
 
-    resources: dict[str, Resource] = field(default_factory=dict)
-    unparsed: dict[str, dict[str, Any]] = field(default_factory=dict)
-    prior_procedures: list[dict[str, Any]] = field(default_factory=list)
+    resources: dict[str, FhirView] = field(default_factory=dict)
+    prior_procedures: list[Json] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
+    invalid: list[str] = field(default_factory=list)
     # A claim's contained resources are siblings: a contained Procedure's "#med" points at the claim's.
-    enclosing: Any = None
+    enclosing: FhirView | None = None
 
-    def add(self, resource: Resource) -> None:
-        """Make ``resource`` resolvable by its ``Type/id``."""
+    def add(self, resource: FhirView) -> None:
+        """Make ``resource`` (a view of a request's resource) resolvable by its ``Type/id``."""
         if resource.id:
-            self.resources[f"{resource.get_resource_type()}/{resource.id}"] = resource
+            self.resources[f"{resource.resource_type}/{resource.id}"] = resource
 
-    def add_json(self, resource: dict[str, Any]) -> None:
-        """Keep a JSON resource from prefetch or a search; earlier Procedures also become history."""
+    def add_json(self, resource: Json) -> FhirView | None:
+        """Keep a resource from prefetch or the server (earlier Procedures also become history) and return
+        its view; None when it has no ``Type/id`` or no known resourceType.
+
+        The view's path is its ``Type/id``, so an invalid element read later names the resource to discard.
+        """
         kind, resource_id = resource.get("resourceType"), resource.get("id")
         if not (isinstance(kind, str) and isinstance(resource_id, str)):
-            return
-        self.unparsed[f"{kind}/{resource_id}"] = resource
+            return None
+        key = f"{kind}/{resource_id}"
+        if key in self.invalid:
+            return None
+        try:
+            view = self.resources[key] = view_of(resource, key)
+        except InvalidFhir:
+            self.invalid.append(key)
+            return None
         if kind == "Procedure":
             self.prior_procedures.append(resource)
+        return view
 
-    def _by_key(self, key: str) -> Resource | None:
-        if key not in self.resources and key in self.unparsed:
-            parsed = parse_resource(self.unparsed.pop(key))
-            if parsed is not None:
-                self.resources[key] = parsed
-        return self.resources.get(key)
+    def discard(self, error: InvalidFhir) -> bool:
+        """Drop the record's resource ``error`` was raised in; False when it is none of the record's (a
+        request's own resource, which is the client's to fix)."""
+        key = error.path.split(".")[0]
+        found = self.resources.pop(key, None)
+        if found is None or found.path != key:
+            return False
+        self.invalid.append(key)
+        self.prior_procedures = [p for p in self.prior_procedures if p is not found.json]
+        return True
 
-    def all_of(self, kind: str) -> list[Resource]:
-        """Every valid resource of type ``kind`` in the record (parsing the ones still kept as JSON)."""
-        prefix = f"{kind}/"
-        keys = [key for key in (*self.resources, *self.unparsed) if key.startswith(prefix)]
-        return [resource for key in dict.fromkeys(keys) if (resource := self._by_key(key)) is not None]
+    def all_of(self, kind: str) -> list[FhirView]:
+        """Every resource of type ``kind`` in the record."""
+        return [resource for resource in self.resources.values() if resource.resource_type == kind]
 
-    def resolve(self, reference: Reference | None, container: Any = None) -> Resource | None:
-        """The resource a reference points to: contained in ``container``, or in the record."""
-        if reference is None or not reference.reference:
+    def resolve(self, reference: FhirView | str | None, container: Any = None) -> FhirView | None:
+        """The resource a reference (a Reference or its ``reference`` string) points to: contained in
+        ``container`` or the claim, or in the record."""
+        target = reference_target(reference)
+        if not target:
             return None
-        target = reference.reference
         if target.startswith("#"):
             for holder in (container, self.enclosing):
                 for contained in getattr(holder, "contained", None) or []:
@@ -83,7 +90,23 @@ class PatientRecord:
         parts = target.rstrip("/").split("/")
         if "_history" in parts:
             parts = parts[: parts.index("_history")]
-        return self._by_key("/".join(parts[-2:])) if len(parts) >= 2 else None
+        return self.resources.get("/".join(parts[-2:])) if len(parts) >= 2 else None
+
+
+def without_invalid_resources(record: PatientRecord, build: Callable[[], T]) -> T:
+    """``build()``, built again without each resource of ``record`` found invalid on the way, as if it had
+    never been sent; an invalid element of the request's own resource raises ``InvalidFhir``."""
+    while True:
+        try:
+            return build()
+        except InvalidFhir as error:
+            if not record.discard(error):
+                raise
+
+
+def reference_target(reference: FhirView | str | None) -> str | None:
+    """The ``reference`` string of a Reference, or the string itself."""
+    return reference if isinstance(reference, str) or reference is None else reference.reference
 
 
 def as_date(value: object) -> dt.date | None:
@@ -95,7 +118,7 @@ def as_date(value: object) -> dt.date | None:
     return None
 
 
-def codings_of(concept: CodeableConcept | None) -> tuple[Coding, ...]:
+def codings_of(concept: FhirView | None) -> tuple[Coding, ...]:
     """The codings of a CodeableConcept as engine values."""
     if concept is None:
         return ()

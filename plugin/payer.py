@@ -98,6 +98,11 @@ def directory_entry(coverage: CoverageFacts, payer_class: PayerClass) -> Directo
 
 def payer_of(context: BillingContext) -> Payer:
     """The payer of the call's coverage; no coverage (or nothing recognisable in it) is ``UNKNOWN``."""
+    # Most rules ask; the directory's name patterns are matched once per call.
+    return context.derived("payer", _payer_of)
+
+
+def _payer_of(context: BillingContext) -> Payer:
     coverage = context.coverage
     if coverage is None:
         return UNKNOWN_PAYER

@@ -19,16 +19,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from fhir.resources.R4B.claim import Claim
-from fhir.resources.R4B.resource import Resource
-from pydantic import ValidationError
-
 from needlecheck.cds_hooks.invoke import decide, missing_claim_procedures
 from needlecheck.cds_hooks.services import HISTORY_CODES
 from needlecheck.mappings.cpt import CPT_SYSTEM
 from needlecheck.plugin.context import RuleOptions
-from needlecheck.plugin.fhir_input import claim_create_context
-from needlecheck.plugin.fhir_record import PatientRecord, parse_resource
+from needlecheck.plugin.fhir_input import claim_create_context, read_claim_sequences
+from needlecheck.plugin.fhir_record import PatientRecord, without_invalid_resources
+from needlecheck.plugin.fhir_view import InvalidFhir, view_of
 from needlecheck.plugin.rule_settings import RuleSettings
 from needlecheck.scan.ndjson_index import PATIENT_ELEMENT, reference_key
 from needlecheck.scan.outcome import ClaimOutcome, claim_outcome
@@ -59,13 +56,13 @@ class _Worker:
         self.connection = sqlite3.connect(f"file:{index_path}?mode=ro", uri=True, check_same_thread=False)
         self.files = dict(self.connection.execute("SELECT id, path FROM files"))
         self.dates = dates
-        # Practitioners, roles, Organizations and Locations recur on every claim: each is read and validated
-        # once per worker, and a claim's record gets the parsed model (validation is most of a claim's cost).
+        # Practitioners, roles, Organizations and Locations recur on every claim: each is read and parsed
+        # once per worker.
         self.shared = lru_cache(maxsize=20_000)(self._shared)
 
-    def _shared(self, key: str) -> tuple[tuple[str, Resource], ...]:
-        """``key``'s resource and every shared resource it leads to (roles of a Practitioner too), parsed."""
-        found: dict[str, Resource] = {}
+    def _shared(self, key: str) -> tuple[tuple[str, dict[str, Any]], ...]:
+        """``key``'s resource and every shared resource it leads to (roles of a Practitioner too)."""
+        found: dict[str, dict[str, Any]] = {}
         pending = [key]
         while pending:
             current = pending.pop()
@@ -77,10 +74,8 @@ class _Worker:
                 rows += self.connection.execute("SELECT json FROM resources WHERE owner = ?", (current,))
             for (text,) in rows:
                 resource = json.loads(text)
-                model = parse_resource(resource)
-                if model is not None:
-                    found[f"{resource['resourceType']}/{resource['id']}"] = model
-                    pending.extend(_references(resource))
+                found[f"{resource['resourceType']}/{resource['id']}"] = resource
+                pending.extend(_references(resource))
             found.setdefault(current, None)  # type: ignore[arg-type]
         return tuple((k, v) for k, v in found.items() if v is not None)
 
@@ -120,17 +115,10 @@ def _cpt_codes(resource: dict[str, Any]) -> set[str]:
 
 
 class _PatientResources:
-    """One patient's resources as JSON by type, and each validated at most once across the patient's claims."""
+    """One patient's resources as JSON by type."""
 
     def __init__(self) -> None:
         self.by_type: dict[str, dict[str, dict[str, Any]]] = {}
-        self._models: dict[str, Resource | None] = {}
-
-    def model(self, key: str) -> Resource | None:
-        if key not in self._models:
-            resource = self.by_type.get(key.split("/", 1)[0], {}).get(key)
-            self._models[key] = parse_resource(resource) if resource is not None else None
-        return self._models[key]
 
 
 def _check_patient(worker: _Worker, patient: str) -> PatientResult:
@@ -163,17 +151,12 @@ def _check_patient(worker: _Worker, patient: str) -> PatientResult:
     return result
 
 
-def _add_model(record: PatientRecord, model: Resource | None) -> None:
-    if model is not None:
-        record.add(model)
-
-
 def _record_for(worker: _Worker, claim_json: dict[str, Any], patient: _PatientResources) -> PatientRecord:
     record = PatientRecord()
     by_type = patient.by_type
     for kind in ("Condition", "Coverage"):
         for key in by_type.get(kind, {}):
-            _add_model(record, patient.model(key))
+            record.add_json(by_type[kind][key])
     billed = {key for entry in claim_json.get("procedure") or [] if isinstance(entry, dict)
               for key in [reference_key(entry.get("procedureReference"))] if key}
     for key, procedure in by_type.get("Procedure", {}).items():
@@ -187,15 +170,15 @@ def _record_for(worker: _Worker, claim_json: dict[str, Any], patient: _PatientRe
         found = by_type.get("Encounter", {}).get(key)
         if found is not None:
             pending.extend(_references(found))
-            _add_model(record, patient.model(key))
+            record.add_json(found)
     for key in billed:
         pending.extend(_references(by_type.get("Procedure", {}).get(key)))
     for coverage in by_type.get("Coverage", {}).values():
         pending.extend(_references(coverage))
     for key in set(pending):
         if key.split("/", 1)[0] not in _PATIENT_TYPES:
-            for _, model in worker.shared(key):
-                record.add(model)
+            for _, resource in worker.shared(key):
+                record.add_json(resource)
     return record
 
 
@@ -204,21 +187,22 @@ def _check_claim(worker: _Worker, patient: str, claim_json: dict[str, Any],
                  problems: list[InputProblem]) -> ClaimOutcome:
     claim_id = str(claim_json.get("id"))
     try:
-        claim = Claim.model_validate(claim_json)
-    except (ValidationError, ValueError, TypeError) as error:
+        claim = view_of(claim_json, f"Claim/{claim_id}")
+        read_claim_sequences(claim)
+        record = _record_for(worker, claim_json, resources)
+        missing = missing_claim_procedures(claim, record)
+        if missing:
+            problems.append(InputProblem("missing-procedures", *where,
+                                         f"Claim/{claim_id} bills {', '.join(missing)}, which the input does not "
+                                         "hold for this patient; not checked"))
+            return ClaimOutcome(claim_id, patient, checked=False, has_dry_needling=True)
+        evaluated_on = _created(claim_json) or dt.date.today()
+        context = without_invalid_resources(record, lambda: claim_create_context(patient, claim, record, evaluated_on))
+    except InvalidFhir as error:
         problems.append(InputProblem("invalid-claim", *where, f"Claim/{claim_id} is not a valid FHIR R4 Claim: "
-                                                              f"{_first_error(error)}"))
-        return ClaimOutcome(claim_id, patient, checked=False, has_dry_needling=True)
-    record = _record_for(worker, claim_json, resources)
-    missing = missing_claim_procedures(claim, record)
-    if missing:
-        problems.append(InputProblem("missing-procedures", *where,
-                                     f"Claim/{claim_id} bills {', '.join(missing)}, which the input does not hold "
-                                     "for this patient; not checked"))
+                                                              f"{error}"))
         return ClaimOutcome(claim_id, patient, checked=False, has_dry_needling=True)
     hook_instance = f"scan:Claim/{claim_id}"
-    created = _created(claim_json)
-    context = claim_create_context(patient, claim, record, created or dt.date.today())
     decision = decide(context, hook_instance, {f"Claim/{claim_id}": claim_json}, worker.rule_options,
                       worker.rule_settings)
     return claim_outcome(claim_id, context, decision, hook_instance)
@@ -230,11 +214,3 @@ def _created(claim_json: dict[str, Any]) -> dt.date | None:
         return dt.date.fromisoformat(value[:10]) if isinstance(value, str) else None
     except ValueError:
         return None
-
-
-def _first_error(error: Exception) -> str:
-    if isinstance(error, ValidationError) and error.errors():
-        first = error.errors()[0]
-        location = ".".join(str(part) for part in first.get("loc", ()))
-        return f"{location}: {first.get('msg', 'invalid')}"
-    return str(error).splitlines()[0] if str(error) else type(error).__name__

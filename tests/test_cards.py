@@ -14,7 +14,11 @@ from tests.support.card_conformance import assert_conformant_response
 
 CPT = "http://www.ama-assn.org/go/cpt"
 CLAIM: dict[str, Any] = {
-    "resourceType": "Claim", "id": "c1", "status": "draft",
+    "resourceType": "Claim", "id": "c1", "status": "draft", "use": "claim", "created": "2026-03-02",
+    "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/claim-type", "code": "professional"}]},
+    "patient": {"reference": "Patient/p1"}, "provider": {"reference": "Practitioner/u1"},
+    "priority": {"coding": [{"code": "normal"}]},
+    "insurance": [{"sequence": 1, "focal": True, "coverage": {"reference": "Coverage/cov1"}}],
     "item": [{"sequence": 1, "productOrService": {"coding": [{"system": CPT, "code": "20560"}], "text": "DN 1-2"}},
              {"sequence": 2, "productOrService": {"coding": [{"system": CPT, "code": "20560"}]}}],
     "note": [{"text": ""}],
@@ -84,7 +88,8 @@ def test_detail_cites_the_rules_rationale_and_its_sources() -> None:
 
 
 def test_is_recommended_only_where_the_evidence_proves_the_change() -> None:
-    draft = {"resourceType": "ServiceRequest", "id": "sr-1",
+    draft = {"resourceType": "ServiceRequest", "id": "sr-1", "status": "draft", "intent": "order",
+             "subject": {"reference": "Patient/p1"},
              "code": {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "20561"}]}}
     proven = CodeChange("ServiceRequest/sr-1", "20561", "20560")
     offered = CodeChange("ServiceRequest/sr-1", "20561", "20560", proven=False)
@@ -92,6 +97,14 @@ def test_is_recommended_only_where_the_evidence_proves_the_change() -> None:
         finding = Finding("DN-CODE-001", Severity.WARNING, Topic.CLAIM, "s", "d", "k", "l", (), fix=change)
         [suggestion] = finding_card(finding, "h", {"ServiceRequest/sr-1": draft})["suggestions"]
         assert suggestion.get("isRecommended", False) is recommended
+
+
+def test_a_draft_that_is_not_valid_fhir_gets_the_card_without_a_one_click_change() -> None:
+    # The engine reads only what it needs; a resource handed back to the EHR must be valid FHIR R4 whole.
+    invalid = {**CLAIM, "insurance": [{"sequence": "first", "focal": True, "coverage": {"reference": "Coverage/c"}}]}
+    [card] = cards_for([finding(fix=CodeChange("Claim/c1", "20560", "20561", 1))], "hook-1", {"Claim/c1": invalid})
+    assert "suggestions" not in card
+    assert "No one-click change is offered: the draft Claim/c1 is not valid FHIR R4 (insurance.0.sequence" in card["detail"]
 
 
 def test_no_update_is_offered_when_pruning_an_empty_required_element_would_break_the_draft() -> None:

@@ -16,8 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fhir.resources.R4B.bundle import Bundle
-from fhir.resources.R4B.claim import Claim
 from flask.testing import FlaskClient
 
 from needlecheck.cds_hooks.app import create_app
@@ -26,6 +24,7 @@ from needlecheck.cds_hooks.settings import Settings
 from needlecheck.plugin.engine import evaluate
 from needlecheck.plugin.fhir_input import claim_create_context, order_sign_context
 from needlecheck.plugin.fhir_record import PatientRecord
+from needlecheck.plugin.fhir_view import view_of
 from needlecheck.plugin.findings import Finding, Severity
 from tests.support.card_conformance import assert_conformant_response
 from tests.support.fhir_server import FhirTestServer
@@ -67,7 +66,7 @@ def record_of(body: dict[str, Any]) -> PatientRecord:
 
 def claim_findings(body: dict[str, Any]) -> list[Finding]:
     """The engine's findings for a claim-create request whose Procedures are contained or in prefetch."""
-    claim = Claim.model_validate(body["context"]["claim"])
+    claim = view_of(body["context"]["claim"])
     context = claim_create_context(body["context"]["patientId"], claim, record_of(body), dt.date(2026, 5, 1))
     return evaluate(context)
 
@@ -110,7 +109,7 @@ def server_billed_claim(other_code: str) -> dict[str, Any]:
 @pytest.mark.parametrize("other_code", OTHER_CODES)
 def test_a_line_never_borrows_a_procedure_with_another_code(other_code: str) -> None:
     body = unlinked_claim(other_code)
-    claim = Claim.model_validate(body["context"]["claim"])
+    claim = view_of(body["context"]["claim"])
     context = claim_create_context("nc-pat-1", claim, record_of(body), dt.date(2026, 5, 1))
     needled, other = context.lines
 
@@ -134,7 +133,7 @@ def test_procedures_go_to_the_line_of_their_code_and_date() -> None:
         item["productOrService"] = cpt("20560")
         item["servicedDate"] = day
 
-    context = claim_create_context("nc-pat-1", Claim.model_validate(claim), record_of(body), dt.date(2026, 5, 1))
+    context = claim_create_context("nc-pat-1", view_of(claim), record_of(body), dt.date(2026, 5, 1))
 
     first, second = context.lines
     assert [s.text for s in first.body_sites] == ["Left levator scapulae", "Right levator scapulae"]
@@ -145,7 +144,7 @@ def test_procedures_go_to_the_line_of_their_code_and_date() -> None:
 def test_a_named_procedure_is_billed_whatever_its_code() -> None:
     body = load(ON_SERVER)
     body["prefetch"] = load(SAME_DATE_HISTORY)["prefetch"]
-    [line] = claim_create_context("nc-pat-1", Claim.model_validate(body["context"]["claim"]), record_of(body),
+    [line] = claim_create_context("nc-pat-1", view_of(body["context"]["claim"]), record_of(body),
                                   dt.date(2026, 5, 1)).lines
     assert line.code == "20561" and len(line.body_sites) == 2
 
@@ -169,7 +168,7 @@ def body_site_only_claim() -> dict[str, Any]:
 
 def test_a_line_with_a_body_site_only_bills_that_days_procedure_rather_than_repeating_it() -> None:
     body = body_site_only_claim()
-    claim = Claim.model_validate(body["context"]["claim"])
+    claim = view_of(body["context"]["claim"])
     context = claim_create_context("nc-pat-1", claim, record_of(body), dt.date(2026, 5, 1))
 
     assert f"Procedure/{SERVER_PROCEDURE}" not in {prior.reference for prior in context.history}
@@ -209,7 +208,7 @@ def contained_copy(how: str) -> dict[str, Any]:
 @pytest.mark.parametrize("how", ["id", "identifier", "content"])
 def test_a_contained_copy_of_a_procedure_is_that_procedure(how: str) -> None:
     body = contained_copy(how)
-    claim = Claim.model_validate(body["context"]["claim"])
+    claim = view_of(body["context"]["claim"])
     context = claim_create_context("nc-pat-1", claim, record_of(body), dt.date(2026, 5, 1))
 
     assert f"Procedure/{SERVER_PROCEDURE}" not in {prior.reference for prior in context.history}
@@ -225,7 +224,7 @@ def test_a_procedure_shown_twice_in_the_history_is_one_session() -> None:
     same_day["identifier"] = identifier
     history.append({"resource": {**copy.deepcopy(same_day), "id": "mirror-of-0302"}})
 
-    context = claim_create_context("nc-pat-1", Claim.model_validate(body["context"]["claim"]), record_of(body),
+    context = claim_create_context("nc-pat-1", view_of(body["context"]["claim"]), record_of(body),
                                    dt.date(2026, 5, 1))
     assert [p.reference for p in context.history if p.date_of_service == dt.date(2026, 3, 2)] == [
         f"Procedure/{SERVER_PROCEDURE}"]
@@ -244,7 +243,7 @@ def test_an_order_is_not_repeated_by_the_procedure_performed_for_it() -> None:
                                            "entry": [{"resource": performed}]}
     record = record_of(body)
     context = order_sign_context(body["context"]["patientId"],
-                                 Bundle.model_validate(body["context"]["draftOrders"]), record, dt.date(2026, 3, 2))
+                                 view_of(body["context"]["draftOrders"]), record, dt.date(2026, 3, 2))
     assert context.history == ()
 
 
@@ -370,7 +369,7 @@ def test_20560_and_20561_lines_of_one_session_become_one_line(client: FlaskClien
 def test_a_contained_procedure_of_another_time_that_day_is_another_session() -> None:
     body = contained_copy("content")
     body["context"]["claim"]["contained"][0]["performedDateTime"] = "2026-03-02T15:05:00-07:00"
-    claim = Claim.model_validate(body["context"]["claim"])
+    claim = view_of(body["context"]["claim"])
     context = claim_create_context("nc-pat-1", claim, record_of(body), dt.date(2026, 5, 1))
     assert f"Procedure/{SERVER_PROCEDURE}" in {prior.reference for prior in context.history}
 

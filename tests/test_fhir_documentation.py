@@ -8,13 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fhir.resources.R4B.claim import Claim
-from fhir.resources.R4B.procedure import Procedure
-from fhir.resources.R4B.servicerequest import ServiceRequest
 
 from needlecheck.mappings.documentation import documentation_elements
 from needlecheck.plugin.fhir_documentation import PHRASES, documented_elements
-from needlecheck.plugin.fhir_record import PatientRecord, parse_resource
+from needlecheck.plugin.fhir_record import PatientRecord
+from needlecheck.plugin.fhir_view import FhirView, view_of
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "requests"
 CPT = "http://www.ama-assn.org/go/cpt"
@@ -24,14 +22,14 @@ LOW_BACK_PAIN = {"coding": [{"system": ICD, "code": "M54.50", "display": "Low ba
 PROCEDURE_ONLY = {"session-date", "technique", "response-and-complications", "pain-function-outcome"}
 
 
-def procedure(**extra: Any) -> Procedure:
-    return Procedure.model_validate({
+def procedure(**extra: Any) -> FhirView:
+    return view_of({
         "resourceType": "Procedure", "id": "proc-1", "status": "completed", "subject": {"reference": "Patient/p1"},
         "code": {"coding": [{"system": CPT, "code": "20560"}]}, **extra})
 
 
-def order(**extra: Any) -> ServiceRequest:
-    return ServiceRequest.model_validate({
+def order(**extra: Any) -> FhirView:
+    return view_of({
         "resourceType": "ServiceRequest", "id": "sr-1", "status": "draft", "intent": "order",
         "subject": {"reference": "Patient/p1"}, "code": {"coding": [{"system": CPT, "code": "20560"}]}, **extra})
 
@@ -53,13 +51,11 @@ def treatment_consent(cid: str = "consent-1", patient: str = "p1", status: str =
 def record_of(*resources: dict[str, Any]) -> PatientRecord:
     record = PatientRecord()
     for resource in resources:
-        parsed = parse_resource(resource)
-        assert parsed is not None, resource["resourceType"]
-        record.add_json(resource)
+        assert record.add_json(resource) is not None, resource["resourceType"]
     return record
 
 
-def fully_documented() -> tuple[Procedure, PatientRecord]:
+def fully_documented() -> tuple[FhirView, PatientRecord]:
     """A Procedure showing every element this module decides, each through structured FHIR."""
     record = record_of(
         condition("lbp", onsetDateTime="2025-10-01"),
@@ -101,12 +97,12 @@ def test_a_bare_procedure_shows_nothing() -> None:
 
 def test_the_fixture_procedure_shows_its_note_date_and_the_onset_of_its_diagnosis() -> None:
     request = json.loads((FIXTURES / "claim-create" / "clean-20561-four-muscles-contained.json").read_text())
-    claim = Claim.model_validate(request["context"]["claim"])
+    claim = view_of(request["context"]["claim"])
     record = PatientRecord(enclosing=claim)
     for entry in request["prefetch"]["conditions"]["entry"]:
         record.add_json(entry["resource"])
     [billed] = claim.contained or []
-    assert isinstance(billed, Procedure)
+    assert billed.resource_type == "Procedure"
     # "Dry needling, no injectate." and "Informed consent obtained" in the notes; performedDateTime; M79.18 has an
     # active Condition with an onset.
     assert documented_elements(billed, record, claim.diagnosis or []) == {
@@ -128,7 +124,7 @@ def test_symptom_duration_is_the_onset_of_the_indication(onset: dict[str, Any], 
 def test_symptom_duration_from_a_claim_diagnosis_or_a_condition_with_the_same_code() -> None:
     record = record_of(condition("lbp", onsetDateTime="2025-10-01"), condition("other", patient="p2",
                                                                              onsetDateTime="2025-10-01"))
-    by_reference = Claim.model_validate({
+    by_reference = view_of({
         "resourceType": "Claim", "status": "draft", "use": "claim", "created": "2026-03-03",
         "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/claim-type", "code": "professional"}]},
         "patient": {"reference": "Patient/p1"}, "provider": {"reference": "Practitioner/u1"},
@@ -165,8 +161,8 @@ def test_plain_text_reports_are_read_and_pdfs_are_not() -> None:
 
 def test_plan_of_care_through_the_order_the_procedure_is_based_on() -> None:
     record = record_of(
-        order(id="planned", basedOn=[{"reference": "CarePlan/plan-1"}]).model_dump(mode="json", exclude_none=True),
-        order(id="unplanned").model_dump(mode="json", exclude_none=True),
+        order(id="planned", basedOn=[{"reference": "CarePlan/plan-1"}]).json,
+        order(id="unplanned").json,
     )
     assert "plan-of-care" in documented_elements(procedure(basedOn=[{"reference": "ServiceRequest/planned"}]), record)
     assert "plan-of-care" not in documented_elements(procedure(basedOn=[{"reference": "ServiceRequest/unplanned"}]),

@@ -5,19 +5,17 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from fhir.resources.R4B.claim import Claim
-from fhir.resources.R4B.procedure import Procedure
-
 from needlecheck.plugin.fhir_injectates import used_drugs
 from needlecheck.plugin.fhir_input import claim_create_context, prior_services
 from needlecheck.plugin.fhir_record import PatientRecord
+from needlecheck.plugin.fhir_view import FhirView, view_of
 
 CPT = "http://www.ama-assn.org/go/cpt"
 SCT = "http://snomed.info/sct"
 
 
-def procedure(pid: str, patient: str = "p1", **extra: Any) -> Procedure:
-    return Procedure.model_validate({
+def procedure(pid: str, patient: str = "p1", **extra: Any) -> FhirView:
+    return view_of({
         "resourceType": "Procedure", "id": pid, "status": "completed", "subject": {"reference": f"Patient/{patient}"},
         "code": {"coding": [{"system": CPT, "code": "20560"}]}, "performedDateTime": "2026-03-02", **extra})
 
@@ -25,7 +23,7 @@ def procedure(pid: str, patient: str = "p1", **extra: Any) -> Procedure:
 def test_history_of_another_patient_is_ignored() -> None:
     record = PatientRecord()
     for resource in (procedure("a"), procedure("b", patient="p2"), procedure("c", status="entered-in-error")):
-        record.add_json(resource.model_dump(mode="json", exclude_none=True))
+        record.add_json(resource.json)
     [service] = prior_services(record, "p1")
     assert (service.reference, service.code, service.date_of_service) == ("Procedure/a", "20560", dt.date(2026, 3, 2))
 
@@ -54,14 +52,13 @@ def test_needles_are_not_injectates_and_a_drug_alone_does_not_say_how_it_was_giv
 
 
 def test_claim_line_takes_its_procedure_diagnosis_and_date() -> None:
-    claim = Claim.model_validate({
+    claim = view_of({
         "resourceType": "Claim", "id": "c1", "status": "draft", "use": "claim", "created": "2026-03-03",
         "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/claim-type", "code": "professional"}]},
         "patient": {"reference": "Patient/p1"}, "provider": {"reference": "Practitioner/u1"},
         "priority": {"coding": [{"code": "normal"}]},
         "insurance": [{"sequence": 1, "focal": True, "coverage": {"reference": "Coverage/cov1"}}],
-        "contained": [procedure("p", bodySite=[{"coding": [{"system": SCT, "code": "31764008"}]}]).model_dump(
-            mode="json", exclude_none=True)],
+        "contained": [procedure("p", bodySite=[{"coding": [{"system": SCT, "code": "31764008"}]}]).json],
         "procedure": [{"sequence": 1, "procedureReference": {"reference": "#p"}}],
         "diagnosis": [{"sequence": 1, "diagnosisCodeableConcept": {
             "coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "M79.18"}]}}],

@@ -6,13 +6,10 @@ import copy
 import datetime as dt
 from typing import Any
 
-from fhir.resources.R4B.bundle import Bundle
-from fhir.resources.R4B.claim import Claim
-from fhir.resources.R4B.reference import Reference
-
 from needlecheck.plugin.fhir_input import claim_create_context, condition_facts, order_sign_context
 from needlecheck.plugin.fhir_parties import coverage_facts, order_performers, state_at
 from needlecheck.plugin.fhir_record import PatientRecord
+from needlecheck.plugin.fhir_view import view_of
 from tests.support.fixtures_fhir import FHIR_BUNDLE_PATH, read_bundle
 
 CPT = "http://www.ama-assn.org/go/cpt"
@@ -55,7 +52,7 @@ def test_a_claims_focal_insurance_wins_over_other_coverage() -> None:
                 "beneficiary": {"reference": "Patient/nc-pat-1"}, "payor": [{"display": "Medicare Part B"}],
                 "type": {"coding": [{"system": SOPT, "code": "121"}]}}
     record = record_of("Coverage/nc-cov-1", extra=(medicare,))
-    claim = Claim.model_validate({
+    claim = view_of({
         "resourceType": "Claim", "status": "draft", "use": "claim", "created": "2026-03-03",
         "type": {"coding": [{"code": "professional"}]}, "patient": {"reference": "Patient/nc-pat-1"},
         "provider": {"reference": "Practitioner/nc-prac-1"}, "priority": {"coding": [{"code": "normal"}]},
@@ -68,7 +65,7 @@ def test_a_claims_focal_insurance_wins_over_other_coverage() -> None:
 
 def test_a_practitioner_carries_its_qualification_and_its_roles_taxonomy() -> None:
     record = record_of("Practitioner/nc-prac-1", "PractitionerRole/nc-prole-1", "Organization/nc-org-clinic")
-    order = Bundle.model_validate({"resourceType": "Bundle", "type": "collection", "entry": [{"resource": {
+    order = view_of({"resourceType": "Bundle", "type": "collection", "entry": [{"resource": {
         "resourceType": "ServiceRequest", "id": "sr", "status": "draft", "intent": "order",
         "subject": {"reference": "Patient/nc-pat-1"}, "code": {"coding": [{"system": CPT, "code": "20560"}]}}}]})
     context = order_sign_context("nc-pat-1", order, record, dt.date(2026, 3, 2), signer="Practitioner/nc-prac-1")
@@ -85,17 +82,17 @@ def test_an_orders_named_performer_wins_over_the_signer() -> None:
     therapist = {"resourceType": "PractitionerRole", "id": "pt", "practitioner": {"reference": "Practitioner/x"},
                  "code": [{"coding": [{"system": NUCC, "code": PT_TAXONOMY}]}]}
     record = record_of("Practitioner/nc-prac-1", extra=(therapist,))
-    order = Bundle.model_validate({"resourceType": "Bundle", "type": "collection", "entry": [{"resource": {
+    order = view_of({"resourceType": "Bundle", "type": "collection", "entry": [{"resource": {
         "resourceType": "ServiceRequest", "id": "sr", "status": "draft", "intent": "order",
         "subject": {"reference": "Patient/nc-pat-1"}, "performer": [{"reference": "PractitionerRole/pt"}],
         "code": {"coding": [{"system": CPT, "code": "20560"}]}}}]}).entry[0].resource
-    [performer] = order_performers(order, record, Reference(reference="Practitioner/nc-prac-1"))
+    [performer] = order_performers(order, record, "Practitioner/nc-prac-1")
     assert [c.code for c in performer.codes] == [PT_TAXONOMY]
 
 
 def test_claim_line_performer_comes_from_the_care_team_qualification_and_state_from_the_facility() -> None:
     record = PatientRecord()
-    claim = Claim.model_validate({
+    claim = view_of({
         "resourceType": "Claim", "id": "c1", "status": "draft", "use": "claim", "created": "2026-03-03",
         "type": {"coding": [{"code": "professional"}]}, "patient": {"reference": "Patient/nc-pat-1"},
         "provider": {"reference": "Organization/org"}, "priority": {"coding": [{"code": "normal"}]},
@@ -116,7 +113,7 @@ def test_claim_line_performer_comes_from_the_care_team_qualification_and_state_f
 
 def test_free_text_states_are_not_guessed() -> None:
     record = record_of(extra=({"resourceType": "Location", "id": "l", "address": {"state": "California"}},))
-    assert state_at(Reference(reference="Location/l"), record) is None
+    assert state_at("Location/l", record) is None
 
 
 def test_conditions_keep_onset_and_drop_refuted_and_other_patients() -> None:

@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fhir.resources.R4B.claim import Claim
 
 from needlecheck.plugin.engine import evaluate
 from needlecheck.plugin.fhir_input import claim_create_context
 from needlecheck.plugin.fhir_record import PatientRecord
+from needlecheck.plugin.fhir_view import view_of
 from needlecheck.plugin.findings import CodeChange, Finding, Severity
 from needlecheck.plugin.rules.injection_is_not_dry_needling import check_injection_is_not_dry_needling as check
 from tests.support.builders import ERECTOR_SPINAE, context, line, site, three_muscles, two_muscles
@@ -68,7 +68,7 @@ def code003_findings(used: dict[str, Any], *contained: dict[str, Any]) -> list[F
     procedure.pop("note", None)
     procedure.update(used)
     claim["contained"] += list(contained)
-    context = claim_create_context("nc-pat-1", Claim.model_validate(claim), PatientRecord(), dt.date(2026, 5, 1))
+    context = claim_create_context("nc-pat-1", view_of(claim), PatientRecord(), dt.date(2026, 5, 1))
     return [f for f in evaluate(context) if f.rule_id == "DN-CODE-003"]
 
 
