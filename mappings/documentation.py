@@ -2,8 +2,8 @@
 
 ``documentation_elements.csv`` has one row per element (DOC-01..DOC-14 of the catalog, where FHIR can
 show the element): its label, where it lives in FHIR, whether an order can carry it or only a
-performed Procedure, the requirement every payer shares (``required`` or ``good-practice``) and the
-rule that already reports it when it is missing (``covered_by``).
+performed Procedure, the requirement every payer shares (``required``, ``professionally-required`` or
+``good-practice``) and the rule that already reports it when it is missing (``covered_by``).
 ``documentation_requirements.csv`` has one row per payer-specific requirement: an element is
 ``required`` for a payer class (``class:medicare-ffs``) or a policy pack (``pack:bcbsa-mp-740``) during
 the row's effective period.
@@ -14,11 +14,10 @@ diagnosis rules), DOC-07 (failed conservative care: no FHIR element states it), 
 no standard FHIR form; the liability-modifier rules check GA/GX/GY), DOC-16 and DOC-17 (billing
 advice, not documentation).
 
-Informed consent (DOC-14) cites the ACA billing article (Hamm, source ``DOC-14-ACA``), which says consent is
-mandatory, before the Washington rule. Decision: its shared requirement stays ``good-practice`` for now.
-Needlecheck reads a Consent only when the request itself carries one (no prefetch key or FHIR search
-fetches Consent), so a ``required`` consent would be missing from nearly every claim it checks: a warning
-it cannot back. It becomes ``required`` with a Consent search (``Consent?patient=...&status=active``).
+Informed consent (DOC-14) is ``professionally-required``: the ACA billing article (Hamm, source
+``DOC-14-ACA``) says consent is mandatory, a professional body's requirement rather than a payer's
+criterion (the Washington rule, ``DOC-14``, is cited after it). DN-DOC-010 decides how each level
+surfaces.
 """
 
 from __future__ import annotations
@@ -49,9 +48,11 @@ _CATALOG_ID = re.compile(r"^DOC-\d{2}$")
 
 
 class Requirement(StrEnum):
-    """How much an element matters: a payer or auditor criterion, or advice from professional sources."""
+    """How much an element matters: a payer or auditor criterion, a requirement a professional source states,
+    or advice from professional sources."""
 
     REQUIRED = "required"
+    PROFESSIONALLY_REQUIRED = "professionally-required"  # a professional body's requirement, not a payer's
     GOOD_PRACTICE = "good-practice"
 
 

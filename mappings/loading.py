@@ -21,7 +21,9 @@ from needlecheck.mappings.frequency_limits import frequency_limits
 from needlecheck.mappings.icd10cm import icd10cm_changes, preload_release
 from needlecheck.mappings.liability_modifiers import liability_modifiers
 from needlecheck.mappings.medicare_ncd import ncd_criteria, ncd_exclusions, ncd_scope
+from needlecheck.mappings.mpfs_indicators import mpfs_indicators
 from needlecheck.mappings.muscles import muscle_catalog
+from needlecheck.mappings.ncci_mue import mue_defaults
 from needlecheck.mappings.ncci_ptp import ncci_modifiers
 from needlecheck.mappings.payer_policies import payer_policies
 from needlecheck.mappings.payers import claim_filing_indicators, payer_classes, payer_directory
@@ -47,7 +49,9 @@ TABLE_LOADERS: tuple[Callable[[], object], ...] = (
     ncd_criteria,
     ncd_scope,
     ncd_exclusions,
+    mpfs_indicators,
     muscle_catalog,
+    mue_defaults,
     ncci_modifiers,
     payer_policies,
     payment_figures,

@@ -8,6 +8,12 @@ text ("1 Line Edit", "2 Date of Service Edit: Policy", "3 Date of Service Edit: 
 The rows carry no dates: a table is in force from the date in its file name (CMS names them
 ``..._Eff_MM-DD-YYYY.csv``) until the next installed table starts. A file without a date in its name
 applies to every date of service.
+
+Until such a table is installed (or for a date no installed table is in force on), ``mue_on`` falls back to
+the few values shipped in ``ncci_mue_defaults.csv``, each with its source: 20560's MUE of 1 as a 2025 code
+page reproduces CMS's table (FE-07, medium confidence; its adjudication indicator is not given, left empty).
+An installed table always supersedes them, including where it has no row for the code. 20561 has no row:
+the source says only "expect 1, unverified".
 """
 
 from __future__ import annotations
@@ -15,14 +21,20 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
+from needlecheck.mappings.cpt import cpt_codes
 from needlecheck.mappings.datasets import DataSetSpec
 from needlecheck.mappings.errors import MappingError
 from needlecheck.mappings.ncci_files import normalized_cell, parse_hcpcs, rows_after_header
+from needlecheck.mappings.provenance import parse_confidence, parse_source_ids
+from needlecheck.mappings.tables import DATA_DIR, EffectivePeriod, parse_choice, parse_period, read_table
 
 DATASET_NAME = "ncci-mue-practitioner"
+MUE_DEFAULTS_FILE = DATA_DIR / "ncci_mue_defaults.csv"
 LINE_EDIT, POLICY_DATE_EDIT, CLINICAL_DATE_EDIT = "1", "2", "3"
+NOT_GIVEN = ""  # an adjudication indicator the source does not give
 _EFFECTIVE_IN_NAME = re.compile(r"Eff_(\d{2})-(\d{2})-(\d{4})", re.IGNORECASE)
 _COLUMNS = {
     "code": "hcpcs/cpt code",
@@ -40,6 +52,7 @@ class MueValue:
     max_units: int
     adjudication_indicator: str
     rationale: str
+    source_ids: tuple[str, ...] = ()  # a shipped default's sources; empty for a value of an installed CMS table
 
     @property
     def per_date(self) -> bool:
@@ -60,6 +73,10 @@ class MueTables:
     """Every installed table, oldest first."""
 
     tables: tuple[MueTable, ...]
+
+    def in_force_on(self, day: dt.date) -> bool:
+        """Whether an installed table applies to ``day``."""
+        return any(table.effective is None or table.effective <= day for table in self.tables)
 
     def value_on(self, code: str, day: dt.date) -> MueValue | None:
         """The MUE of ``code`` in the latest table in force on ``day``."""
@@ -124,3 +141,54 @@ DATASET = DataSetSpec(
     file_format="CMS practitioner services MUE table, .csv (named ..._Eff_MM-DD-YYYY.csv)",
     load=load_mue_tables,
 )
+
+
+@dataclass(frozen=True)
+class MueDefault:
+    """One row of ``ncci_mue_defaults.csv``: a sourced MUE used while no installed CMS table applies."""
+
+    value: MueValue
+    period: EffectivePeriod
+    confidence: str
+
+
+def load_mue_defaults(path: Path = MUE_DEFAULTS_FILE) -> tuple[MueDefault, ...]:
+    """Read and validate the shipped defaults: known codes, whole units, an MAI of 1-3 or none, one source."""
+    required = ("code", "max_units", "effective_from", "source_id", "confidence")
+    rows: list[MueDefault] = []
+    for row_number, row in read_table(path, required):
+        if row["code"] not in cpt_codes():
+            raise MappingError(path.name, row_number, "code", f"'{row['code']}' is not in cpt_codes.csv")
+        if not row["max_units"].isdigit() or int(row["max_units"]) < 1:
+            raise MappingError(path.name, row_number, "max_units", f"'{row['max_units']}' is not a whole number "
+                                                                   "of units above 0")
+        indicator = parse_choice(path, row_number, "adjudication_indicator", row.get("adjudication_indicator", ""),
+                                 frozenset({NOT_GIVEN, LINE_EDIT, POLICY_DATE_EDIT, CLINICAL_DATE_EDIT}))
+        source_ids = parse_source_ids(path, row_number, "source_id", row["source_id"])
+        if len(source_ids) != 1:
+            raise MappingError(path.name, row_number, "source_id", "a value comes from exactly one source")
+        period = parse_period(path, row_number, row)
+        if any(other.value.code == row["code"] and _overlap(other.period, period) for other in rows):
+            raise MappingError(path.name, row_number, "effective_from", f"overlaps another {row['code']} row")
+        value = MueValue(row["code"], int(row["max_units"]), indicator, "", source_ids)
+        rows.append(MueDefault(value, period, parse_confidence(path, row_number, row["confidence"])))
+    return tuple(rows)
+
+
+def _overlap(first: EffectivePeriod, second: EffectivePeriod) -> bool:
+    starts_before_end = second.effective_to is None or (first.effective_from or dt.date.min) <= second.effective_to
+    ends_after_start = first.effective_to is None or (second.effective_from or dt.date.min) <= first.effective_to
+    return starts_before_end and ends_after_start
+
+
+@cache
+def mue_defaults() -> tuple[MueDefault, ...]:
+    """The shipped defaults, loaded once per process."""
+    return load_mue_defaults()
+
+
+def mue_on(tables: MueTables | None, code: str, day: dt.date) -> MueValue | None:
+    """The MUE of ``code`` on ``day``: from the installed table in force then, else a shipped default."""
+    if tables is not None and tables.in_force_on(day):
+        return tables.value_on(code, day)
+    return next((row.value for row in mue_defaults() if row.value.code == code and row.period.covers(day)), None)

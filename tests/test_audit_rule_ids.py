@@ -44,8 +44,10 @@ def medicare(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_rules_that_could_not_run_are_not_recorded_as_fired(without_data_sets: Flask) -> None:
-    # Two units of 20560 on one date for Medicare: the MUE file would decide, and it is not installed.
-    body = medicare(load("order-sign/unit001-quantity-2.json"))
+    # Two units of 20561 on one date for Medicare: the MUE file would decide, and it is not installed (20560 has a
+    # shipped MUE of 1, FE-07, which decides without the file; 20561 has none).
+    body = medicare(load("order-sign/code001-20561-two-muscles.json"))
+    body["context"]["draftOrders"]["entry"][0]["resource"]["quantityQuantity"] = {"value": 2}
     response = without_data_sets.test_client().post(ORDER_SIGN, json=body)
     assert response.status_code == 200
     cards = response.get_json()["cards"]

@@ -106,3 +106,21 @@ def test_a_draft_that_is_not_valid_fhir_gets_the_card_without_a_one_click_change
     assert "suggestions" not in card
     assert ("No one-click change is offered: the draft Claim/c1 is not valid FHIR R4 (insurance.0.sequence"
             in card["detail"])
+
+
+def test_no_update_is_offered_when_pruning_an_empty_required_element_would_break_the_draft() -> None:
+    # Found by test_hostile_input: "type": {} passes the R4 model, is pruned from the echo, and the update then
+    # lacks Claim.type. The card stays; the suggestion goes.
+    valid = {"resourceType": "Claim", "id": "c1", "status": "draft", "use": "claim", "created": "2026-03-02",
+             "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/claim-type",
+                                  "code": "professional"}]},
+             "patient": {"reference": "Patient/p1"}, "provider": {"reference": "Practitioner/pr1"},
+             "priority": {"coding": [{"code": "normal"}]}, "insurance": [{"sequence": 1, "focal": True,
+                                                                          "coverage": {"reference": "Coverage/cov1"}}],
+             "item": [{"sequence": 1, "productOrService": {"coding": [{"system": CPT, "code": "20560"}]}}]}
+    fix = CodeChange("Claim/c1", "20560", "20561", 1)
+    [kept] = cards_for([finding(fix=fix)], "h", {"Claim/c1": valid})
+    assert kept["suggestions"][0]["actions"][0]["resource"]["type"] == valid["type"]
+    empty_type = {**valid, "type": {}}
+    [card] = cards_for([finding(fix=fix)], "h", {"Claim/c1": empty_type})
+    assert "suggestions" not in card and "selectionBehavior" not in card and card["summary"]

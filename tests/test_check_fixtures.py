@@ -88,3 +88,19 @@ def test_good_practice_elements_is_a_card_only_when_configured(tmp_path: Path,
     request = str(REQUESTS / CLEAN[0]["file"])
     assert main(["check", "--config", str(config), request]) == 0
     assert rule_ids(json.loads(capsys.readouterr().out), "info") == ["DN-DOC-010"]
+
+
+def test_a_clean_claim_without_consent_gets_one_info_card(tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    # DOC-14 (ACA, Hamm): consent is mandatory. The clean fixtures document it in the billed Procedure's note;
+    # without that note the same request answers one info card, DN-DOC-010, naming informed consent alone.
+    request = json.loads((REQUESTS / "claim-create/clean-20561-four-muscles-contained.json").read_text())
+    for resource in request["context"]["claim"]["contained"]:
+        if resource["resourceType"] == "Procedure":
+            resource["note"] = [note for note in resource.get("note", []) if "consent" not in note["text"].lower()]
+    path = tmp_path / "no-consent.json"
+    path.write_text(json.dumps(request), encoding="utf-8")
+    assert main(["check", str(path)]) == 0
+    [card] = json.loads(capsys.readouterr().out)["cards"]
+    assert (card["indicator"], card["extension"]["org.needlecheck.rule-id"]) == ("info", "DN-DOC-010")
+    assert card["summary"] == "Document informed consent: professional guidance requires it"

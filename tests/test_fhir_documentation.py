@@ -103,9 +103,10 @@ def test_the_fixture_procedure_shows_its_note_date_and_the_onset_of_its_diagnosi
         record.add_json(entry["resource"])
     [billed] = claim.contained or []
     assert billed.resource_type == "Procedure"
-    # "Dry needling, no injectate." in the note; performedDateTime; M79.18 has an active Condition with an onset.
+    # "Dry needling, no injectate." and "Informed consent obtained" in the notes; performedDateTime; M79.18 has an
+    # active Condition with an onset.
     assert documented_elements(billed, record, claim.diagnosis or []) == {
-        "no-injectate-statement", "session-date", "symptom-duration"}
+        "no-injectate-statement", "informed-consent", "session-date", "symptom-duration"}
 
 
 @pytest.mark.parametrize(("onset", "shown"), [

@@ -174,7 +174,10 @@ def test_checks_without_their_data_sets_share_one_info_card(tmp_path: Path, monk
     application = create_app(Settings(data_dir=tmp_path / "data", allow_http=True))
     client = application.test_client()
     claim = load("claim-create/mcr-session-13-without-kx.json")  # Medicare, whose edits these are
-    claim["context"]["claim"]["item"][0]["quantity"] = {"value": 2}
+    # Two units of 20561: 20560 has a shipped MUE of 1 (FE-07) that decides without the table; 20561 has none.
+    item = claim["context"]["claim"]["item"][0]
+    item["quantity"] = {"value": 2}
+    item["productOrService"]["coding"][0]["code"] = "20561"
     response = client.post("/cds-services/dry-needling-claim-create", json=claim)
     cards = response.get_json()["cards"]
     [unchecked] = [c for c in cards if c["indicator"] == "info" and "extension" not in c]

@@ -155,3 +155,21 @@ def test_requirements_depend_on_payer_and_date() -> None:
     mp740 = ("commercial", "bcbsa-mp-740")
     assert requirement_for(findings, *mp740, dt.date(2021, 6, 30)).requirement is Requirement.REQUIRED
     assert requirement_for(findings, *mp740, dt.date(2021, 7, 1)).requirement is Requirement.GOOD_PRACTICE
+
+
+def test_informed_consent_is_professionally_required_by_the_aca_article() -> None:
+    consent = documentation_elements()["informed-consent"]
+    assert consent.requirement is Requirement.PROFESSIONALLY_REQUIRED
+    assert consent.source_ids[0] == "DOC-14-ACA" and "consent is mandatory" in policy_sources()["DOC-14-ACA"].statement
+    assert requirement_for(consent, "commercial", None, dt.date(2026, 3, 2)).requirement is (
+        Requirement.PROFESSIONALLY_REQUIRED)
+
+
+def test_the_professionally_required_level_loads_and_an_unknown_level_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "documentation_elements.csv"
+    path.write_text(ELEMENT_HEADER + GOOD_ELEMENT.replace("good-practice", "professionally-required"))
+    assert load_documentation_elements(path)["technique"].requirement is Requirement.PROFESSIONALLY_REQUIRED
+    path.write_text(ELEMENT_HEADER + GOOD_ELEMENT.replace("good-practice", "mandatory"))
+    with pytest.raises(MappingError) as raised:
+        load_documentation_elements(path)
+    assert raised.value.field == "requirement"

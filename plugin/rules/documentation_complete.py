@@ -4,8 +4,9 @@
 Compares what a dry-needling line documents with `mappings/documentation_elements.csv` and reports, in
 **one** card per order or claim line, the elements that are missing: the ones required for this line's
 payer first (payer class or policy pack, from `mappings/documentation_requirements.csv`, on the date
-of service), then the good-practice ones, each with where FHIR carries it and its source. The card is a
-warning when a required element is missing and `info` when only good-practice ones are.
+of service), then the ones a professional source requires, then the good-practice ones, each with where
+FHIR carries it and its source. The card is a warning when a payer-required element is missing and `info`
+otherwise.
 
 An order (a ServiceRequest, or a claim line that bills no Procedure) is only asked for what an order can
 carry: symptom duration, trigger point findings, the plan of care. Muscles with their sides and the
@@ -13,12 +14,23 @@ indication are left out of this card because DN-DOC-001, DN-DOC-002 and DN-DOC-0
 What the line documents comes from `line.documented` (filled by `plugin.fhir_documentation`) plus the
 performer's qualification codes on the line.
 
-Decisions (issue 9): only the elements the payer requires are a card by default (a warning);
-good-practice elements join the card only when the administrator sets ``[documentation]
-good_practice_elements = true`` (an ``info`` card when they are all that is missing), so a correctly
-documented request gets no card. Medicare's NCD 30.3.3 elements are asked only for lines the NCD could
-cover. Precedence: documentation, the last family; the engine drops the card when a decisive finding says
-the payer will not pay the line. The summary names no payer.
+Decisions (issue 9): by default only the elements the payer requires (a warning) and the ones a
+professional source requires (``info``, below) make a card; good-practice elements join the card only
+when the administrator sets ``[documentation] good_practice_elements = true`` (an ``info`` card when they
+are all that is missing), so a correctly documented request gets no card. Medicare's NCD 30.3.3 elements
+are asked only for lines the NCD could cover. Precedence: documentation, the last family; the engine
+drops the card when a decisive finding says the payer will not pay the line. The summary names no payer.
+
+Informed consent (DOC-14) is professionally required: the ACA billing article (Hamm, DOC-14-ACA) says
+"consent is mandatory", but no payer criterion found makes it one. Decision: it sits between the two
+levels. A performed Procedure that does not show it gets it as one `info` item of this same card (no
+extra card; the card is `info` when consent is all that is missing, and consent joins a payer's warning
+card as a further item), whatever the good-practice setting, so a correctly documented request still
+gets no card. It shows as a treatment Consent referenced by the Procedure or present in the request, or
+"consent" in the Procedure's notes or report text (`plugin.fhir_documentation`); the service does not
+search the FHIR server for Consent resources, so a site that records consent only there sees this item
+until that search exists. An order is not asked (consent is shown by the performed session), and like
+the rest of the card the item is dropped when a decisive finding says the payer will not pay the line.
 
 ## Why is this bad?
 Payers and auditors deny or recoup a service whose record does not support it: Medicare covers dry
@@ -89,8 +101,13 @@ def requirements_payer(payer: Payer, line: ServiceLine, context: BillingContext)
     return payer
 
 
+_ORDER = {Requirement.REQUIRED: 0, Requirement.PROFESSIONALLY_REQUIRED: 1, Requirement.GOOD_PRACTICE: 2}
+ALWAYS_LISTED = frozenset({Requirement.REQUIRED, Requirement.PROFESSIONALLY_REQUIRED})
+
+
 def missing_elements(line: ServiceLine, payer: Payer, context: BillingContext) -> list[ElementRequirement]:
-    """The elements this line should show and does not, required ones first, each group in table order."""
+    """The elements this line should show and does not: payer-required ones first, then professionally
+    required, then good practice, each group in table order."""
     day = context.date_of(line)
     shown = documented_on(line)
     missing = [
@@ -99,20 +116,30 @@ def missing_elements(line: ServiceLine, payer: Payer, context: BillingContext) -
         if not element.covered_by and element.period.covers(day)
         and element.applies_to_line(line.is_procedure_record) and element.element_id not in shown
     ]
-    return sorted(missing, key=lambda item: item.requirement is not Requirement.REQUIRED)
+    return sorted(missing, key=lambda item: _ORDER[item.requirement])
 
 
-def _summary(required: int, advised: int) -> str:
+def _summary(missing: list[ElementRequirement]) -> str:
+    required = sum(item.requirement is Requirement.REQUIRED for item in missing)
+    professional = [item for item in missing if item.requirement is Requirement.PROFESSIONALLY_REQUIRED]
+    advised = len(missing) - required - len(professional)
     if required:
         plural = "s" if required != 1 else ""
         return f"Document the {required} element{plural} the payer requires (listed in the detail)"
+    if len(professional) == 1:
+        return f"Document {professional[0].element.label}: professional guidance requires it"
+    if professional:
+        return f"Document the {len(professional)} elements professional guidance requires (listed in the detail)"
     plural = "s" if advised != 1 else ""
     return f"Consider documenting {advised} good-practice element{plural} (listed in the detail)"
 
 
 def _bullet(item: ElementRequirement) -> str:
     sources = ", ".join(f"[{s.title}]({s.url}) ({s.confidence})" for s in _sources_of(item))
-    why = f" {item.statement}" if item.statement else ""
+    statement = item.statement
+    if not statement and item.requirement is Requirement.PROFESSIONALLY_REQUIRED:
+        statement = _sources_of(item)[0].statement  # the professional source's own words are the reason
+    why = f" {statement}" if statement else ""
     return f"- **{upper_first(item.element.label)}**. In FHIR: {item.element.fhir_location}.{why} Source: {sources}."
 
 
@@ -130,11 +157,15 @@ def _payer_text(payer: Payer) -> str:
 
 def _detail(line: ServiceLine, payer: Payer, missing: list[ElementRequirement], day: str) -> str:
     required = [item for item in missing if item.requirement is Requirement.REQUIRED]
+    professional = [item for item in missing if item.requirement is Requirement.PROFESSIONALLY_REQUIRED]
     advised = [item for item in missing if item.requirement is Requirement.GOOD_PRACTICE]
     blocks = [f"**{upper_first(line.label)}** ({line.code}, {day}) does not show every documentation element "
               f"that supports the service. {_payer_text(payer)}"]
     if required:
         blocks.append("**Required** (a payer or auditor criterion):\n" + "\n".join(map(_bullet, required)))
+    if professional:
+        blocks.append("**Required by professional guidance** (not a payer criterion):\n"
+                      + "\n".join(map(_bullet, professional)))
     if advised:
         blocks.append("**Good practice**:\n" + "\n".join(map(_bullet, advised)))
     if not line.is_procedure_record:
@@ -153,11 +184,11 @@ def check_documentation_complete(context: BillingContext) -> list[Finding]:
         payer = requirements_payer(payer_of(context), line, context)
         missing = missing_elements(line, payer, context)
         if not context.options.good_practice_elements:
-            missing = [item for item in missing if item.requirement is Requirement.REQUIRED]
+            missing = [item for item in missing if item.requirement in ALWAYS_LISTED]
         if not missing:
             continue
-        required = sum(item.requirement is Requirement.REQUIRED for item in missing)
-        finding = RULE.finding(line, _summary(required, len(missing) - required),
+        required = any(item.requirement is Requirement.REQUIRED for item in missing)
+        finding = RULE.finding(line, _summary(missing),
                                _detail(line, payer, missing, iso(context.date_of(line))),
                                severity=Severity.WARNING if required else Severity.INFO)
         cited = tuple(dict.fromkeys(source for item in missing for source in _sources_of(item)))

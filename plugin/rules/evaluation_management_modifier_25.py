@@ -12,9 +12,14 @@ compared: whether their claim carried 25 is not visible here.
 The assessment before needling is part of the procedure. A separate E/M on that day, a consultation
 included (consultations are E/M services, EM-CONSULTS-2023), is paid only as a significant, separately
 identifiable service marked with modifier 25 (UHC applies this to acupuncture codes; for dry needling
-only vendor guidance was found). A 2025 code page reproducing the MPFS indicators gives 20560 a global
-period of XXX (medium confidence; that page is not yet a recorded source, so no data row rests on it):
-no global-surgery package applies, so the ordinary modifier-25 rule decides either way.
+only vendor guidance was found).
+
+## Data
+The global period comes from ``mappings/mpfs_indicators.csv`` (the catalog's CS-11 as updated by FE-06):
+20560's MPFS global days are XXX from the 2025 fee schedule (FE-06, a code page reproducing CMS's table,
+medium confidence), so no global-surgery package applies and the same-day E/M is judged by the ordinary
+modifier-25 rule; the card says so and cites FE-06. 20561 has no row (not given), and a 20560 line before
+2025 none either: their cards make no claim about a global period.
 
 ## Decisions
 Medicare and some payers do not pay consultation codes at all; that is not this rule's finding, which
@@ -30,7 +35,11 @@ pre-needling assessment.
 
 from __future__ import annotations
 
-from needlecheck.plugin.context import BillingContext
+from dataclasses import replace
+
+from needlecheck.mappings.mpfs_indicators import mpfs_indicators_for
+from needlecheck.mappings.sources import policy_source
+from needlecheck.plugin.context import BillingContext, ServiceLine
 from needlecheck.plugin.families import Family
 from needlecheck.plugin.findings import Finding, Severity, Topic
 from needlecheck.plugin.rule import Precedence, Rule
@@ -38,6 +47,16 @@ from needlecheck.plugin.same_day import pair_matches
 from needlecheck.plugin.wording import join_words
 
 PAIR_ID = "em-without-25"
+
+
+def _global_period(line: ServiceLine, context: BillingContext) -> tuple[str, tuple[str, ...]]:
+    """The sentence on the dry-needling code's global period, and its source, where the MPFS row gives it."""
+    indicators = mpfs_indicators_for(line.code, context.date_of(line))
+    if indicators is None or indicators.has_global_period:
+        return "", ()
+    return (f" {line.code}'s MPFS global period is {indicators.global_days} ({indicators.fee_year} fee schedule, "
+            f"{indicators.source_id}, {indicators.confidence} confidence): no global-surgery package applies, so "
+            "the ordinary modifier-25 rule decides.", (indicators.source_id,))
 
 
 def check_evaluation_management_modifier_25(context: BillingContext) -> list[Finding]:
@@ -59,15 +78,20 @@ def check_evaluation_management_modifier_25(context: BillingContext) -> list[Fin
             summary = f"E/M on {day} without modifier {modifier}"
         where = (f" Modifier {modifier} is on {match.line.label} ({match.line.code}) instead: it marks the E/M "
                  f"service, not the procedure, so move it to {names}." if misplaced else "")
+        global_period, global_sources = _global_period(match.line, context)
         detail = (
             f"On **{day}** {match.line.label} ({match.line.code}) is billed with {names}, which has no "
             f"modifier {modifier}.{where} The assessment before needling is part of the procedure; a separate "
             f"E/M that day needs modifier {modifier} and a significant, separately identifiable service in "
-            f"the notes (confidence {match.pair.confidence})."
+            f"the notes (confidence {match.pair.confidence}).{global_period}"
         )
-        findings.append(RULE.finding(match.line, summary, detail, severity=Severity(match.pair.severity)))
+        finding = RULE.finding(match.line, summary, detail, severity=Severity(match.pair.severity))
+        cited = (*[s for s in RULE.source_ids if s not in _GLOBAL_SOURCES], *global_sources)
+        findings.append(replace(finding, sources=tuple(map(policy_source, cited))))
     return findings
 
+
+_GLOBAL_SOURCES = ("FE-06",)  # cited on a card only where the line's code and date have the indicator row
 
 RULE = Rule(
     rule_id="DN-PAIR-003",
@@ -77,7 +101,7 @@ RULE = Rule(
     family=Family.CODE_PAIRS,
     checks="An E/M visit or consultation (99202-99215, 99242-99245, 99252-99255) on the date of a 20560/20561 "
            "carries modifier 25, on the E/M line.",
-    source_ids=("NC-04", "EM-CONSULTS-2023"),
+    source_ids=("NC-04", "EM-CONSULTS-2023", "FE-06"),
     can_fix=False,
     check=check_evaluation_management_modifier_25,
     precedence=Precedence.MODIFIERS,

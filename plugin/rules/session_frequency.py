@@ -8,7 +8,8 @@ with the caps of the payer's pack in ``mappings/frequency_limits.csv``:
 - Medicare and Medicare Advantage (NCD 30.3.3): sessions 13-20 of the year need modifier KX (and
   documented improvement); more than 12 sessions in 90 days need KX; past 20 in the year nothing is
   covered. The year starts with the first session and ends when 11 full months have passed after the
-  month of that session.
+  month of that session (MC-05, Priority Health's worked example: first session 2020-03-21, next year
+  from 2021-03-01); a per-patient rolling year, not a calendar year.
 - Washington L&I: a 4th to 6th treatment needs written justification; past 6 nothing is covered.
 
 Decisions (issue 9): for Medicare the caps apply only to lines NCD 30.3.3 could cover (not a line a
@@ -47,7 +48,12 @@ from needlecheck.plugin.findings import Finding, Severity, Topic
 from needlecheck.plugin.medicare import DECLARED_DENIAL, ncd_can_cover, not_covered_guidance
 from needlecheck.plugin.payer import Payer, PayerClass, payer_of
 from needlecheck.plugin.rule import Precedence, Rule
-from needlecheck.plugin.sessions import ncd_year_start, session_dates, sessions_in_window
+from needlecheck.plugin.sessions import (
+    first_day_of_next_ncd_year,
+    ncd_year_start,
+    session_dates,
+    sessions_in_window,
+)
 from needlecheck.plugin.wording import upper_first
 
 
@@ -63,7 +69,9 @@ class _Excess:
 
 def _window_words(limit: FrequencyLimit, sessions: tuple[dt.date, ...], day: dt.date) -> str:
     if limit.window == NCD_YEAR:
-        return f"the NCD year that began {ncd_year_start(sessions, day).isoformat()}"
+        start = ncd_year_start(sessions, day)
+        return (f"the NCD year that began {start.isoformat()} (it runs until 11 full months have passed after "
+                f"that month, MC-05: a new year can start on {first_day_of_next_ncd_year(start).isoformat()})")
     if limit.window_days is not None:
         return f"the {limit.window_days} days ending {day.isoformat()}"
     return "all of the patient's treatments"

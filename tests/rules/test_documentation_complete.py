@@ -45,8 +45,36 @@ def paid_by(coverage: CoverageFacts | None, *lines: ServiceLine, good_practice: 
 
 
 def test_by_default_good_practice_elements_are_no_card() -> None:
-    lacking = procedure_line(PROCEDURE_ELEMENTS - {"technique", "informed-consent"})
+    lacking = procedure_line(PROCEDURE_ELEMENTS - {"technique", "plan-of-care"})
     assert check_documentation_complete(paid_by(None, lacking, good_practice=False)) == []
+
+
+def test_missing_consent_is_one_info_item_by_default() -> None:
+    # DOC-14 (ACA, Hamm): "consent is mandatory", a professional requirement; it was a good-practice element,
+    # silent by default.
+    lacking = procedure_line(PROCEDURE_ELEMENTS - {"informed-consent", "technique"})
+    [finding] = check_documentation_complete(paid_by(None, lacking, good_practice=False))
+    assert finding.severity is Severity.INFO
+    assert finding.summary == "Document informed consent: professional guidance requires it"
+    assert labels_in_order(finding.detail) == ["informed consent"]
+    assert "**Required by professional guidance** (not a payer criterion)" in finding.detail
+    assert "consent is mandatory" in finding.detail and "acatoday.org" in finding.detail
+    assert [source.source_id for source in finding.sources] == ["DOC-14-ACA", "DOC-14"]
+
+
+def test_consent_joins_the_payers_warning_card_after_the_payers_elements() -> None:
+    lacking = procedure_line(PROCEDURE_ELEMENTS - {"informed-consent", "symptom-duration", "technique"})
+    [finding] = check_documentation_complete(paid_by(MEDICARE_FFS, lacking, good_practice=False))
+    assert finding.severity is Severity.WARNING
+    assert finding.summary == "Document the 1 element the payer requires (listed in the detail)"
+    assert labels_in_order(finding.detail) == ["how long the symptoms have lasted", "informed consent"]
+    [listed] = check_documentation_complete(paid_by(MEDICARE_FFS, lacking))
+    assert labels_in_order(listed.detail) == ["how long the symptoms have lasted", "informed consent",
+                                              "the technique (needle type and gauge, depth, pistoning)"]
+
+
+def test_an_order_is_not_asked_for_consent() -> None:
+    assert check_documentation_complete(paid_by(None, order_line(ORDER_ELEMENTS), good_practice=False)) == []
 
 
 def test_by_default_only_the_required_elements_are_listed() -> None:
@@ -77,7 +105,7 @@ def test_a_fully_documented_order_gets_no_card_though_it_shows_no_procedure_elem
     assert check_documentation_complete(paid_by(MEDICARE_FFS, order_line(ORDER_ELEMENTS))) == []
 
 
-@pytest.mark.parametrize("element", sorted(PROCEDURE_ELEMENTS | {"provider-qualification"}))
+@pytest.mark.parametrize("element", sorted(PROCEDURE_ELEMENTS - {"informed-consent"} | {"provider-qualification"}))
 def test_each_missing_element_shows_up_alone(element: str) -> None:
     performers = () if element == "provider-qualification" else (PHYSICIAN,)
     lacking = procedure_line(PROCEDURE_ELEMENTS - {element}, performers=performers)

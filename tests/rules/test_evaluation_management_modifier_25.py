@@ -8,7 +8,7 @@ import pytest
 
 from needlecheck.plugin.context import PriorService
 from needlecheck.plugin.rules.evaluation_management_modifier_25 import check_evaluation_management_modifier_25 as check
-from tests.support.builders import DOS, context, line, two_muscles
+from tests.support.builders import DOS, context, line, three_muscles, two_muscles
 
 
 def test_e_m_without_25_on_the_date_of_dry_needling() -> None:
@@ -55,3 +55,21 @@ def test_modifier_25_on_the_dry_needling_line_is_named_as_misplaced() -> None:
                                                                modifiers=("25",))))
     assert finding.summary.startswith("Move modifier 25 from 20560 to the E/M line")
     assert "instead" in finding.detail and "move it to claim line 1 (99214)" in finding.detail
+
+
+def test_the_card_cites_20560s_global_period_xxx() -> None:
+    # CS-11 as updated by FE-06: global XXX, so the ordinary modifier-25 rule decides (a sourced row now).
+    [finding] = check(context(line("99213", sequence=1), line("20560", *two_muscles(), sequence=2)))
+    assert "20560's MPFS global period is XXX (2025 fee schedule, FE-06" in finding.detail
+    assert "ordinary modifier-25 rule" in finding.detail
+    assert [source.source_id for source in finding.sources] == ["NC-04", "EM-CONSULTS-2023", "FE-06"]
+
+
+def test_no_global_period_is_claimed_where_no_indicator_row_applies() -> None:
+    [for_20561] = check(context(line("99213", sequence=1), line("20561", *three_muscles(), sequence=2)))
+    old = dt.date(2024, 6, 3)
+    [before_2025] = check(context(line("99213", day=old, sequence=1),
+                                  line("20560", *two_muscles(), day=old, sequence=2), today=old))
+    for finding in (for_20561, before_2025):
+        assert "global period" not in finding.detail
+        assert [source.source_id for source in finding.sources] == ["NC-04", "EM-CONSULTS-2023"]

@@ -28,7 +28,8 @@ def samples() -> Iterator[None]:
 
 def test_without_the_data_set_it_says_once_that_it_could_not_check() -> None:
     with using_datasets(None):
-        [finding] = check(medicare(line("20560", *two_muscles(), sequence=1, units=2), line("97140", sequence=2)))
+        [finding] = check(medicare(line("20561", *three_muscles(), sequence=1, units=2), line("97140", sequence=2,
+                                                                                             units=2)))
     assert finding.severity is Severity.INFO and "ncci-mue-practitioner" in finding.detail and finding.unchecked
 
 
@@ -75,3 +76,40 @@ def test_the_table_applies_from_the_date_in_its_file_name() -> None:
     before = TABLE_STARTS - dt.timedelta(days=1)
     assert check(context(line("20561", *three_muscles(), day=before, units=2, sequence=1))) == []
     assert check(context(line("20561", *three_muscles(), day=TABLE_STARTS, units=2, sequence=1)))
+
+
+def test_without_the_data_set_20560_above_its_shipped_mue_of_1_is_reported_with_its_source() -> None:
+    # FE-07: 20560's MUE is 1 (a code page reproducing CMS's table); before, only "not checked" (Medicare) or
+    # nothing (another payer) was said.
+    with using_datasets(None):
+        [finding] = check(context(line("20560", *two_muscles(), sequence=1, units=2)))
+        [for_medicare] = check(medicare(line("20560", *two_muscles(), sequence=1, units=2)))
+    assert finding.severity is Severity.WARNING and not finding.unchecked
+    assert finding.summary == "2 units of 20560 on 2026-03-02 exceed its MUE of 1"
+    assert "MAI not given" in finding.detail and "verify the value in the CMS file" in finding.detail
+    assert [source.source_id for source in finding.sources] == ["FE-07", "CS-10"]
+    assert not for_medicare.unchecked and for_medicare.summary == finding.summary
+
+
+def test_without_the_data_set_20561_has_no_shipped_mue() -> None:
+    # FE-07 gives 20561 only as "expect 1, unverified": no value, so Medicare still gets "not checked".
+    with using_datasets(None):
+        [finding] = check(medicare(line("20561", *three_muscles(), sequence=1, units=2)))
+        assert finding.unchecked
+        assert check(context(line("20561", *three_muscles(), sequence=1, units=2))) == []
+
+
+def test_the_shipped_mue_without_its_mai_does_not_add_up_two_lines() -> None:
+    # Two 1-unit lines exceed a date-of-service edit but not a line edit: the MAI the table would give decides.
+    lines = (line("20560", *two_muscles(), sequence=1), line("20560", *two_muscles(), sequence=2))
+    with using_datasets(None):
+        assert check(context(*lines)) == []
+        [finding] = check(medicare(*lines))
+    assert finding.unchecked
+
+
+@pytest.mark.usefixtures("samples")
+def test_the_installed_table_supersedes_the_shipped_value() -> None:
+    # The sample table gives 20560 MAI 2: its card cites the table, not FE-07.
+    [finding] = check(context(line("20560", *two_muscles(), sequence=1, units=2)))
+    assert "MAI 2" in finding.detail and "FE-07" not in [source.source_id for source in finding.sources]

@@ -26,6 +26,7 @@ def test_quantity_above_one() -> None:
     [finding] = check(context(line("20560", *two_muscles(), units=2, sequence=1)))
     assert finding.rule_id == "DN-UNIT-001"
     assert "2 units" in finding.detail
+    assert [source.source_id for source in finding.sources] == ["CS-09"]  # FE-06/CS-08 only for split sides
 
 
 def test_quantity_one_is_fine() -> None:
@@ -93,3 +94,27 @@ def test_orders_get_the_total_but_no_change() -> None:
     second = line("20560", site(LEVATOR_SCAPULAE, LEFT), site(LEVATOR_SCAPULAE, RIGHT))
     [finding] = check(context(first, second))
     assert finding.fix is None and "Bill one 20561 order" in finding.summary
+
+
+def test_rt_and_lt_lines_of_20560_are_not_two_services_by_its_bilateral_indicator_0() -> None:
+    # FE-06: 20560's MPFS bilateral surgery indicator is 0, so RT and LT lines do not double it.
+    right = line("20560", site(TRAPEZIUS, RIGHT), sequence=1, modifiers=("RT",))
+    left = line("20560", site(TRAPEZIUS, LEFT), sequence=2, modifiers=("LT",))
+    [finding] = check(context(right, left))
+    assert "RT and LT on separate lines do not make two services" in finding.detail
+    assert "bilateral surgery indicator of 20560 is 0 (2025 fee schedule, FE-06" in finding.detail
+    assert [source.source_id for source in finding.sources] == ["CS-09", "FE-06"]
+
+
+def test_rt_and_lt_lines_without_an_indicator_row_cite_cs_08() -> None:
+    old = dt.date(2024, 6, 3)
+    right = line("20560", site(TRAPEZIUS, RIGHT), day=old, sequence=1, modifiers=("RT",))
+    left = line("20560", site(TRAPEZIUS, LEFT), day=old, sequence=2, modifiers=("LT",))
+    [finding] = check(context(right, left, today=old))
+    assert "do not make two services" in finding.detail and "indicator" not in finding.detail
+    assert [source.source_id for source in finding.sources] == ["CS-09", "CS-08"]
+
+
+def test_repeated_lines_without_split_sides_say_nothing_about_sides() -> None:
+    [finding] = check(context(line("20560", sequence=1), line("20560", sequence=2)))
+    assert "RT and LT" not in finding.detail and [s.source_id for s in finding.sources] == ["CS-09"]

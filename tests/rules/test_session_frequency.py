@@ -7,6 +7,7 @@ from dataclasses import replace
 
 from needlecheck.plugin.context import BillingContext, CoverageFacts, PriorService
 from needlecheck.plugin.findings import Severity, Topic
+from needlecheck.plugin.rules import session_frequency
 from needlecheck.plugin.rules.session_frequency import check_session_frequency as check
 from needlecheck.plugin.sessions import first_day_of_next_ncd_year, ncd_year_start
 from needlecheck.plugin.terms import Coding
@@ -52,6 +53,14 @@ def test_thirteenth_session_without_kx_is_a_warning() -> None:
     assert (finding.rule_id, finding.severity, finding.topic) == ("DN-FREQ-001", Severity.WARNING, Topic.LIMITS)
     assert "session 13" in finding.summary and "KX" in finding.summary and len(finding.summary) < 140
     assert {source.source_id for source in finding.sources} >= {"MC-03", "MC-05"}
+
+
+def test_the_card_and_the_docs_cite_mc_05_for_the_11_full_month_year() -> None:
+    [finding] = check(claim(FIRST + dt.timedelta(days=7 * 12), weekly(12)))
+    assert ("the NCD year that began 2025-03-21 (it runs until 11 full months have passed after that month, MC-05: "
+            "a new year can start on 2026-03-01)") in finding.detail
+    docs = " ".join((session_frequency.__doc__ or "").split())
+    assert "ends when 11 full months have passed after the month of that session (MC-05" in docs
 
 
 def test_thirteenth_session_with_kx_is_fine() -> None:
