@@ -11,7 +11,6 @@ prefetch would have left unresolved (a performer who is not the user) resolves h
 from __future__ import annotations
 
 import datetime as dt
-import json
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import orjson
 from fhir.resources.R4B.claim import Claim
 from fhir.resources.R4B.resource import Resource
 from pydantic import ValidationError
@@ -33,9 +33,13 @@ from needlecheck.plugin.rule_settings import RuleSettings
 from needlecheck.scan.ndjson_index import PATIENT_ELEMENT, reference_key
 from needlecheck.scan.outcome import ClaimOutcome, claim_outcome
 from needlecheck.scan.problems import InputProblem
+from needlecheck.scan.results import Batch, batch_of
 from needlecheck.scan.selection import DateRange, is_candidate
 
 _HISTORY = frozenset(HISTORY_CODES)
+# Shared resources a worker keeps parsed: an export's clinicians, roles, clinics and payers recur on every claim,
+# but a health system's directory can hold tens of thousands, and a worker's memory must stay bounded.
+SHARED_CACHE = 4096
 # Encounter and Patient are read for the claim only; the rest of the compartment comes by patient.
 _PATIENT_TYPES = frozenset({*PATIENT_ELEMENT, "Patient"})
 
@@ -61,7 +65,7 @@ class _Worker:
         self.dates = dates
         # Practitioners, roles, Organizations and Locations recur on every claim: each is read and validated
         # once per worker, and a claim's record gets the parsed model (validation is most of a claim's cost).
-        self.shared = lru_cache(maxsize=20_000)(self._shared)
+        self.shared = lru_cache(maxsize=SHARED_CACHE)(self._shared)
 
     def _shared(self, key: str) -> tuple[tuple[str, Resource], ...]:
         """``key``'s resource and every shared resource it leads to (roles of a Practitioner too), parsed."""
@@ -76,7 +80,7 @@ class _Worker:
             if current.startswith("Practitioner/"):
                 rows += self.connection.execute("SELECT json FROM resources WHERE owner = ?", (current,))
             for (text,) in rows:
-                resource = json.loads(text)
+                resource = orjson.loads(text)
                 model = parse_resource(resource)
                 if model is not None:
                     found[f"{resource['resourceType']}/{resource['id']}"] = model
@@ -94,10 +98,14 @@ def start_worker(index_path: Path, dates: DateRange, rule_options: RuleOptions, 
     _worker = _Worker(index_path, dates, rule_options, rule_settings)
 
 
-def check_patients(patients: list[str]) -> list[PatientResult]:
-    """Check every Claim of each patient; one result per patient, in order."""
+def check_patients(patients: list[str]) -> Batch:
+    """Check every Claim of each patient, in order: the batch's totals and work list rows."""
     assert _worker is not None, "start_worker was not called in this process"
-    return [_check_patient(_worker, patient) for patient in patients]
+    results = [_check_patient(_worker, patient) for patient in patients]
+    outcomes = [outcome for result in results for outcome in result.outcomes]
+    skipped, out_of_range = sum(r.skipped for r in results), sum(r.out_of_range for r in results)
+    return batch_of(outcomes, [p for r in results for p in r.problems], len(outcomes) + skipped + out_of_range,
+                    skipped, out_of_range)
 
 
 def _references(value: Any) -> Iterable[str]:
@@ -142,10 +150,10 @@ def _check_patient(worker: _Worker, patient: str) -> PatientResult:
         if kind == "Claim":
             claims.append((text, file_id, line))
         else:
-            by_type.setdefault(kind, {})[key] = json.loads(text)
+            by_type.setdefault(kind, {})[key] = orjson.loads(text)
     result = PatientResult([], [])
     for text, file_id, line in claims:
-        claim_json = json.loads(text)
+        claim_json = orjson.loads(text)
         where = (worker.files.get(file_id), line)
         if not worker.dates.contains(claim_json.get("created")):
             result.out_of_range += 1
