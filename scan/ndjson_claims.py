@@ -128,17 +128,35 @@ def _cpt_codes(resource: dict[str, Any]) -> set[str]:
 
 
 class _PatientResources:
-    """One patient's resources as JSON by type, and each validated at most once across the patient's claims."""
+    """One patient's resources as JSON by type, and what every one of the patient's claims reads, worked out
+    once per patient: Conditions and Coverages validated, the earlier Procedures history asks for, and the
+    shared resources the Coverages refer to."""
 
     def __init__(self) -> None:
         self.by_type: dict[str, dict[str, dict[str, Any]]] = {}
         self._models: dict[str, Resource | None] = {}
+        self._history: frozenset[str] | None = None
+        self._coverage_references: list[str] | None = None
 
     def model(self, key: str) -> Resource | None:
         if key not in self._models:
             resource = self.by_type.get(key.split("/", 1)[0], {}).get(key)
             self._models[key] = parse_resource(resource) if resource is not None else None
         return self._models[key]
+
+    def history(self) -> frozenset[str]:
+        """The keys of the Procedures with a code the hook's history search asks for."""
+        if self._history is None:
+            self._history = frozenset(key for key, procedure in self.by_type.get("Procedure", {}).items()
+                                      if _cpt_codes(procedure) & _HISTORY)
+        return self._history
+
+    def coverage_references(self) -> list[str]:
+        """Every reference of the patient's Coverages (their payers, mostly)."""
+        if self._coverage_references is None:
+            self._coverage_references = [key for coverage in self.by_type.get("Coverage", {}).values()
+                                         for key in _references(coverage)]
+        return self._coverage_references
 
 
 def _check_patient(worker: _Worker, patient: str) -> PatientResult:
@@ -184,8 +202,10 @@ def _record_for(worker: _Worker, claim_json: dict[str, Any], patient: _PatientRe
             _add_model(record, patient.model(key))
     billed = {key for entry in claim_json.get("procedure") or [] if isinstance(entry, dict)
               for key in [reference_key(entry.get("procedureReference"))] if key}
-    for key, procedure in by_type.get("Procedure", {}).items():
-        if key in billed or _cpt_codes(procedure) & _HISTORY:
+    procedures = by_type.get("Procedure", {})
+    history = patient.history()
+    for key, procedure in procedures.items():
+        if key in billed or key in history:
             record.add_json(procedure)
     # The hook reads the encounter of its context: the claim's first.
     encounters = [key for item in claim_json.get("item") or [] if isinstance(item, dict)
@@ -197,10 +217,10 @@ def _record_for(worker: _Worker, claim_json: dict[str, Any], patient: _PatientRe
             pending.extend(_references(found))
             _add_model(record, patient.model(key))
     for key in billed:
-        pending.extend(_references(by_type.get("Procedure", {}).get(key)))
-    for coverage in by_type.get("Coverage", {}).values():
-        pending.extend(_references(coverage))
-    for key in set(pending):
+        pending.extend(_references(procedures.get(key)))
+    pending.extend(patient.coverage_references())
+    # In first-seen order (not a set's): the record lists them in the same order in every process.
+    for key in dict.fromkeys(pending):
         if key.split("/", 1)[0] not in _PATIENT_TYPES:
             for _, model in worker.shared(key):
                 record.add(model)
