@@ -142,6 +142,9 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (export and results)")
     parser.add_argument("--export", type=Path, help="use (and keep) this export folder, generating it only if it "
                                                     "does not exist: runs to compare then read the same claims")
+    parser.add_argument("--python", default=sys.executable,
+                        help="the interpreter that runs the scan (another checkout's venv, to compare two versions "
+                             "on the same export at the same time)")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="needlecheck-scan-bench-"))
@@ -158,8 +161,9 @@ def main() -> None:
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         load_before = os.getloadavg()
         started = time.monotonic()
-        process = subprocess.Popen([sys.executable, "-m", "needlecheck", "scan", str(export), "--out", str(out),
-                                    "--workers", str(args.workers)], env=env, cwd=REPO)
+        # Run outside the checkout, so that the interpreter's installed needlecheck is the one measured.
+        process = subprocess.Popen([args.python, "-m", "needlecheck", "scan", str(export.resolve()), "--out",
+                                    str(out), "--workers", str(args.workers)], env=env, cwd=work)
         watch = MemoryWatch(process.pid)
         watch.start()
         status = process.wait()
