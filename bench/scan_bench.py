@@ -145,6 +145,9 @@ def main() -> None:
     parser.add_argument("--python", default=sys.executable,
                         help="the interpreter that runs the scan (another checkout's venv, to compare two versions "
                              "on the same export at the same time)")
+    parser.add_argument("--since", help="passed to the scan: only Claims created from this date are checked")
+    parser.add_argument("--until", help="passed to the scan: only Claims created up to this date are checked (the "
+                                        "whole export is still indexed: memory at a large export's size, sooner)")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="needlecheck-scan-bench-"))
@@ -162,8 +165,9 @@ def main() -> None:
         load_before = os.getloadavg()
         started = time.monotonic()
         # Run outside the checkout, so that the interpreter's installed needlecheck is the one measured.
+        dates = [*(["--since", args.since] if args.since else []), *(["--until", args.until] if args.until else [])]
         process = subprocess.Popen([args.python, "-m", "needlecheck", "scan", str(export.resolve()), "--out",
-                                    str(out), "--workers", str(args.workers)], env=env, cwd=work)
+                                    str(out), "--workers", str(args.workers), *dates], env=env, cwd=work)
         watch = MemoryWatch(process.pid)
         watch.start()
         status = process.wait()
@@ -176,6 +180,7 @@ def main() -> None:
             sys.exit(f"scan exited {status}")
         summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
         cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        exported, claims = claims, summary["claims_in_range"]  # the rates are of the claims in the date range
         rate = claims / wall
         workers = watch.workers()
         worker_cpu = sum(p.cpu_seconds for p in workers)
@@ -185,10 +190,12 @@ def main() -> None:
         # cores: what the CPU seconds measured allow, whatever other sessions took from the machine meanwhile.
         cores = min(args.workers, os.cpu_count() or 1)
         projected = claims / (index_cpu + (cpu - index_cpu) / cores)
-        print(f"# needlecheck scan, {claims} claims, --workers {args.workers}, {os.cpu_count()} cores\n")
+        print(f"# needlecheck scan, {exported} claims, --workers {args.workers}, {os.cpu_count()} cores\n")
         print("| measure | value |\n|---|---|")
-        print(f"| export | {claims} claims, {size / 1e6:.0f} MB {'gzipped ' if args.gzip else ''}NDJSON, "
+        print(f"| export | {exported} claims, {size / 1e6:.0f} MB {'gzipped ' if args.gzip else ''}NDJSON, "
               f"generated in {generated:.0f} s |")
+        if claims != exported:
+            print(f"| claims in the date range (rates below are of these) | {claims} |")
         print(f"| load average (1 min) before / after | {load_before[0]:.2f} / {load_after[0]:.2f} |")
         print(f"| wall time | {wall:.1f} s (index {summary['input']['index_seconds']} s, check "
               f"{summary['input']['check_seconds']} s) |")
