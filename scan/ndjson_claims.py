@@ -104,8 +104,8 @@ def check_patients(patients: list[str]) -> Batch:
     results = [_check_patient(_worker, patient) for patient in patients]
     outcomes = [outcome for result in results for outcome in result.outcomes]
     skipped, out_of_range = sum(r.skipped for r in results), sum(r.out_of_range for r in results)
-    return batch_of(outcomes, [p for r in results for p in r.problems], len(outcomes) + skipped + out_of_range,
-                    skipped, out_of_range)
+    return batch_of(outcomes, [p for r in results for p in r.problems], len(outcomes) + skipped, skipped,
+                    out_of_range)
 
 
 def _references(value: Any) -> Iterable[str]:

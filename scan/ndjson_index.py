@@ -25,6 +25,7 @@ from typing import Any
 import orjson
 
 from needlecheck.scan.problems import InputProblem, ProblemLog
+from needlecheck.scan.selection import DateRange
 
 # The element that puts a resource in a patient's compartment, for the types the claim-create rules read.
 PATIENT_ELEMENT = {
@@ -118,16 +119,38 @@ def open_index(path: Path) -> sqlite3.Connection:
     return connection
 
 
+def _in_range(dates: DateRange) -> tuple[str, tuple[str, ...]]:
+    """The condition on a Claim row of ``DateRange.contains`` (``created`` holds the first 10 characters)."""
+    if dates.since is None and dates.until is None:
+        return "", ()
+    clause, parameters = " AND length(created) = 10", []
+    if dates.since is not None:
+        clause += " AND created >= ?"
+        parameters.append(dates.since.isoformat())
+    if dates.until is not None:
+        clause += " AND created <= ?"
+        parameters.append(dates.until.isoformat())
+    return clause, tuple(parameters)
+
+
+def claims_in_range(connection: sqlite3.Connection, dates: DateRange) -> int:
+    """How many indexed Claims were created in the date range."""
+    clause, parameters = _in_range(dates)
+    return connection.execute(f"SELECT COUNT(*) FROM resources WHERE type = 'Claim'{clause}", parameters).fetchone()[0]
+
+
 @contextmanager
-def claim_patients(path: Path, size: int) -> Iterator[Iterator[list[str]]]:
-    """The patients who have Claims, ``size`` at a time, in the order of their first Claim in the export.
+def claim_patients(path: Path, size: int, dates: DateRange | None = None) -> Iterator[Iterator[list[str]]]:
+    """The patients with a Claim in the date range, ``size`` at a time, in the order of their first Claim.
 
     Read lazily from the finished index (the pool's feeder thread pulls them as workers take work), so the
     list of a million claims' patients is never held; export order keeps a batch's rows close together on disk.
+    A patient with no Claim in the range is not read at all: a year's scan of a five-year export reads a year.
     """
+    clause, parameters = _in_range(dates or DateRange())
     connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
-    cursor = connection.execute("SELECT patient FROM resources WHERE type = 'Claim' GROUP BY patient "
-                                "ORDER BY MIN(rowid)")
+    cursor = connection.execute(f"SELECT patient FROM resources WHERE type = 'Claim'{clause} GROUP BY patient "
+                                "ORDER BY MIN(rowid)", parameters)
 
     def batches() -> Iterator[list[str]]:
         while rows := cursor.fetchmany(size):

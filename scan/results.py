@@ -170,8 +170,8 @@ class Batch:
     problems: list[InputProblem] = field(default_factory=list)
     csv: bytes = b""
     ndjson: bytes = b""
-    claims: int = 0  # how far the progress bar moves
-    out_of_range: int = 0
+    claims: int = 0  # Claims in the date range it covers: how far the progress bar moves
+    out_of_range: int = 0  # Claims it read that were created outside the date range
 
 
 def batch_of(outcomes: Iterable[ClaimOutcome], problems: list[InputProblem], claims: int, skipped: int = 0,

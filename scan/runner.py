@@ -16,7 +16,8 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from needlecheck.cds_hooks.fhir_client import FhirLimits, FhirUnavailable
 from needlecheck.plugin.context import RuleOptions
 from needlecheck.plugin.rule_settings import RuleSetting
 from needlecheck.scan.ndjson_claims import check_patients, start_worker
-from needlecheck.scan.ndjson_index import build_index, claim_patients, ndjson_files, open_index
+from needlecheck.scan.ndjson_index import build_index, claim_patients, claims_in_range, ndjson_files, open_index
 from needlecheck.scan.problems import InputProblem, ProblemLog
 from needlecheck.scan.results import Batch, ResultFiles, Totals
 from needlecheck.scan.selection import DateRange
@@ -111,7 +112,7 @@ def _warm_up() -> None:
 
 
 def _map(function: Callable[[Any], Batch], chunks: Iterable[Any], workers: int,
-         initializer: Callable[..., None], initargs: tuple[Any, ...]) -> Iterator[Batch]:
+         initializer: Callable[..., None], initargs: tuple[Any, ...]) -> Generator[Batch, None, None]:
     """``function`` over the chunks, in order: in this process for one worker, else in a pool of processes."""
     _warm_up()
     if workers == 1:
@@ -148,16 +149,15 @@ def _scan_folder(options: ScanOptions, work: Path, problems: ProblemLog, totals:
         indexed, index_cpu = time.monotonic(), time.process_time() - started_cpu
         if stats.resources == 0:
             raise NothingRead(f"none of its {len(paths)} files held a usable FHIR resource")
-        totals.claims_read = stats.claims
+        totals.claims_read, totals.claims_in_range = stats.claims, claims_in_range(connection, options.dates)
     finally:
         connection.close()
-    out_of_range = 0
-    with _progress(stats.claims, "claim") as bar, claim_patients(index_path, PATIENTS_PER_CHUNK) as chunks:
-        for batch in _map(check_patients, chunks, options.workers, start_worker,
-                          (index_path, options.dates, options.rule_options, options.rule_settings)):
-            out_of_range += batch.out_of_range
+    initargs = (index_path, options.dates, options.rule_options, options.rule_settings)
+    with (_progress(totals.claims_in_range, "claim") as bar,
+          claim_patients(index_path, PATIENTS_PER_CHUNK, options.dates) as chunks,
+          closing(_map(check_patients, chunks, options.workers, start_worker, initargs)) as batches):
+        for batch in batches:
             bar.update(_add(batch, totals, files, problems))
-    totals.claims_in_range = totals.claims_read - out_of_range
     return {"kind": "bulk-data-ndjson", "source": str(folder), "files": [p.name for p in paths],
             "since": _iso(options.dates.since), "until": _iso(options.dates.until), "workers": options.workers,
             "index_seconds": round(indexed - started, 1), "index_cpu_seconds": round(index_cpu, 1),
@@ -189,7 +189,7 @@ def _scan_server(options: ScanOptions, work: Path, problems: ProblemLog, totals:
     read = out_of_range = 0
     with _progress(None, "claim") as bar:
         for batch in _map(check_server_claims, batches(), options.workers, start_server_worker, initargs):
-            read += batch.claims
+            read += batch.claims + batch.out_of_range
             out_of_range += batch.out_of_range
             bar.update(_add(batch, totals, files, problems))
     session.close()

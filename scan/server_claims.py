@@ -77,8 +77,9 @@ def check_server_claims(claims: list[dict[str, Any]]) -> Batch:
     """Check a page of Claims read from the server: the page's totals and work list rows."""
     assert _worker is not None, "start_server_worker was not called in this process"
     results = [_check(_worker, claim) for claim in claims]
+    out_of_range = sum(r.out_of_range for r in results)
     return batch_of([o for r in results for o in r.outcomes], [p for r in results for p in r.problems],
-                    len(claims), sum(r.skipped for r in results), sum(r.out_of_range for r in results))
+                    len(claims) - out_of_range, sum(r.skipped for r in results), out_of_range)
 
 
 def hook_body(claim: dict[str, Any], patient_id: str, base_url: str, token: str | None) -> dict[str, Any]:

@@ -4,6 +4,7 @@ process give the totals of one pass, the work list bytes are the rows, patients 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 import random
@@ -14,10 +15,11 @@ import pytest
 
 from needlecheck.cds_hooks.cli import main
 from needlecheck.mappings.payment_figures import payment_figures
-from needlecheck.scan.ndjson_index import build_index, claim_patients, open_index
+from needlecheck.scan.ndjson_index import build_index, claim_patients, claims_in_range, open_index
 from needlecheck.scan.outcome import CSV_COLUMNS, ClaimOutcome
 from needlecheck.scan.problems import InputProblem, ProblemLog
 from needlecheck.scan.results import TOP_CLAIMS, ResultFiles, Totals, batch_of
+from needlecheck.scan.selection import DateRange
 from tests.support.scan_export import write_export
 from tests.test_scan import csv_rows, fixture_resources, summary_of, two_claim_export
 
@@ -98,12 +100,21 @@ def test_a_claim_exported_twice_is_checked_twice_without_upsetting_the_top_claim
     assert [top["claim_id"] for top in summary["top_claims"]] == [miscoded["id"]] * 2
 
 
-def test_patients_are_checked_in_the_order_of_their_first_claim_in_the_export(tmp_path: Path) -> None:
+def three_patient_export(folder: Path, created: dict[str, str] | None = None) -> Path:
+    """The miscoded claim's patient three times over (``zed``, ``amy``, ``kim``: not in name order), each with
+    resources of their own; ``created`` gives a patient's claim another creation date."""
     resources = []
-    for name in ("zed", "amy", "kim"):  # not in name order; each patient with resources of their own
+    for name in ("zed", "amy", "kim"):
         text = json.dumps(fixture_resources("code001-20560-four-muscles.json")).replace('nc-', f'{name}-nc-')
-        resources += json.loads(text)
-    export = write_export(tmp_path / "export", resources)
+        for resource in json.loads(text):
+            if resource["resourceType"] == "Claim" and name in (created or {}):
+                resource["created"] = (created or {})[name]
+            resources.append(resource)
+    return write_export(folder, resources)
+
+
+def test_patients_are_checked_in_the_order_of_their_first_claim_in_the_export(tmp_path: Path) -> None:
+    export = three_patient_export(tmp_path / "export")
     connection = open_index(tmp_path / "index.sqlite3")
     build_index(connection, export, ProblemLog())
     connection.close()
@@ -125,3 +136,20 @@ def test_a_line_that_is_not_strict_json_is_a_malformed_line(tmp_path: Path, line
     assert main(["scan", str(export), "--out", str(out), "--workers", "1"]) == 0
     [problem] = summary_of(out)["input_problems"]["listed"]
     assert (problem["kind"], problem["file"], problem["line"]) == ("malformed-line", "Condition.2.ndjson", 1)
+
+
+def test_a_patient_without_a_claim_in_the_date_range_is_not_read(tmp_path: Path) -> None:
+    export = three_patient_export(tmp_path / "export", {"zed": "2025-12-31", "kim": "2026-05"})
+    connection = open_index(tmp_path / "index.sqlite3")
+    build_index(connection, export, ProblemLog())
+    assert claims_in_range(connection, DateRange(since=dt.date(2026, 1, 1))) == 1  # kim's date has no day
+    assert claims_in_range(connection, DateRange(until=dt.date(2025, 12, 31))) == 1
+    assert claims_in_range(connection, DateRange()) == 3
+    connection.close()
+    with claim_patients(tmp_path / "index.sqlite3", 10, DateRange(since=dt.date(2026, 1, 1))) as chunks:
+        assert list(chunks) == [["amy-nc-pat-1"]]
+    out = tmp_path / "out"
+    assert main(["scan", str(export), "--out", str(out), "--workers", "2", "--since", "2026-01-01"]) == 0
+    summary = summary_of(out)
+    assert (summary["claims_read"], summary["claims_in_range"], summary["claims_checked"]) == (3, 1, 1)
+    assert {row["patient_id"] for row in csv_rows(out)} == {"amy-nc-pat-1"}
