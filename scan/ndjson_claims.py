@@ -11,13 +11,14 @@ prefetch would have left unresolved (a performer who is not the user) resolves h
 from __future__ import annotations
 
 import datetime as dt
-import json
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from needlecheck.cds_hooks.invoke import decide, missing_claim_procedures
 from needlecheck.cds_hooks.services import HISTORY_CODES
@@ -30,9 +31,13 @@ from needlecheck.plugin.rule_settings import RuleSettings
 from needlecheck.scan.ndjson_index import PATIENT_ELEMENT, reference_key
 from needlecheck.scan.outcome import ClaimOutcome, claim_outcome
 from needlecheck.scan.problems import InputProblem
+from needlecheck.scan.results import Batch, batch_of
 from needlecheck.scan.selection import DateRange, is_candidate
 
 _HISTORY = frozenset(HISTORY_CODES)
+# Shared resources a worker keeps parsed: an export's clinicians, roles, clinics and payers recur on every claim,
+# but a health system's directory can hold tens of thousands, and a worker's memory must stay bounded.
+SHARED_CACHE = 4096
 # Encounter and Patient are read for the claim only; the rest of the compartment comes by patient.
 _PATIENT_TYPES = frozenset({*PATIENT_ELEMENT, "Patient"})
 
@@ -58,7 +63,7 @@ class _Worker:
         self.dates = dates
         # Practitioners, roles, Organizations and Locations recur on every claim: each is read and parsed
         # once per worker.
-        self.shared = lru_cache(maxsize=20_000)(self._shared)
+        self.shared = lru_cache(maxsize=SHARED_CACHE)(self._shared)
 
     def _shared(self, key: str) -> tuple[tuple[str, dict[str, Any]], ...]:
         """``key``'s resource and every shared resource it leads to (roles of a Practitioner too)."""
@@ -73,7 +78,7 @@ class _Worker:
             if current.startswith("Practitioner/"):
                 rows += self.connection.execute("SELECT json FROM resources WHERE owner = ?", (current,))
             for (text,) in rows:
-                resource = json.loads(text)
+                resource = orjson.loads(text)
                 found[f"{resource['resourceType']}/{resource['id']}"] = resource
                 pending.extend(_references(resource))
             found.setdefault(current, None)  # type: ignore[arg-type]
@@ -89,10 +94,14 @@ def start_worker(index_path: Path, dates: DateRange, rule_options: RuleOptions, 
     _worker = _Worker(index_path, dates, rule_options, rule_settings)
 
 
-def check_patients(patients: list[str]) -> list[PatientResult]:
-    """Check every Claim of each patient; one result per patient, in order."""
+def check_patients(patients: list[str]) -> Batch:
+    """Check every Claim of each patient, in order: the batch's totals and work list rows."""
     assert _worker is not None, "start_worker was not called in this process"
-    return [_check_patient(_worker, patient) for patient in patients]
+    results = [_check_patient(_worker, patient) for patient in patients]
+    outcomes = [outcome for result in results for outcome in result.outcomes]
+    skipped, out_of_range = sum(r.skipped for r in results), sum(r.out_of_range for r in results)
+    return batch_of(outcomes, [p for r in results for p in r.problems], len(outcomes) + skipped, skipped,
+                    out_of_range)
 
 
 def _references(value: Any) -> Iterable[str]:
@@ -115,10 +124,27 @@ def _cpt_codes(resource: dict[str, Any]) -> set[str]:
 
 
 class _PatientResources:
-    """One patient's resources as JSON by type."""
+    """One patient's resources as JSON by type, and what every one of the patient's claims reads, worked out
+    once per patient: the earlier Procedures history asks for, and the shared resources the Coverages refer to."""
 
     def __init__(self) -> None:
         self.by_type: dict[str, dict[str, dict[str, Any]]] = {}
+        self._history: frozenset[str] | None = None
+        self._coverage_references: list[str] | None = None
+
+    def history(self) -> frozenset[str]:
+        """The keys of the Procedures with a code the hook's history search asks for."""
+        if self._history is None:
+            self._history = frozenset(key for key, procedure in self.by_type.get("Procedure", {}).items()
+                                      if _cpt_codes(procedure) & _HISTORY)
+        return self._history
+
+    def coverage_references(self) -> list[str]:
+        """Every reference of the patient's Coverages (their payers, mostly)."""
+        if self._coverage_references is None:
+            self._coverage_references = [key for coverage in self.by_type.get("Coverage", {}).values()
+                                         for key in _references(coverage)]
+        return self._coverage_references
 
 
 def _check_patient(worker: _Worker, patient: str) -> PatientResult:
@@ -130,10 +156,10 @@ def _check_patient(worker: _Worker, patient: str) -> PatientResult:
         if kind == "Claim":
             claims.append((text, file_id, line))
         else:
-            by_type.setdefault(kind, {})[key] = json.loads(text)
+            by_type.setdefault(kind, {})[key] = orjson.loads(text)
     result = PatientResult([], [])
     for text, file_id, line in claims:
-        claim_json = json.loads(text)
+        claim_json = orjson.loads(text)
         where = (worker.files.get(file_id), line)
         if not worker.dates.contains(claim_json.get("created")):
             result.out_of_range += 1
@@ -159,8 +185,10 @@ def _record_for(worker: _Worker, claim_json: dict[str, Any], patient: _PatientRe
             record.add_json(by_type[kind][key])
     billed = {key for entry in claim_json.get("procedure") or [] if isinstance(entry, dict)
               for key in [reference_key(entry.get("procedureReference"))] if key}
-    for key, procedure in by_type.get("Procedure", {}).items():
-        if key in billed or _cpt_codes(procedure) & _HISTORY:
+    procedures = by_type.get("Procedure", {})
+    history = patient.history()
+    for key, procedure in procedures.items():
+        if key in billed or key in history:
             record.add_json(procedure)
     # The hook reads the encounter of its context: the claim's first.
     encounters = [key for item in claim_json.get("item") or [] if isinstance(item, dict)
@@ -172,10 +200,10 @@ def _record_for(worker: _Worker, claim_json: dict[str, Any], patient: _PatientRe
             pending.extend(_references(found))
             record.add_json(found)
     for key in billed:
-        pending.extend(_references(by_type.get("Procedure", {}).get(key)))
-    for coverage in by_type.get("Coverage", {}).values():
-        pending.extend(_references(coverage))
-    for key in set(pending):
+        pending.extend(_references(procedures.get(key)))
+    pending.extend(patient.coverage_references())
+    # In first-seen order (not a set's): the record lists them in the same order in every process.
+    for key in dict.fromkeys(pending):
         if key.split("/", 1)[0] not in _PATIENT_TYPES:
             for _, resource in worker.shared(key):
                 record.add_json(resource)

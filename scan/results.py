@@ -1,23 +1,31 @@
-"""Writing a scan's results as they arrive: the work list files and the running totals of summary.json.
+"""A scan's results: the running totals of summary.json, each batch's rows, and the work list files.
 
-Only totals and the few claims worth fixing first stay in memory; rows go straight to disk.
+A worker turns a batch of claims into a ``Batch`` (its totals, and its rows already formatted as the bytes of
+``findings.csv`` and ``findings.ndjson``); the scan's own process only merges totals and appends bytes, so it
+stays a small share of the scan's CPU however many workers feed it. Only totals and the few claims worth
+fixing first stay in memory; rows go straight to disk.
 """
 
 from __future__ import annotations
 
 import csv
 import heapq
-import json
+import io
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
 
+import orjson
+
 from needlecheck.mappings.payment_figures import payment_figures
 from needlecheck.scan.outcome import CSV_COLUMNS, ClaimOutcome
+from needlecheck.scan.problems import InputProblem
 
 TOP_CLAIMS = 25
+_BUFFER = 1 << 20  # the work list files are appended to in batches: one write call per megabyte
 
 
 def _money(amount: Decimal) -> str:
@@ -74,12 +82,35 @@ class Totals:
             self.at_risk_lines[figure_id] += outcome.at_risk_lines[figure_id]
         self.at_risk_without_figure += outcome.at_risk_without_figure
         if outcome.warnings:
-            rank = (outcome.amount_at_risk, outcome.warnings, outcome.claim_id)
-            entry = (*rank, _top_entry(outcome))
-            if len(self.top) < TOP_CLAIMS:
-                heapq.heappush(self.top, entry)
-            elif rank > self.top[0][:3]:
-                heapq.heapreplace(self.top, entry)
+            entry = _top_entry(outcome)
+            # The entry's JSON breaks a tie of rank (a claim exported twice): the order stays total, and the same
+            # whichever worker checked which claim.
+            self._keep((outcome.amount_at_risk, outcome.warnings, outcome.claim_id, orjson.dumps(entry,
+                        option=orjson.OPT_SORT_KEYS), entry))
+
+    def _keep(self, entry: tuple[Any, ...]) -> None:
+        if len(self.top) < TOP_CLAIMS:
+            heapq.heappush(self.top, entry)
+        elif entry[:4] > self.top[0][:4]:
+            heapq.heapreplace(self.top, entry)
+
+    def merge(self, other: Totals) -> None:
+        """Add ``other``'s counts (a worker's batch) to these; the result does not depend on how claims were
+        split into batches."""
+        for name in ("claims_read", "claims_in_range", "claims_without_dry_needling", "claims_with_dry_needling",
+                     "claims_checked", "claims_not_checked", "claims_with_warning", "findings",
+                     "at_risk_without_figure"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for mine, theirs in ((self.by_rule, other.by_rule), (self.by_payer_class, other.by_payer_class),
+                             (self.by_month, other.by_month)):
+            for key, counts in theirs.items():
+                mine[key].update(counts)
+        for figure_id, amount in other.at_risk.items():
+            self.at_risk[figure_id] += amount
+        self.at_risk_lines.update(other.at_risk_lines)
+        self.not_checked.update(other.not_checked)
+        for entry in other.top:
+            self._keep(entry)
 
     def summary(self) -> dict[str, Any]:
         """summary.json without the input description and the problems."""
@@ -118,7 +149,7 @@ class Totals:
                 "lines_without_figure": self.at_risk_without_figure,
             },
             "not_checked": dict(self.not_checked.most_common()),
-            "top_claims": [entry[3] for entry in sorted(self.top, reverse=True)],
+            "top_claims": [entry[-1] for entry in sorted(self.top, key=lambda e: e[:4], reverse=True)],
         }
 
 
@@ -131,22 +162,51 @@ def _top_entry(outcome: ClaimOutcome) -> dict[str, Any]:
             "first_fix": warnings[0]["summary"] if warnings else ""}
 
 
+@dataclass
+class Batch:
+    """What a worker hands back for a batch of claims: totals, problems and the rows as file bytes."""
+
+    totals: Totals = field(default_factory=Totals)
+    problems: list[InputProblem] = field(default_factory=list)
+    csv: bytes = b""
+    ndjson: bytes = b""
+    claims: int = 0  # Claims in the date range it covers: how far the progress bar moves
+    out_of_range: int = 0  # Claims it read that were created outside the date range
+
+
+def batch_of(outcomes: Iterable[ClaimOutcome], problems: list[InputProblem], claims: int, skipped: int = 0,
+             out_of_range: int = 0) -> Batch:
+    """Count and format the outcomes of a batch of claims (in a worker: the scan's process only merges)."""
+    batch = Batch(problems=problems, claims=claims, out_of_range=out_of_range)
+    batch.totals.claims_without_dry_needling += skipped
+    text, ndjson = io.StringIO(), bytearray()
+    writer = csv.DictWriter(text, fieldnames=CSV_COLUMNS, extrasaction="ignore")
+    for outcome in outcomes:
+        batch.totals.add(outcome)
+        for row in outcome.rows:
+            writer.writerow(row)
+            ndjson += orjson.dumps(row)
+            ndjson += b"\n"
+    batch.csv, batch.ndjson = text.getvalue().encode("utf-8"), bytes(ndjson)
+    return batch
+
+
 class ResultFiles:
-    """findings.csv and findings.ndjson, written row by row into the scan's work folder."""
+    """findings.csv and findings.ndjson in the scan's work folder, appended to batch by batch, in order."""
 
     def __init__(self, folder: Path) -> None:
         self.csv_path = folder / "findings.csv"
         self.ndjson_path = folder / "findings.ndjson"
-        self._csv: IO[str] = self.csv_path.open("w", newline="", encoding="utf-8")
-        self._ndjson: IO[str] = self.ndjson_path.open("w", encoding="utf-8")
-        self._writer = csv.DictWriter(self._csv, fieldnames=CSV_COLUMNS, extrasaction="ignore")
-        self._writer.writeheader()
+        self._csv: IO[bytes] = self.csv_path.open("wb", buffering=_BUFFER)
+        self._ndjson: IO[bytes] = self.ndjson_path.open("wb", buffering=_BUFFER)
+        header = io.StringIO()
+        csv.writer(header).writerow(CSV_COLUMNS)
+        self._csv.write(header.getvalue().encode("utf-8"))
 
-    def write(self, outcome: ClaimOutcome) -> None:
-        """Append one claim's rows to both files."""
-        for row in outcome.rows:
-            self._writer.writerow(row)
-            self._ndjson.write(json.dumps(row, ensure_ascii=False) + "\n")
+    def write(self, batch: Batch) -> None:
+        """Append one batch's rows to both files."""
+        self._csv.write(batch.csv)
+        self._ndjson.write(batch.ndjson)
 
     def close(self) -> None:
         """Flush and close both files."""

@@ -16,7 +16,8 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,10 +28,10 @@ from tqdm import tqdm
 from needlecheck.cds_hooks.fhir_client import FhirLimits, FhirUnavailable
 from needlecheck.plugin.context import RuleOptions
 from needlecheck.plugin.rule_settings import RuleSetting
-from needlecheck.scan.ndjson_claims import PatientResult, check_patients, start_worker
-from needlecheck.scan.ndjson_index import build_index, ndjson_files, open_index
+from needlecheck.scan.ndjson_claims import check_patients, start_worker
+from needlecheck.scan.ndjson_index import build_index, claim_patients, claims_in_range, ndjson_files, open_index
 from needlecheck.scan.problems import InputProblem, ProblemLog
-from needlecheck.scan.results import ResultFiles, Totals
+from needlecheck.scan.results import Batch, ResultFiles, Totals
 from needlecheck.scan.selection import DateRange
 from needlecheck.scan.server_claims import check_server_claims, claim_pages, start_server_worker
 
@@ -110,30 +111,27 @@ def _warm_up() -> None:
     gc.freeze()
 
 
-def _map(function: Callable[[Any], list[PatientResult]], chunks: Iterable[Any], workers: int,
-         initializer: Callable[..., None], initargs: tuple[Any, ...]) -> Iterator[PatientResult]:
+def _map(function: Callable[[Any], Batch], chunks: Iterable[Any], workers: int,
+         initializer: Callable[..., None], initargs: tuple[Any, ...]) -> Generator[Batch, None, None]:
     """``function`` over the chunks, in order: in this process for one worker, else in a pool of processes."""
     _warm_up()
     if workers == 1:
         initializer(*initargs)
-        for chunk in chunks:
-            yield from function(chunk)
+        yield from map(function, chunks)
         return
-    # fork: the workers inherit the loaded tables (copy-on-write) instead of loading them again.
+    # fork: the workers inherit the loaded tables (copy-on-write) instead of loading them again. The pool reads
+    # ``chunks`` as the workers take them, so a million patients are never a list in this process.
     context = multiprocessing.get_context("fork")
     with context.Pool(workers, initializer, initargs) as pool:
-        for results in pool.imap(function, chunks):
-            yield from results
+        yield from pool.imap(function, chunks)
 
 
-def _add(result: PatientResult, totals: Totals, files: ResultFiles, problems: ProblemLog) -> int:
-    for problem in result.problems:
+def _add(batch: Batch, totals: Totals, files: ResultFiles, problems: ProblemLog) -> int:
+    for problem in batch.problems:
         problems.append(problem)
-    for outcome in result.outcomes:
-        totals.add(outcome)
-        files.write(outcome)
-    totals.claims_without_dry_needling += result.skipped
-    return len(result.outcomes) + result.skipped + result.out_of_range
+    totals.merge(batch.totals)
+    files.write(batch)
+    return batch.claims
 
 
 def _scan_folder(options: ScanOptions, work: Path, problems: ProblemLog, totals: Totals,
@@ -144,29 +142,26 @@ def _scan_folder(options: ScanOptions, work: Path, problems: ProblemLog, totals:
         raise NothingRead("the folder holds no .ndjson or .ndjson.gz files")
     index_path = work / "index.sqlite3"
     connection = open_index(index_path)
-    started = time.monotonic()
+    started, started_cpu = time.monotonic(), time.process_time()
     try:
         with _progress(len(paths), "file") as bar:
             stats = build_index(connection, folder, problems, on_file=lambda _: bar.update())
-        indexed = time.monotonic()
+        indexed, index_cpu = time.monotonic(), time.process_time() - started_cpu
         if stats.resources == 0:
             raise NothingRead(f"none of its {len(paths)} files held a usable FHIR resource")
-        totals.claims_read = stats.claims
-        patients = [row[0] for row in connection.execute(
-            "SELECT DISTINCT patient FROM resources WHERE type = 'Claim' ORDER BY patient")]
+        totals.claims_read, totals.claims_in_range = stats.claims, claims_in_range(connection, options.dates)
     finally:
         connection.close()
-    chunks = [patients[i:i + PATIENTS_PER_CHUNK] for i in range(0, len(patients), PATIENTS_PER_CHUNK)]
-    out_of_range = 0
-    with _progress(stats.claims, "claim") as bar:
-        for result in _map(check_patients, chunks, options.workers, start_worker,
-                              (index_path, options.dates, options.rule_options, options.rule_settings)):
-            out_of_range += result.out_of_range
-            bar.update(_add(result, totals, files, problems))
-    totals.claims_in_range = totals.claims_read - out_of_range
+    initargs = (index_path, options.dates, options.rule_options, options.rule_settings)
+    with (_progress(totals.claims_in_range, "claim") as bar,
+          claim_patients(index_path, PATIENTS_PER_CHUNK, options.dates) as chunks,
+          closing(_map(check_patients, chunks, options.workers, start_worker, initargs)) as batches):
+        for batch in batches:
+            bar.update(_add(batch, totals, files, problems))
     return {"kind": "bulk-data-ndjson", "source": str(folder), "files": [p.name for p in paths],
             "since": _iso(options.dates.since), "until": _iso(options.dates.until), "workers": options.workers,
-            "index_seconds": round(indexed - started, 1), "check_seconds": round(time.monotonic() - indexed, 1)}
+            "index_seconds": round(indexed - started, 1), "index_cpu_seconds": round(index_cpu, 1),
+            "check_seconds": round(time.monotonic() - indexed, 1)}
 
 
 def _scan_server(options: ScanOptions, work: Path, problems: ProblemLog, totals: Totals,
@@ -193,10 +188,10 @@ def _scan_server(options: ScanOptions, work: Path, problems: ProblemLog, totals:
                 options.rule_settings)
     read = out_of_range = 0
     with _progress(None, "claim") as bar:
-        for result in _map(check_server_claims, batches(), options.workers, start_server_worker, initargs):
-            read += 1
-            out_of_range += result.out_of_range
-            bar.update(_add(result, totals, files, problems))
+        for batch in _map(check_server_claims, batches(), options.workers, start_server_worker, initargs):
+            read += batch.claims + batch.out_of_range
+            out_of_range += batch.out_of_range
+            bar.update(_add(batch, totals, files, problems))
     session.close()
     for failure in failures:
         problems.append(failure)

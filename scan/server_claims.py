@@ -26,6 +26,7 @@ from needlecheck.scan.ndjson_claims import PatientResult
 from needlecheck.scan.ndjson_index import reference_key
 from needlecheck.scan.outcome import ClaimOutcome, claim_outcome
 from needlecheck.scan.problems import InputProblem
+from needlecheck.scan.results import Batch, batch_of
 from needlecheck.scan.selection import DateRange, is_candidate
 
 PAGE_SIZE = 100
@@ -72,10 +73,13 @@ def start_server_worker(base_url: str, token: str | None, limits: FhirLimits, da
     _worker = _ServerWorker(base_url, token, limits, dates, rule_options, rule_settings)
 
 
-def check_server_claims(claims: list[dict[str, Any]]) -> list[PatientResult]:
-    """Check a batch of Claims read from the server; one result per Claim."""
+def check_server_claims(claims: list[dict[str, Any]]) -> Batch:
+    """Check a page of Claims read from the server: the page's totals and work list rows."""
     assert _worker is not None, "start_server_worker was not called in this process"
-    return [_check(_worker, claim) for claim in claims]
+    results = [_check(_worker, claim) for claim in claims]
+    out_of_range = sum(r.out_of_range for r in results)
+    return batch_of([o for r in results for o in r.outcomes], [p for r in results for p in r.problems],
+                    len(claims) - out_of_range, sum(r.skipped for r in results), out_of_range)
 
 
 def hook_body(claim: dict[str, Any], patient_id: str, base_url: str, token: str | None) -> dict[str, Any]:
