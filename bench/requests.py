@@ -229,7 +229,8 @@ def dry_needling_procedure(procedure_id: str, code: str, performed: dt.datetime,
         "reasonCode": [_myalgia()],
         "reasonReference": [{"reference": f"Condition/{MYALGIA_CONDITION_ID}"}],
         "bodySite": sites,
-        "note": [{"text": f"Dry needling, no injectate. {muscles}; local twitch responses."}],
+        "note": [{"text": f"Dry needling, no injectate. {muscles}; local twitch responses."},
+                 {"text": "Informed consent obtained: benefits and risks of dry needling explained."}],
     }
 
 
@@ -404,8 +405,8 @@ def claim_create_three_muscles_request() -> Json:
     body["hookInstance"] = "0c9e7d52-31f4-4b8e-a7d6-6e1f2a9b4c85"
     procedure = body["context"]["claim"]["contained"][0]
     procedure["bodySite"].append(body_site(INFRASPINATUS, LEFT, "Left infraspinatus"))
-    procedure["note"] = [{"text": "Dry needling, no injectate. Left upper trapezius, left levator scapulae, "
-                                  "left infraspinatus; local twitch responses."}]
+    procedure["note"][0] = {"text": "Dry needling, no injectate. Left upper trapezius, left levator scapulae, "
+                                    "left infraspinatus; local twitch responses."}
     return body
 
 
