@@ -9,7 +9,7 @@ put on the v2-0360 system (``http://terminology.hl7.org/CodeSystem/v2-0360|2.7``
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 from needlecheck.mappings.errors import MappingError
@@ -80,6 +80,7 @@ def provider_type_rows() -> tuple[ProviderTypeRow, ...]:
     return load_provider_types()
 
 
+@lru_cache(maxsize=4096)
 def provider_types_of_code(system: str | None, code: str | None) -> frozenset[str]:
     """The provider types one coding says; empty when the code system or code is not in the table."""
     if not system or not code:

@@ -41,7 +41,11 @@ _TIME = re.compile(r"\d{2}:\d{2}:\d{2}(\.\d+)?")
 _DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})")
 
 
-def _primitive(kind: str, value: Any, path: str) -> Any:
+class _Problem(Exception):
+    """What is wrong with a value, before the caller names where it is (paths are built only on error)."""
+
+
+def _primitive(kind: str, value: Any) -> Any:
     """A JSON primitive checked against its FHIR type; dates become ``datetime.date``/``datetime``."""
     if kind == "string":
         if isinstance(value, str):
@@ -49,9 +53,9 @@ def _primitive(kind: str, value: Any, path: str) -> Any:
     elif kind in ("integer", "positive", "unsigned"):
         if isinstance(value, int) and not isinstance(value, bool):
             if kind == "positive" and value < 1:
-                raise InvalidFhir(path, "must be a positive integer")
+                raise _Problem("must be a positive integer")
             if kind == "unsigned" and value < 0:
-                raise InvalidFhir(path, "must not be negative")
+                raise _Problem("must not be negative")
             return value
     elif kind == "decimal":
         if isinstance(value, int | float) and not isinstance(value, bool):
@@ -63,11 +67,11 @@ def _primitive(kind: str, value: Any, path: str) -> Any:
         if isinstance(value, str) and _TIME.fullmatch(value):
             return value
     elif isinstance(value, str):
-        return _date(kind, value, path)
-    raise InvalidFhir(path, f"must be a FHIR {kind}, not {type(value).__name__}")
+        return _date(kind, value)
+    raise _Problem(f"must be a FHIR {kind}, not {type(value).__name__}")
 
 
-def _date(kind: str, value: str, path: str) -> Any:
+def _date(kind: str, value: str) -> Any:
     """A FHIR date or dateTime: a full date is a ``date``, a time makes it a ``datetime``; a partial date
     (year, year-month) stays as written, since it names no day."""
     try:
@@ -77,7 +81,7 @@ def _date(kind: str, value: str, path: str) -> Any:
             return dt.date.fromisoformat(value) if len(value) == 10 else value
     except ValueError:
         pass
-    raise InvalidFhir(path, f"'{value}' is not a FHIR {kind}")
+    raise _Problem(f"'{value}' is not a FHIR {kind}")
 
 
 def resource_type_of(value: Any, path: str) -> str:
@@ -97,9 +101,9 @@ class FhirView:
 
     resource_type: str  # the FHIR type of the element: ``Procedure``, ``CodeableConcept``, ``ClaimItem`` …
 
-    def __init__(self, json: Json, type_name: str, path: str) -> None:
+    def __init__(self, json: Json, type_name: str, where: str | _Where) -> None:
         self._json = json
-        self._path = path
+        self._where = where
         self.resource_type = type_name
 
     @property
@@ -109,8 +113,10 @@ class FhirView:
 
     @property
     def path(self) -> str:
-        """Where the element is, e.g. ``context.claim.item[0]``."""
-        return self._path
+        """Where the element is, e.g. ``context.claim.item[0]`` (built when first asked: most never are)."""
+        if not isinstance(self._where, str):
+            self._where = _path_of(*self._where)
+        return self._where
 
     def get_resource_type(self) -> str:
         """The resourceType, as ``fhir.resources`` models spell it."""
@@ -126,27 +132,39 @@ class FhirView:
     def _element(self, name: str) -> Any:
         element = _TYPES.element(self.resource_type, name)
         value = self._json.get(element.key)
-        path = f"{self._path}.{element.key}"
         if value is None:
             return [] if element.many else None
         if not element.many:
-            return _item(element, value, path)
+            return _item(element, value, (self, element.key, None))
         if not isinstance(value, list):
-            raise InvalidFhir(path, "must be a list")
-        return [_item(element, item, f"{path}[{index}]") for index, item in enumerate(value)]
+            raise InvalidFhir(_path_of(self, element.key, None), "must be a list")
+        return [_item(element, item, (self, element.key, index)) for index, item in enumerate(value)]
 
     def __repr__(self) -> str:
-        return f"FhirView({self.resource_type} at {self._path})"
+        return f"FhirView({self.resource_type} at {self.path})"
 
 
-def _item(element: ElementType, value: Any, path: str) -> Any:
+# Where a child element is: its parent, its JSON name and its index in a list.
+_Where = tuple[FhirView, str, "int | None"]
+
+
+def _path_of(parent: FhirView, key: str, index: int | None) -> str:
+    return f"{parent.path}.{key}" if index is None else f"{parent.path}.{key}[{index}]"
+
+
+def _item(element: ElementType, value: Any, where: _Where) -> Any:
     if (kind := element.primitive) is not None:
-        return _primitive(kind, value, path)
+        try:
+            return _primitive(kind, value)
+        except _Problem as problem:
+            raise InvalidFhir(_path_of(*where), str(problem)) from None
     if not isinstance(value, dict):
-        raise InvalidFhir(path, "must be an object")
-    if element.type == ANY_RESOURCE:
-        return FhirView(value, resource_type_of(value.get("resourceType"), path), path)
-    return FhirView(value, element.type, path)
+        raise InvalidFhir(_path_of(*where), "must be an object")
+    if element.type != ANY_RESOURCE:
+        return FhirView(value, element.type, where)
+    if (resource_type := value.get("resourceType")) in _TYPES.resources:
+        return FhirView(value, resource_type, where)
+    return FhirView(value, resource_type_of(resource_type, _path_of(*where)), where)  # raises InvalidFhir
 
 
 def view_of(resource: Any, path: str | None = None) -> FhirView:
