@@ -162,7 +162,7 @@ def _item(element: ElementType, value: Any, where: _Where) -> Any:
         raise InvalidFhir(_path_of(*where), "must be an object")
     if element.type != ANY_RESOURCE:
         return FhirView(value, element.type, where)
-    if (resource_type := value.get("resourceType")) in _TYPES.resources:
+    if isinstance(resource_type := value.get("resourceType"), str) and resource_type in _TYPES.resources:
         return FhirView(value, resource_type, where)
     return FhirView(value, resource_type_of(resource_type, _path_of(*where)), where)  # raises InvalidFhir
 

@@ -50,6 +50,7 @@ def test_dates_full_partial_and_the_alias_of_class() -> None:
     ({"performedDateTime": "2 March 2026"}, "Procedure/p1.performedDateTime"),
     ({"performedDateTime": "2026-02-30"}, "Procedure/p1.performedDateTime"),
     ({"contained": [{"resourceType": "Nope"}]}, "Procedure/p1.contained[0].resourceType"),
+    ({"contained": [{"resourceType": {"not": "a string"}}]}, "Procedure/p1.contained[0].resourceType"),
 ])
 def test_a_wrong_type_is_named_by_its_path_when_read(change: dict[str, Any], path: str) -> None:
     procedure = view_of({**PROCEDURE, **change})
