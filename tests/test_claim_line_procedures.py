@@ -230,7 +230,8 @@ def test_a_procedure_shown_twice_in_the_history_is_one_session() -> None:
         f"Procedure/{SERVER_PROCEDURE}"]
 
 
-def test_an_order_is_not_repeated_by_the_procedure_performed_for_it() -> None:
+def order_with_its_performed_procedure() -> dict[str, Any]:
+    """The 20560 order request, with prefetch holding the Procedure performed for that order (``basedOn`` it)."""
     body = load(ORDER)
     [order] = [e["resource"] for e in body["context"]["draftOrders"]["entry"]
                if e["resource"]["resourceType"] == "ServiceRequest" and e["resource"]["code"]["coding"][0]["code"]
@@ -241,6 +242,11 @@ def test_an_order_is_not_repeated_by_the_procedure_performed_for_it() -> None:
                  "subject": {"reference": f"Patient/{body['context']['patientId']}"}, "performedDateTime": day}
     body["prefetch"]["priorProcedures"] = {"resourceType": "Bundle", "type": "searchset",
                                            "entry": [{"resource": performed}]}
+    return body
+
+
+def test_an_order_is_not_repeated_by_the_procedure_performed_for_it() -> None:
+    body = order_with_its_performed_procedure()
     record = record_of(body)
     context = order_sign_context(body["context"]["patientId"],
                                  view_of(body["context"]["draftOrders"]), record, dt.date(2026, 3, 2))
@@ -316,16 +322,7 @@ def test_claim_create_line_with_a_body_site_only_over_http(
 
 
 def test_order_sign_for_an_order_already_performed_over_http(client: FlaskClient) -> None:
-    body = load(ORDER)
-    [order] = [e["resource"] for e in body["context"]["draftOrders"]["entry"]
-               if e["resource"]["resourceType"] == "ServiceRequest" and e["resource"]["code"]["coding"][0]["code"]
-               == "20560"]
-    day = order.get("occurrenceDateTime", "2026-03-02")[:10]
-    performed = {"resourceType": "Procedure", "id": "done-for-order", "status": "completed",
-                 "basedOn": [{"reference": f"ServiceRequest/{order['id']}"}], "code": cpt("20560"),
-                 "subject": {"reference": f"Patient/{body['context']['patientId']}"}, "performedDateTime": day}
-    body["prefetch"]["priorProcedures"] = {"resourceType": "Bundle", "type": "searchset",
-                                           "entry": [{"resource": performed}]}
+    body = order_with_its_performed_procedure()
     assert "DN-UNIT-001" not in warning_rules(cards(client, ORDER_SERVICE, body))
 
 
