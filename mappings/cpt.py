@@ -99,6 +99,12 @@ def codes_in_family(family: str) -> tuple[str, ...]:
     return tuple(code for code, row in cpt_codes().items() if row.family == family)
 
 
+def is_dry_needling_code(code: str) -> bool:
+    """Whether ``code`` is CPT 20560 or 20561 (the dry-needling family of the table)."""
+    row = cpt_codes().get(code)
+    return row is not None and row.family == DRY_NEEDLING
+
+
 def dry_needling_code_for(muscle_count: int, day: dt.date) -> str | None:
     """The dry-needling code whose descriptor covers ``muscle_count`` muscles on ``day``."""
     for code in codes_in_family(DRY_NEEDLING):

@@ -13,7 +13,7 @@ from decimal import Decimal
 from functools import cached_property
 from typing import TypeVar
 
-from needlecheck.mappings.cpt import DRY_NEEDLING, cpt_codes
+from needlecheck.mappings.cpt import is_dry_needling_code
 from needlecheck.plugin.muscles import MuscleCount, count_muscles
 from needlecheck.plugin.terms import BodySite, Coding
 
@@ -68,7 +68,8 @@ class ServiceLine:
     inside it; ``label`` is how a person would name the line ("order ServiceRequest/sr-1").
     ``described_as`` holds the words the record uses for the service (code displays and texts), so a
     rule can tell dry needling billed under another code; ``documented`` holds the ids of the
-    documentation elements (``mappings/documentation_elements.csv``) the record shows for the line;
+    documentation elements (``mappings/documentation_elements.csv``) the record shows for a dry-needling
+    line (empty on other lines: those elements document dry needling, and reading them is not free);
     ``injected_substances`` are drugs the record shows as injected, ``drugs_route_unknown`` drugs it shows
     as used without saying how (``plugin.fhir_injectates``); ``is_procedure_record`` says whether the
     line rests on a performed Procedure (a claim line or a Procedure draft) rather than on an order,
@@ -101,8 +102,7 @@ class ServiceLine:
     @property
     def is_dry_needling(self) -> bool:
         """Whether the line carries CPT 20560 or 20561."""
-        row = cpt_codes().get(self.code)
-        return row is not None and row.family == DRY_NEEDLING
+        return is_dry_needling_code(self.code)
 
 
 @dataclass(frozen=True)

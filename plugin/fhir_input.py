@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from needlecheck.mappings.cpt import CPT_SYSTEM
+from needlecheck.mappings.cpt import CPT_SYSTEM, is_dry_needling_code
 from needlecheck.plugin.context import BillingContext, ConditionFacts, PriorService, ServiceLine
 from needlecheck.plugin.fhir_documentation import documented_elements
 from needlecheck.plugin.fhir_injectates import UsedDrugs, used_drugs
@@ -160,7 +160,7 @@ def order_lines(draft_orders: FhirView, record: PatientRecord,
             performers=tuple(performers),
             service_state=first_state([*places, *(p.reference for p in performers)], record,
                                       order) or encounter_state(record),
-            documented=documented_elements(order, record),
+            documented=documented_elements(order, record) if is_dry_needling_code(code) else frozenset(),
             is_procedure_record=is_resource(order, "Procedure"),
         ))
     return tuple(lines)
@@ -344,7 +344,8 @@ def claim_lines(claim: FhirView, record: PatientRecord, patient_id: str = "",
             performers=tuple(dict.fromkeys(performers)),
             service_state=first_state(places, record, claim) or encounter_state(record),
             documented=frozenset().union(*(documented_elements(procedure, record, diagnoses)
-                                          for procedure in billed or [None])),
+                                          for procedure in billed or [None])) if is_dry_needling_code(code)
+            else frozenset(),
             is_procedure_record=bool(billed),
         ))
     return tuple(lines)

@@ -123,4 +123,18 @@ def codings_of(concept: FhirView | None) -> tuple[Coding, ...]:
     """The codings of a CodeableConcept as engine values."""
     if concept is None:
         return ()
-    return tuple(Coding(c.system, c.code, c.display) for c in concept.coding or [])
+    # Read straight from the JSON when every coding's system, code and display are strings (as nearly all
+    # are): this is the engine's most frequent read. Anything else goes through the views, which name the
+    # invalid element.
+    codings = concept.json.get("coding")
+    if not codings:
+        return ()
+    if isinstance(codings, list) and all(_plain_coding(coding) for coding in codings):
+        return tuple(Coding(c.get("system"), c.get("code"), c.get("display")) for c in codings)
+    return tuple(Coding(c.system, c.code, c.display) for c in concept.coding)
+
+
+def _plain_coding(coding: object) -> bool:
+    return isinstance(coding, dict) and all(
+        value is None or isinstance(value, str)
+        for value in (coding.get("system"), coding.get("code"), coding.get("display")))

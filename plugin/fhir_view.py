@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
+from functools import lru_cache, partial
 from typing import Any
 
-from needlecheck.mappings.fhir_types import ANY_RESOURCE, ElementType, fhir_types
+from needlecheck.mappings.fhir_types import ANY_RESOURCE, fhir_types
 
 Json = dict[str, Any]
 
@@ -71,6 +73,8 @@ def _primitive(kind: str, value: Any) -> Any:
     raise _Problem(f"must be a FHIR {kind}, not {type(value).__name__}")
 
 
+# Records repeat the same few dates (a visit's, a course's): parsing each once per process pays.
+@lru_cache(maxsize=4096)
 def _date(kind: str, value: str) -> Any:
     """A FHIR date or dateTime: a full date is a ``date``, a time makes it a ``datetime``; a partial date
     (year, year-month) stays as written, since it names no day."""
@@ -99,12 +103,15 @@ class FhirView:
     checked and wrapped once, on first read.
     """
 
+    # Views are built by the hundred per hook call: slots for what every view has, a dict for what is read.
+    __slots__ = ("__dict__", "_json", "_where")
     resource_type: str  # the FHIR type of the element: ``Procedure``, ``CodeableConcept``, ``ClaimItem`` …
+    # How each element of this type is read, filled on first read: its name -> (JSON name, repeats, reader).
+    _elements: dict[str, tuple[str, bool, _Reader]]
 
-    def __init__(self, json: Json, type_name: str, where: str | _Where) -> None:
+    def __init__(self, json: Json, where: str | _Where) -> None:
         self._json = json
         self._where = where
-        self.resource_type = type_name
 
     @property
     def json(self) -> Json:
@@ -123,22 +130,25 @@ class FhirView:
         return self.resource_type
 
     def __getattr__(self, name: str) -> Any:
-        # Called only for an element not read yet: once read, it is an instance attribute.
-        if name.startswith("_"):
-            raise AttributeError(name)
-        value = self.__dict__[name] = self._element(name)
-        return value
-
-    def _element(self, name: str) -> Any:
-        element = _TYPES.element(self.resource_type, name)
-        value = self._json.get(element.key)
+        # Called only for an element not read yet: once read, it is an instance attribute. This is the
+        # engine's most frequent call, hence one function and one reader call per element.
+        try:
+            key, many, read = self._elements[name]
+        except KeyError:
+            if name.startswith("_"):
+                raise AttributeError(name) from None
+            key, many, read = _reading(type(self), name)
+        value = self._json.get(key)
         if value is None:
-            return [] if element.many else None
-        if not element.many:
-            return _item(element, value, (self, element.key, None))
-        if not isinstance(value, list):
-            raise InvalidFhir(_path_of(self, element.key, None), "must be a list")
-        return [_item(element, item, (self, element.key, index)) for index, item in enumerate(value)]
+            element = [] if many else None
+        elif not many:
+            element = read(value, self, key, None)
+        elif isinstance(value, list):
+            element = [read(item, self, key, index) for index, item in enumerate(value)]
+        else:
+            raise InvalidFhir(_path_of(self, key, None), "must be a list")
+        self.__dict__[name] = element
+        return element
 
     def __repr__(self) -> str:
         return f"FhirView({self.resource_type} at {self.path})"
@@ -146,25 +156,67 @@ class FhirView:
 
 # Where a child element is: its parent, its JSON name and its index in a list.
 _Where = tuple[FhirView, str, "int | None"]
+# Checks one JSON value of an element and wraps it: (value, parent, JSON name, index) -> element.
+_Reader = Callable[[Any, FhirView, str, "int | None"], Any]
 
 
 def _path_of(parent: FhirView, key: str, index: int | None) -> str:
     return f"{parent.path}.{key}" if index is None else f"{parent.path}.{key}[{index}]"
 
 
-def _item(element: ElementType, value: Any, where: _Where) -> Any:
-    if (kind := element.primitive) is not None:
-        try:
-            return _primitive(kind, value)
-        except _Problem as problem:
-            raise InvalidFhir(_path_of(*where), str(problem)) from None
+_VIEW_CLASSES: dict[str, type[FhirView]] = {}
+
+
+def _view_class(type_name: str) -> type[FhirView]:
+    """The view class of one FHIR type (made on first use): its element table is shared by its views."""
+    view_class = _VIEW_CLASSES.get(type_name)
+    if view_class is None:
+        view_class = _VIEW_CLASSES[type_name] = type(
+            f"{type_name}View", (FhirView,), {"__slots__": (), "resource_type": type_name, "_elements": {}})
+    return view_class
+
+
+def _reading(view_class: type[FhirView], name: str) -> tuple[str, bool, _Reader]:
+    """How ``name`` is read on views of ``view_class``; AttributeError when the type has no such element."""
+    element = _TYPES.element(view_class.resource_type, name)
+    if element.primitive == "string":
+        read: _Reader = _read_string
+    elif element.primitive is not None:
+        read = partial(_read_primitive, element.primitive)
+    elif element.type == ANY_RESOURCE:
+        read = _read_resource
+    else:
+        read = partial(_read_complex, element.type)
+    reading = view_class._elements[name] = (element.key, element.many, read)
+    return reading
+
+
+def _read_string(value: Any, parent: FhirView, key: str, index: int | None) -> Any:
+    if isinstance(value, str):
+        return value
+    raise InvalidFhir(_path_of(parent, key, index), f"must be a FHIR string, not {type(value).__name__}")
+
+
+def _read_primitive(kind: str, value: Any, parent: FhirView, key: str, index: int | None) -> Any:
+    try:
+        return _primitive(kind, value)
+    except _Problem as problem:
+        raise InvalidFhir(_path_of(parent, key, index), str(problem)) from None
+
+
+def _read_complex(type_name: str, value: Any, parent: FhirView, key: str, index: int | None) -> Any:
+    if isinstance(value, dict):
+        return (_VIEW_CLASSES.get(type_name) or _view_class(type_name))(value, (parent, key, index))
+    raise InvalidFhir(_path_of(parent, key, index), "must be an object")
+
+
+def _read_resource(value: Any, parent: FhirView, key: str, index: int | None) -> Any:
     if not isinstance(value, dict):
-        raise InvalidFhir(_path_of(*where), "must be an object")
-    if element.type != ANY_RESOURCE:
-        return FhirView(value, element.type, where)
-    if isinstance(resource_type := value.get("resourceType"), str) and resource_type in _TYPES.resources:
-        return FhirView(value, resource_type, where)
-    return FhirView(value, resource_type_of(resource_type, _path_of(*where)), where)  # raises InvalidFhir
+        raise InvalidFhir(_path_of(parent, key, index), "must be an object")
+    kind = value.get("resourceType")
+    if not (isinstance(kind, str) and kind in _TYPES.resources):
+        kind = resource_type_of(kind, _path_of(parent, key, index))  # raises InvalidFhir
+    return _view_class(kind)(value, (parent, key, index))
 
 
 def view_of(resource: Any, path: str | None = None) -> FhirView:
@@ -174,7 +226,7 @@ def view_of(resource: Any, path: str | None = None) -> FhirView:
         raise InvalidFhir(path or "resource", "must be a FHIR resource (a JSON object)")
     if path is None:
         path = "/".join(str(resource[key]) for key in ("resourceType", "id") if key in resource) or "resource"
-    return FhirView(resource, resource_type_of(resource.get("resourceType"), path), path)
+    return _view_class(resource_type_of(resource.get("resourceType"), path))(resource, path)
 
 
 def is_resource(value: Any, *resource_types: str) -> bool:

@@ -109,7 +109,8 @@ def reduce_body_site(site: BodySite, catalog: MuscleCatalog | None = None) -> Tr
     post-coordinated expression, or laterality qualifiers carried beside the site, in that order.
     """
     catalog = catalog or muscle_catalog()
-    carried = _combine(catalog.side_of_qualifier(code) or Side.UNSPECIFIED for code in site.laterality)
+    carried = _combine(catalog.side_of_qualifier(code) or Side.UNSPECIFIED for code in site.laterality) \
+        if site.laterality else Side.UNSPECIFIED
     group: MuscleConcept | None = None
     for code in site.snomed_codes:
         focus, side_code = parse_expression(code)
