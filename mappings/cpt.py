@@ -94,6 +94,7 @@ def cpt_codes() -> dict[str, CptCode]:
     return load_cpt_codes()
 
 
+@cache
 def codes_in_family(family: str) -> tuple[str, ...]:
     """The codes of one family, e.g. the dry-needling codes, in table order."""
     return tuple(code for code, row in cpt_codes().items() if row.family == family)

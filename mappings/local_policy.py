@@ -126,8 +126,8 @@ def _period(row: Any) -> EffectivePeriod:
 def _forget_loaded_tables() -> None:
     from needlecheck.mappings import documentation, frequency_limits, payer_policies, payers
 
-    for accessor in (payers.payer_directory, payer_policies.payer_policies, frequency_limits.frequency_limits,
-                     documentation.documentation_requirements):
+    for accessor in (payers.payer_directory, payers.directory_entry_for, payer_policies.payer_policies,
+                     frequency_limits.frequency_limits, documentation.documentation_requirements):
         accessor.cache_clear()
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 from needlecheck.mappings.errors import MappingError
@@ -206,6 +206,17 @@ def payer_directory() -> tuple[DirectoryEntry, ...]:
                            lambda path: load_payer_directory(path, cataloged=False), merged_in_front,
                            lambda row: (row.pack, row.match, row.identifier_system,
                                         row.identifier_value or (row.name_pattern.pattern if row.name_pattern else "")))
+
+
+@lru_cache(maxsize=4096)
+def directory_entry_for(identifiers: tuple[tuple[str | None, str], ...], names: tuple[str, ...],
+                        payer_class: str) -> DirectoryEntry | None:
+    """The first directory row that names the payor with these identifiers and names and may apply to a
+    coverage of ``payer_class``. Remembered per payor: a practice bills few payers, and every hook call asks."""
+    for entry in payer_directory():
+        if entry.applies_to(payer_class) and entry.matches(identifiers, names):
+            return entry
+    return None
 
 
 def payer_class_of_sopt(code: str, table: dict[str, PayerClassRow] | None = None) -> PayerClassRow | None:

@@ -150,7 +150,7 @@ class BillingContext:
         """The line's date of service; an order without one is taken to be for the day it is signed."""
         return line.date_of_service or self.evaluated_on
 
-    @property
+    @cached_property
     def dry_needling_lines(self) -> tuple[ServiceLine, ...]:
-        """The lines the dry-needling rules check."""
+        """The lines the dry-needling rules check (most rules ask: worked out once)."""
         return tuple(line for line in self.lines if line.is_dry_needling)

@@ -33,11 +33,14 @@ class PatientRecord:
     invalid: list[str] = field(default_factory=list)
     # A claim's contained resources are siblings: a contained Procedure's "#med" points at the claim's.
     enclosing: FhirView | None = None
+    # all_of's answers, by type, until the record changes: the parties and documentation ask again and again.
+    _of_type: dict[str, tuple[FhirView, ...]] = field(default_factory=dict, repr=False)
 
     def add(self, resource: FhirView) -> None:
         """Make ``resource`` (a view of a request's resource) resolvable by its ``Type/id``."""
         if resource.id:
             self.resources[f"{resource.resource_type}/{resource.id}"] = resource
+            self._of_type.clear()
 
     def add_json(self, resource: Json) -> FhirView | None:
         """Keep a resource from prefetch or the server (earlier Procedures also become history) and return
@@ -53,6 +56,7 @@ class PatientRecord:
             return None
         try:
             view = self.resources[key] = view_of(resource, key)
+            self._of_type.clear()
         except InvalidFhir:
             self.invalid.append(key)
             return None
@@ -68,13 +72,17 @@ class PatientRecord:
         if found is None or found.path != key:
             return False
         del self.resources[key]
+        self._of_type.clear()
         self.invalid.append(key)
         self.prior_procedures = [p for p in self.prior_procedures if p is not found.json]
         return True
 
-    def all_of(self, kind: str) -> list[FhirView]:
+    def all_of(self, kind: str) -> tuple[FhirView, ...]:
         """Every resource of type ``kind`` in the record."""
-        return [resource for resource in self.resources.values() if resource.resource_type == kind]
+        found = self._of_type.get(kind)
+        if found is None:
+            found = self._of_type[kind] = tuple(r for r in self.resources.values() if r.resource_type == kind)
+        return found
 
     def resolve(self, reference: FhirView | str | None, container: Any = None) -> FhirView | None:
         """The resource a reference (a Reference or its ``reference`` string) points to: contained in

@@ -22,8 +22,8 @@ from needlecheck.mappings.payers import (
     SOPT_SYSTEMS,
     DirectoryEntry,
     claim_filing_indicators,
+    directory_entry_for,
     payer_class_of_sopt,
-    payer_directory,
 )
 from needlecheck.plugin.context import BillingContext, CoverageFacts
 
@@ -89,11 +89,8 @@ def type_class(coverage: CoverageFacts) -> PayerClass:
 
 def directory_entry(coverage: CoverageFacts, payer_class: PayerClass) -> DirectoryEntry | None:
     """The first directory row that names this payor and may apply to a coverage of ``payer_class``."""
-    for entry in payer_directory():
-        if entry.applies_to(payer_class) and entry.matches(coverage.payor_identifiers,
-                                                           coverage.payor_names + coverage.plan_names):
-            return entry
-    return None
+    return directory_entry_for(coverage.payor_identifiers, coverage.payor_names + coverage.plan_names,
+                               payer_class.value)
 
 
 def payer_of(context: BillingContext) -> Payer:
