@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cached_property
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from needlecheck.mappings.cpt import is_dry_needling_code
 from needlecheck.plugin.muscles import MuscleCount, count_muscles
@@ -105,9 +105,8 @@ class ServiceLine:
         return is_dry_needling_code(self.code)
 
 
-@dataclass(frozen=True)
-class PriorService:
-    """A service the record shows as already performed (an earlier Procedure)."""
+class PriorService(NamedTuple):
+    """A service the record shows as already performed (an earlier Procedure); a tuple, as ``Coding`` is."""
 
     reference: str
     code: str

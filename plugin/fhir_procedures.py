@@ -18,17 +18,17 @@ they read the same: that is what a duplicate record looks like, and the rules sh
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from needlecheck.mappings.code_systems import canonical_system
 from needlecheck.mappings.cpt import CPT_SYSTEM
 from needlecheck.plugin.fhir_view import FhirView
 
 
-@dataclass(frozen=True)
-class ProcedureIdentity:
-    """What identifies one Procedure: ``reference`` is None for a contained copy (``local_id`` is its id)."""
+class ProcedureIdentity(NamedTuple):
+    """What identifies one Procedure: ``reference`` is None for a contained copy (``local_id`` is its id).
+
+    A tuple, as ``Coding`` is: every earlier Procedure of every call gets one."""
 
     reference: str | None
     local_id: str | None

@@ -131,18 +131,25 @@ def codings_of(concept: FhirView | None) -> tuple[Coding, ...]:
     """The codings of a CodeableConcept as engine values."""
     if concept is None:
         return ()
-    # Read straight from the JSON when every coding's system, code and display are strings (as nearly all
-    # are): this is the engine's most frequent read. Anything else goes through the views, which name the
-    # invalid element.
     codings = concept.json.get("coding")
     if not codings:
         return ()
-    if isinstance(codings, list) and all(_plain_coding(coding) for coding in codings):
-        return tuple(Coding(c.get("system"), c.get("code"), c.get("display")) for c in codings)
+    # Read straight from the JSON when every coding's system, code and display are strings (as nearly all
+    # are): this is the engine's most frequent read. Anything else is read through the views, which name the
+    # invalid element.
+    found = []
+    if isinstance(codings, list):
+        for coding in codings:
+            if not isinstance(coding, dict):
+                break
+            system, code, display = coding.get("system"), coding.get("code"), coding.get("display")
+            if not (_is_text(system) and _is_text(code) and _is_text(display)):
+                break
+            found.append(Coding(system, code, display))
+        else:
+            return tuple(found)
     return tuple(Coding(c.system, c.code, c.display) for c in concept.coding)
 
 
-def _plain_coding(coding: object) -> bool:
-    return isinstance(coding, dict) and all(
-        value is None or isinstance(value, str)
-        for value in (coding.get("system"), coding.get("code"), coding.get("display")))
+def _is_text(value: object) -> bool:
+    return value is None or value.__class__ is str

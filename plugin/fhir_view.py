@@ -104,19 +104,16 @@ class FhirView:
     """
 
     # Views are built by the hundred per hook call: slots for what every view has, a dict for what is read.
-    __slots__ = ("__dict__", "_json", "_where")
+    __slots__ = ("__dict__", "_where", "json")
     resource_type: str  # the FHIR type of the element: ``Procedure``, ``CodeableConcept``, ``ClaimItem`` …
     # How each element of this type is read, filled on first read: its name -> (JSON name, repeats, reader).
     _elements: dict[str, tuple[str, bool, _Reader]]
 
-    def __init__(self, json: Json, where: str | _Where) -> None:
-        self._json = json
-        self._where = where
+    json: Json  # the JSON this view reads (never modified)
 
-    @property
-    def json(self) -> Json:
-        """The JSON this view reads (never modified)."""
-        return self._json
+    def __init__(self, json: Json, where: str | _Where) -> None:
+        self.json = json
+        self._where = where
 
     @property
     def path(self) -> str:
@@ -138,7 +135,7 @@ class FhirView:
             if name.startswith("_"):
                 raise AttributeError(name) from None
             key, many, read = _reading(type(self), name)
-        value = self._json.get(key)
+        value = self.json.get(key)
         if value is None:
             element = [] if many else None
         elif not many:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from needlecheck.mappings.code_systems import canonical_system
 
@@ -10,9 +11,12 @@ SNOMED_SYSTEM = "http://snomed.info/sct"
 ICD10CM_SYSTEM = "http://hl7.org/fhir/sid/icd-10-cm"
 
 
-@dataclass(frozen=True)
-class Coding:
-    """A code in a code system, with the display the sender gave it."""
+class Coding(NamedTuple):
+    """A code in a code system, with the display the sender gave it.
+
+    A named tuple, not a frozen dataclass: a hook call makes dozens and a scan millions, and a tuple is
+    built three times faster.
+    """
 
     system: str | None
     code: str | None
