@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
-from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -104,17 +103,23 @@ def check_patients(patients: list[str]) -> Batch:
                     out_of_range)
 
 
-def _references(value: Any) -> Iterable[str]:
-    if isinstance(value, dict):
-        key = reference_key(value) if isinstance(value.get("reference"), str) else None
-        if key:
-            yield key
-        for item in value.values():
-            if isinstance(item, dict | list):
-                yield from _references(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _references(item)
+def _references(value: Any) -> list[str]:
+    """``Type/id`` of every reference in ``value``, in document order (a loop, not recursive generators:
+    every claim of a scan is walked whole)."""
+    found: list[str] = []
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            if isinstance(item.get("reference"), str) and (key := reference_key(item)):
+                found.append(key)
+            children = [child for child in item.values() if isinstance(child, dict | list)]
+        elif isinstance(item, list):
+            children = [child for child in item if isinstance(child, dict | list)]
+        else:
+            continue
+        pending.extend(reversed(children))
+    return found
 
 
 def _cpt_codes(resource: dict[str, Any]) -> set[str]:
