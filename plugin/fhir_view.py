@@ -18,7 +18,7 @@ import datetime as dt
 import re
 from collections.abc import Callable
 from functools import lru_cache, partial
-from typing import Any
+from typing import Any, TypeAlias
 
 from needlecheck.mappings.fhir_types import ANY_RESOURCE, fhir_types
 
@@ -111,7 +111,7 @@ class FhirView:
 
     json: Json  # the JSON this view reads (never modified)
 
-    def __init__(self, json: Json, where: str | _Where) -> None:
+    def __init__(self, json: Json, where: _Where) -> None:
         self.json = json
         self._where = where
 
@@ -139,11 +139,12 @@ class FhirView:
         if value is None:
             element = [] if many else None
         elif not many:
-            element = read(value, self, key, None)
+            element = read(value, self._where, key, None)
         elif isinstance(value, list):
-            element = [read(item, self, key, index) for index, item in enumerate(value)]
+            where = self._where
+            element = [read(item, where, key, index) for index, item in enumerate(value)]
         else:
-            raise InvalidFhir(_path_of(self, key, None), "must be a list")
+            raise InvalidFhir(_path_of(self._where, key, None), "must be a list")
         self.__dict__[name] = element
         return element
 
@@ -151,14 +152,17 @@ class FhirView:
         return f"FhirView({self.resource_type} at {self.path})"
 
 
-# Where a child element is: its parent, its JSON name and its index in a list.
-_Where = tuple[FhirView, str, "int | None"]
+# Where an element is: the path of a resource, or where its parent is, its JSON name and its index in a list.
+# A chain of tuples, not a reference to the parent view: the parent holds its children, and a child holding its
+# parent would make every call's views a reference cycle, left for the garbage collector to find.
+_Where: TypeAlias = "str | tuple[_Where, str, int | None]"
 # Checks one JSON value of an element and wraps it: (value, parent, JSON name, index) -> element.
-_Reader = Callable[[Any, FhirView, str, "int | None"], Any]
+_Reader = Callable[[Any, _Where, str, "int | None"], Any]
 
 
-def _path_of(parent: FhirView, key: str, index: int | None) -> str:
-    return f"{parent.path}.{key}" if index is None else f"{parent.path}.{key}[{index}]"
+def _path_of(parent: _Where, key: str, index: int | None) -> str:
+    base = parent if isinstance(parent, str) else _path_of(*parent)
+    return f"{base}.{key}" if index is None else f"{base}.{key}[{index}]"
 
 
 _VIEW_CLASSES: dict[str, type[FhirView]] = {}
@@ -188,26 +192,26 @@ def _reading(view_class: type[FhirView], name: str) -> tuple[str, bool, _Reader]
     return reading
 
 
-def _read_string(value: Any, parent: FhirView, key: str, index: int | None) -> Any:
+def _read_string(value: Any, parent: _Where, key: str, index: int | None) -> Any:
     if isinstance(value, str):
         return value
     raise InvalidFhir(_path_of(parent, key, index), f"must be a FHIR string, not {type(value).__name__}")
 
 
-def _read_primitive(kind: str, value: Any, parent: FhirView, key: str, index: int | None) -> Any:
+def _read_primitive(kind: str, value: Any, parent: _Where, key: str, index: int | None) -> Any:
     try:
         return _primitive(kind, value)
     except _Problem as problem:
         raise InvalidFhir(_path_of(parent, key, index), str(problem)) from None
 
 
-def _read_complex(type_name: str, value: Any, parent: FhirView, key: str, index: int | None) -> Any:
+def _read_complex(type_name: str, value: Any, parent: _Where, key: str, index: int | None) -> Any:
     if isinstance(value, dict):
         return (_VIEW_CLASSES.get(type_name) or _view_class(type_name))(value, (parent, key, index))
     raise InvalidFhir(_path_of(parent, key, index), "must be an object")
 
 
-def _read_resource(value: Any, parent: FhirView, key: str, index: int | None) -> Any:
+def _read_resource(value: Any, parent: _Where, key: str, index: int | None) -> Any:
     if not isinstance(value, dict):
         raise InvalidFhir(_path_of(parent, key, index), "must be an object")
     kind = value.get("resourceType")
