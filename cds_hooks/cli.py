@@ -222,7 +222,8 @@ class _VersionAction(argparse.Action):
                  option_string: str | None = None) -> None:
         import needlecheck
 
-        parser.exit(message=f"needlecheck {needlecheck.__version__}\n")
+        sys.stdout.write(f"needlecheck {needlecheck.__version__}\n")  # to stdout, as argparse's own action
+        parser.exit()
 
 
 def build_parser() -> argparse.ArgumentParser:
