@@ -9,8 +9,8 @@ import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
-from needlecheck import __version__
 from needlecheck.cds_hooks.errors import ApiError
 from needlecheck.cds_hooks.governance import Governance
 from needlecheck.cds_hooks.invoke import run_hook
@@ -211,6 +211,21 @@ def _scan(args: argparse.Namespace) -> int:
     return run_scan(args, load_settings(_config_path(args)))
 
 
+class _VersionAction(argparse.Action):
+    """``--version``: the installed version is looked up only when asked for (see ``needlecheck.__getattr__``)."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS,
+                         help="show program's version number and exit", **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        import needlecheck
+
+        sys.stdout.write(f"needlecheck {needlecheck.__version__}\n")  # to stdout, as argparse's own action
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``needlecheck`` command."""
     parser = argparse.ArgumentParser(
@@ -218,7 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Needlecheck: a CDS Hooks service that catches dry-needling (CPT 20560/20561) coding errors "
                     "before an order is signed or a claim is finalized.",
         epilog="Run 'needlecheck COMMAND --help' for the options of a command.")
-    parser.add_argument("--version", action="version", version=f"needlecheck {__version__}")
+    parser.add_argument("--version", action=_VersionAction)
     commands = parser.add_subparsers(dest="command", required=True, title="commands", metavar="COMMAND")
 
     def command(name: str, summary: str, description: str) -> argparse.ArgumentParser:

@@ -12,14 +12,15 @@ cache shared by all workers). Any failure is a 401 that says nothing more; the r
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
-import jwt
 from flask import Flask, Response, g, request
 
 from needlecheck.cds_hooks.errors import operation_outcome
@@ -34,6 +35,9 @@ from needlecheck.cds_hooks.jwks import (
 from needlecheck.cds_hooks.replay_cache import ReplayCache, open_replay_cache
 from needlecheck.cds_hooks.settings import Settings
 from needlecheck.cds_hooks.trust_settings import AuthLimits, TrustedClient
+
+if TYPE_CHECKING:
+    import jwt
 
 log = logging.getLogger("needlecheck.auth")
 
@@ -65,18 +69,22 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-# PyJWT's messages may quote claim values; the log gets these fixed reasons instead.
-_CLAIM_FAILURES: tuple[tuple[type[jwt.PyJWTError], str], ...] = (
-    (jwt.InvalidSignatureError, "signature does not verify"),
-    (jwt.ExpiredSignatureError, "token expired (exp)"),
-    (jwt.ImmatureSignatureError, "token not yet valid (iat or nbf in the future)"),
-    (jwt.InvalidAudienceError, "aud is not the URL invoked"),
-    (jwt.InvalidIssuerError, "iss does not match"),
-    (jwt.MissingRequiredClaimError, "a required claim (iss, aud, exp, iat, jti) is missing"),
-    (jwt.exceptions.InvalidJTIError, "jti is not a string"),
-    (jwt.InvalidAlgorithmError, "algorithm does not fit the key"),
-    (jwt.InvalidKeyError, "the issuer's key is unusable (too short?)"),
-)
+@cache
+def _claim_failures() -> tuple[tuple[type[jwt.PyJWTError], str], ...]:
+    """PyJWT's messages may quote claim values; the log gets these fixed reasons instead."""
+    import jwt
+
+    return (
+        (jwt.InvalidSignatureError, "signature does not verify"),
+        (jwt.ExpiredSignatureError, "token expired (exp)"),
+        (jwt.ImmatureSignatureError, "token not yet valid (iat or nbf in the future)"),
+        (jwt.InvalidAudienceError, "aud is not the URL invoked"),
+        (jwt.InvalidIssuerError, "iss does not match"),
+        (jwt.MissingRequiredClaimError, "a required claim (iss, aud, exp, iat, jti) is missing"),
+        (jwt.exceptions.InvalidJTIError, "jti is not a string"),
+        (jwt.InvalidAlgorithmError, "algorithm does not fit the key"),
+        (jwt.InvalidKeyError, "the issuer's key is unusable (too short?)"),
+    )
 
 
 class ClientAuthenticator:
@@ -84,6 +92,9 @@ class ClientAuthenticator:
 
     def __init__(self, clients: tuple[TrustedClient, ...], limits: AuthLimits, replay_cache: ReplayCache,
                  clock: Callable[[], float] = time.monotonic, wall_clock: Callable[[], float] = time.time) -> None:
+        # PyJWT (with the cryptography package, ~60-150 ms) is imported only when clients are trusted, and then
+        # here: in the gunicorn master, before the workers fork, so they share it. Open mode never needs it.
+        importlib.import_module("jwt")
         self._clients = {client.iss: client for client in clients}
         self._limits = limits
         self._replay_cache = replay_cache
@@ -100,6 +111,8 @@ class ClientAuthenticator:
     def authenticate(self, authorization: str | None, audience: str) -> AuthenticatedClient:
         """The client whose token ``authorization`` carries, for a call of ``audience``; raises
         AuthenticationFailed otherwise."""
+        import jwt  # loaded in __init__
+
         token = _bearer_token(authorization)
         try:
             header = jwt.get_unverified_header(token)
@@ -140,13 +153,15 @@ class ClientAuthenticator:
 
     def _verified_claims(self, token: str, key: jwt.PyJWK, algorithm: str, audience: str,
                          client: TrustedClient) -> dict[str, Any]:
+        import jwt  # loaded in __init__
+
         try:
             claims: dict[str, Any] = jwt.decode(
                 token, key, algorithms=[algorithm], audience=audience, issuer=client.iss,
                 leeway=self._limits.clock_leeway_seconds,
                 options={"require": ["iss", "aud", "exp", "iat", "jti"], "enforce_minimum_key_length": True})
         except jwt.PyJWTError as error:
-            reason = next((text for kind, text in _CLAIM_FAILURES if isinstance(error, kind)),
+            reason = next((text for kind, text in _claim_failures() if isinstance(error, kind)),
                           f"token rejected ({type(error).__name__})")
             raise AuthenticationFailed(f"{reason} for {client.iss}") from error
         # The leeway covers the client's clock being behind ours, as it does for exp.

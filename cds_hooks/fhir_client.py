@@ -10,11 +10,11 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
-import requests
-import urllib3
+if TYPE_CHECKING:
+    import requests
 
 FHIR_JSON = "application/fhir+json"
 
@@ -43,7 +43,11 @@ class FhirClient:
         self.deadline = deadline if deadline is not None else time.monotonic() + limits.time_budget_seconds
         self._origin = _origin(self.base_url)
         self._owns_session = session is None
-        self._session = session or requests.Session()
+        if session is None:
+            import requests  # here, not at the top: ~90 ms that a request with full prefetch never needs
+
+            session = requests.Session()
+        self._session = session
         self._headers = {"Accept": FHIR_JSON}
         if access_token:
             self._headers["Authorization"] = f"Bearer {access_token}"
@@ -62,6 +66,8 @@ class FhirClient:
         if remaining <= 0:
             raise FhirUnavailable("time budget exhausted")
         timeout = (min(self.limits.connect_timeout_seconds, remaining), remaining)
+        import requests  # loaded by now (a session exists); see __init__
+
         try:
             with self._session.get(url, headers=self._headers, timeout=timeout, allow_redirects=False,
                                    stream=True) as response:
@@ -139,6 +145,8 @@ def _read_capped(response: requests.Response, limit: int, deadline: float) -> by
     would hold a plain ``iter_content`` loop for hours. So each read takes what has arrived (``read1``)
     and may wait only until the deadline.
     """
+    import urllib3  # loaded with requests; see FhirClient.__init__
+
     raw: urllib3.HTTPResponse = response.raw
     connection = getattr(raw, "connection", None)
     sock = getattr(connection, "sock", None)

@@ -10,9 +10,10 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import requests
+if TYPE_CHECKING:  # only the type of a session: ``needlecheck check`` never imports requests (~90 ms)
+    import requests
 
 from needlecheck.cds_hooks.cards import cards_for, unchecked_card
 from needlecheck.cds_hooks.crd_configuration import CallConfiguration, capped, parse_configuration, without_families_off

@@ -12,10 +12,10 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import requests
-from jwt import PyJWK
+if TYPE_CHECKING:
+    from jwt import PyJWK
 
 log = logging.getLogger("needlecheck.auth")
 
@@ -42,6 +42,10 @@ def key_for_algorithm(jwk: dict[str, Any], algorithm: str) -> PyJWK:
         raise KeyMismatch(f"key type does not fit {algorithm}")
     if jwk.get("alg") not in (None, algorithm):
         raise KeyMismatch(f"key is for {jwk.get('alg')!r}, not {algorithm}")
+    # PyJWT and the cryptography package cost ~60 ms to import: only a service with trusted clients pays it
+    # (settings are read by every command, ``needlecheck check`` included).
+    from jwt import PyJWK
+
     return PyJWK(jwk, algorithm=algorithm)
 
 
@@ -109,6 +113,8 @@ class RemoteKeys:
             return self._keys.get(kid)
 
     def _refresh(self, now: float) -> None:
+        import requests  # ~90 ms to import; settings (which import this module) are read by every command
+
         self.fetches += 1
         try:
             document = _fetch_json(self.url)
@@ -125,6 +131,8 @@ class RemoteKeys:
 
 def _fetch_json(url: str) -> Any:
     """GET ``url`` without following redirects, bounded in time and size."""
+    import requests
+
     with requests.get(url, timeout=FETCH_TIMEOUT_SECONDS, allow_redirects=False, stream=True,
                       headers={"Accept": "application/json"}) as response:
         if response.status_code != 200:

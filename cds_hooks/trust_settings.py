@@ -9,8 +9,6 @@ from dataclasses import dataclass, fields
 from typing import Any
 from urllib.parse import urlsplit
 
-import jwt
-
 from needlecheck.cds_hooks.jwks import SIGNING_ALGORITHMS, key_for_algorithm
 
 
@@ -98,6 +96,8 @@ def _inline_keys(value: Any, name: str) -> tuple[dict[str, Any], ...]:
 
 
 def _fits(key: dict[str, Any], algorithm: str) -> bool:
+    import jwt  # only configured inline keys are checked; every command reads the settings (see jwks.py)
+
     try:
         key_for_algorithm(key, algorithm)
     except (jwt.PyJWTError, ValueError):

@@ -25,14 +25,14 @@ class PolicySource:
     confidence: str
 
 
-_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+#: libyaml's safe loader (in PyYAML's wheels) where built: it reads YAML ten times faster than the pure-Python one.
+SAFE_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def load_policy_sources(path: Path) -> dict[str, PolicySource]:
     """Read and validate one sources file: every entry needs a title, an https URL and a statement."""
     try:
-        # libyaml's loader (in PyYAML's wheels) reads the sources ten times faster than the pure-Python one.
-        document = yaml.load(path.read_text(encoding="utf-8"), Loader=_SAFE_LOADER) or {}
+        document = yaml.load(path.read_text(encoding="utf-8"), Loader=SAFE_YAML_LOADER) or {}
     except OSError as error:
         raise MappingError(str(path), None, None, f"cannot be read: {error.strerror or error}") from error
     except yaml.YAMLError as error:

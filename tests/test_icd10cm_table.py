@@ -79,3 +79,10 @@ def test_an_unwritable_cache_directory_is_named(tmp_path: Path, monkeypatch: pyt
             icd10cm.release_table()
     finally:
         icd10cm.release_table.cache_clear()
+
+
+def test_the_table_is_named_after_the_installed_library_version() -> None:
+    from importlib.metadata import version
+
+    assert icd10cm.library_version() == version("simple-icd-10-cm")
+    assert icd10cm.release_table().path.name == f"icd10cm-simple-icd-10-cm-{version('simple-icd-10-cm')}.sqlite"
