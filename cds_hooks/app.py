@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -72,7 +73,7 @@ def invoke(service_id: str) -> Response:
     check_fhir_server(body, caller.client.fhir_hosts if caller else None, settings.allow_http)
     governance = Governance(settings.rule_settings_for(caller.client.iss if caller else None),
                             current_app.extensions["needlecheck.suppression"])
-    with trace.fhir_session:
+    with trace.fhir_session or contextlib.nullcontext():
         result = run_hook(service, body, settings.fhir, current_app.extensions["needlecheck.pool"],
                           trace.fhir_session, options=settings.rule_options, governance=governance)
     trace.result = result
