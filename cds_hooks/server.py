@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import gc
 import logging
 import socket
 import sqlite3
@@ -134,6 +135,10 @@ def serve(settings: Settings) -> None:
     # prometheus-client fixes its mode when first imported: the app is built inside the multiprocess setup.
     with multiprocess_metrics():
         application = build_app(settings)
+        # What the master built (tables, models, the app) lives as long as the process: frozen, a worker's
+        # full garbage collection no longer walks it (about 0.2 s holding the GIL, a few times a minute under
+        # load: the p99) nor writes to the pages the workers share with the master.
+        gc.freeze()
         _log_start(settings)
         NeedlecheckServer(settings, application).run()
 
