@@ -21,7 +21,7 @@ every record:
 Reads that must see the audit trail of this worker flush the queue first: ``invocations`` and ``report_data``,
 and ``save_feedback``, so that a card this worker issued is in ``card_issued`` before any feedback on it is
 (repeat suppression joins the two). Only a SIGKILL, a crash or a power loss can lose queued records: at most
-the queue of each worker, in practice the last few milliseconds of calls.
+the queue of each worker, in practice the calls of the last ``LINGER_SECONDS``.
 """
 
 from __future__ import annotations
