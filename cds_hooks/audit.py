@@ -189,16 +189,34 @@ def open_seconds(intervals: list[tuple[float, float]]) -> float:
 
 @dataclass
 class InvocationTrace:
-    """What the HTTP layer learns about one invocation while answering it (kept on ``flask.g``)."""
+    """What the HTTP layer learns about one invocation while answering it (kept on ``flask.g``).
+
+    ``fhir_session`` is None when the request names no FHIR server: nothing can be fetched, and a
+    ``requests.Session`` costs about 0.1 ms to build, on every call of a busy worker.
+    """
 
     hook_instance: str | None = None
-    fhir_session: TimedFhirSession = field(default_factory=TimedFhirSession)
+    fhir_session: TimedFhirSession | None = None
     result: HookResult | None = None
+
+    @property
+    def fhir_requests(self) -> int:
+        """How many FHIR requests the call sent."""
+        return self.fhir_session.request_count if self.fhir_session is not None else 0
+
+    @property
+    def fhir_waited_ms(self) -> float:
+        """Milliseconds the call waited for its FHIR server (see ``TimedFhirSession.waited_ms``)."""
+        return self.fhir_session.waited_ms if self.fhir_session is not None else 0.0
 
 
 def trace_invocation(body: Any) -> InvocationTrace:
     """Start the trace of the invocation whose request is ``body``; the audit record is written from it."""
-    trace = InvocationTrace(safe_identifier(body.get("hookInstance")) if isinstance(body, dict) else None)
+    if not isinstance(body, dict):
+        trace = InvocationTrace()
+    else:
+        session = TimedFhirSession() if "fhirServer" in body else None
+        trace = InvocationTrace(safe_identifier(body.get("hookInstance")), session)
     g.needlecheck_invocation = trace
     return trace
 
@@ -221,7 +239,6 @@ def audit_record(response: Response) -> AuditRecord:
     service = SERVICES.get(service_id)
     trace: InvocationTrace | None = g.get("needlecheck_invocation")
     result = trace.result if trace is not None else None
-    session = trace.fhir_session if trace is not None else None
     fired = card_rule_ids(result.body) if result is not None else ()
     card_uuids, suggestion_uuids = cards_identifiers(result.body if result is not None else None)
     problem = None
@@ -233,8 +250,8 @@ def audit_record(response: Response) -> AuditRecord:
         client_id=_client_id(), http_status=response.status_code, problem=problem,
         rule_ids=fired, card_uuids=card_uuids, suggestion_uuids=suggestion_uuids,
         total_ms=elapsed_ms(request.environ),
-        fhir_ms=round(session.waited_ms, 3) if session is not None else None,
-        fhir_requests=session.request_count if session is not None else None,
+        fhir_ms=round(trace.fhir_waited_ms, 3) if trace is not None else None,
+        fhir_requests=trace.fhir_requests if trace is not None else None,
         suppressed_rule_ids=result.suppressed if result is not None else (),
         issued_cards=result.issued if result is not None else (),
         **prefetch_completeness(result))

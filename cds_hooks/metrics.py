@@ -114,8 +114,8 @@ def observe_hook_call(response: Response) -> None:
     trace = g.get("needlecheck_invocation")
     if trace is None:
         return
-    if trace.fhir_session.request_count:
-        metrics.fhir_seconds.labels(service).observe(trace.fhir_session.waited_ms / 1000)
+    if trace.fhir_requests:
+        metrics.fhir_seconds.labels(service).observe(trace.fhir_waited_ms / 1000)
     result = trace.result
     if result is None:
         return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import gc
 import logging
 import socket
 import sqlite3
@@ -23,6 +24,8 @@ from needlecheck.cds_hooks.store import StoreUnavailable, describe_storage, open
 from needlecheck.cds_hooks.warm_up import warm_up, warm_up_before_fork
 
 log = logging.getLogger("needlecheck")
+
+GC_YOUNG_THRESHOLD = 10_000  # allocations between young collections in the workers (CPython's default: 700)
 
 
 class StartupError(Exception):
@@ -134,6 +137,13 @@ def serve(settings: Settings) -> None:
     # prometheus-client fixes its mode when first imported: the app is built inside the multiprocess setup.
     with multiprocess_metrics():
         application = build_app(settings)
+        # What the master built (tables, models, the app) lives as long as the process: frozen, a worker's
+        # full garbage collection no longer walks it (about 0.2 s holding the GIL, a few times a minute under
+        # load: the p99) nor writes to the pages the workers share with the master. A hook call allocates
+        # thousands of containers, nearly all freed when it ends: with the default 700 a young collection ran
+        # about once a call, walking the call's live objects (0.38 ms a call in process, 0.26 with this).
+        gc.freeze()
+        gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
         _log_start(settings)
         NeedlecheckServer(settings, application).run()
 

@@ -79,6 +79,33 @@ def test_records_queued_while_the_writer_is_busy_go_in_one_batch(gated: GatedSto
     queued.close()
 
 
+def test_records_arriving_while_a_batch_gathers_share_its_transaction_and_a_flush_does_not_wait(
+        tmp_path: Path) -> None:
+    store = GatedStore(tmp_path / "audit.sqlite3")
+    store.gate.set()
+    queued = QueuedAuditStore(store, capacity=100, linger=10 * WAIT)  # without the flush it would gather long
+    records = [record() for _ in range(3)]
+    for item in records:
+        queued.record_invocation(item)
+    assert stored_instances(store.path) == set()  # gathering: nothing written yet
+    assert queued.flush(WAIT)
+    assert store.batches == [(3, "audit-writer")]
+    assert stored_instances(store.path) == {item.hook_instance for item in records}
+    queued.close()
+
+
+def test_a_full_batch_is_written_without_lingering(tmp_path: Path) -> None:
+    store = GatedStore(tmp_path / "audit.sqlite3")
+    store.gate.set()
+    queued = QueuedAuditStore(store, capacity=100, batch_size=4, linger=10 * WAIT)
+    records = [record() for _ in range(4)]
+    for item in records:
+        queued.record_invocation(item)
+    assert store.batch_started.wait(WAIT)  # no flush, no close: the full batch ended the wait
+    queued.close()
+    assert store.batches == [(4, "audit-writer")]
+
+
 def test_a_full_queue_writes_in_the_callers_thread_and_drops_nothing(gated: GatedStore,
                                                                      caplog: pytest.LogCaptureFixture) -> None:
     queued = QueuedAuditStore(gated, capacity=2)

@@ -384,7 +384,8 @@ def test_healthchain_order_sign_without_prefetch_fetches_from_the_fhir_server(
     [card] = warnings(response)
     assert "2026-03-10" in card["summary"]
     # The served app says which rules fired, and never logs the bearer token.
-    assert re.search(r"hook service=dry-needling-order-sign rules=\S*DN-CODE-002", served.log())
+    assert re.search(r"POST /cds-services/<service_id> 200 \S+ ms service=dry-needling-order-sign rules=\S*DN-CODE-002 "
+                     r"cards=\d", served.log())
     assert fhir_server.token not in served.log()
 
 

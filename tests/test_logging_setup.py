@@ -74,5 +74,21 @@ def test_each_request_gets_one_access_line_with_the_route_template_only(
     assert [(r.method, r.route, r.status) for r in access] == [  # type: ignore[attr-defined]
         ("POST", "/cds-services/<service_id>", 200), ("GET", "/livez", 200), ("GET", "-", 404)]
     assert all(isinstance(record.ms, float) for record in access)  # type: ignore[attr-defined]
+    # The hook call's line also says what it answered (one line a call); the others do not.
+    hook = access[0]
+    assert (hook.service, hook.cards) == ("dry-needling-order-sign", 1)  # type: ignore[attr-defined]
+    assert hook.rules == "DN-CODE-001"  # type: ignore[attr-defined]
+    assert hook.getMessage().endswith(" ms service=dry-needling-order-sign rules=DN-CODE-001 cards=1")
+    assert not any(hasattr(record, "service") for record in access[1:])
     text = "\n".join(record.getMessage() for record in caplog.records)
     assert "nc-pat-1" not in text and "tok-3f9e" not in text and "?" not in text
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_the_time_formatted_once_a_second_is_the_standard_one(log_format: str) -> None:
+    formatter, standard = log_formatter(log_format), logging.Formatter()
+    # Twice in one second, then the next second, then an earlier one: each as logging.Formatter writes it.
+    for created in (1_700_000_000.125, 1_700_000_000.987, 1_700_000_001.5, 1_600_000_000.0):
+        record = logging.LogRecord("needlecheck", logging.INFO, __file__, 1, "message", (), None)
+        record.created, record.msecs = created, (created - int(created)) * 1000
+        assert formatter.formatTime(record) == standard.formatTime(record)

@@ -73,6 +73,23 @@ def test_depth_on_the_bytes_equals_the_depth_of_the_parsed_value(value: Any, lim
     assert nesting_depth_exceeds(document, limit) == (depth(value) > limit)
 
 
+JSON_WITHOUT_ESCAPES = st.recursive(
+    st.none() | st.integers() | st.text(alphabet="[]{} ab", max_size=6),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(
+        st.text(alphabet="[]{}ab", max_size=3), children, max_size=3),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, derandomize=True, deadline=None)
+@given(JSON_WITHOUT_ESCAPES, st.integers(1, 8))
+def test_depth_without_escapes_ignores_brackets_in_strings(value: Any, limit: int) -> None:
+    # No backslash in the document: the quick path, where strings with and without brackets sit side by side.
+    document = json.dumps(value).encode()
+    assert b"\\" not in document
+    assert nesting_depth_exceeds(document, limit) == (depth(value) > limit)
+
+
 def test_a_request_at_the_depth_limit_is_answered(client: FlaskClient) -> None:
     body = load_request("order-sign/code001-20561-two-muscles.json")
     body["extension"] = {"org.example.deep": nested(RequestLimits.max_json_depth - 2)}
