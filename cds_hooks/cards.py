@@ -8,6 +8,7 @@ are derived from (hookInstance, rule, line) so the same problem keeps its identi
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from typing import Any
 
@@ -106,13 +107,20 @@ def apply_code_change(resource: dict[str, Any], change: CodeChange) -> dict[str,
 SUGGESTED_RESOURCE_TYPES = ("ServiceRequest", "Procedure", "Claim")
 
 
-def load_suggestion_models() -> None:
-    """Import the ``fhir.resources`` models ``fhir_problem`` validates with (the service does it before its
-    workers fork, so they share them and no clinician's first suggestion waits for the import)."""
-    from fhir.resources.R4B import get_fhir_model_class
+# The models are imported lazily, and a worker imports them in a background warm-up while it already serves
+# (see ``warm_up``): two threads importing the same modules at once can meet Python's import-deadlock check
+# (``_DeadlockError``). One thread at a time imports or validates; validation holds the GIL anyway.
+_MODELS_LOCK = threading.Lock()
 
-    for resource_type in SUGGESTED_RESOURCE_TYPES:
-        get_fhir_model_class(resource_type)
+
+def load_suggestion_models() -> None:
+    """Import the ``fhir.resources`` models ``fhir_problem`` validates with (each worker does it in a background
+    warm-up once it serves, so no clinician's first suggestion waits for the import)."""
+    with _MODELS_LOCK:
+        from fhir.resources.R4B import get_fhir_model_class
+
+        for resource_type in SUGGESTED_RESOURCE_TYPES:
+            get_fhir_model_class(resource_type)
 
 
 def fhir_problem(resource: dict[str, Any]) -> str | None:
@@ -121,19 +129,20 @@ def fhir_problem(resource: dict[str, Any]) -> str | None:
     The engine reads only the elements it needs (``plugin.fhir_view``); a resource we hand back to the EHR
     is checked whole, so a client's invalid element never comes back from us as a one-click change.
     """
-    # Imported here, not with the module: the models cost a second of start-up that a clean request never needs
-    # (the service imports them in its master process, before the workers fork; see server.py).
-    from fhir.resources.R4B import get_fhir_model_class
-    from pydantic import ValidationError
+    with _MODELS_LOCK:
+        # Imported here, not with the module: the models cost a second of start-up that a clean request never
+        # needs.
+        from fhir.resources.R4B import get_fhir_model_class
+        from pydantic import ValidationError
 
-    try:
-        get_fhir_model_class(resource["resourceType"]).model_validate(resource)
-    except ValidationError as error:
-        first = error.errors()[0]
-        return f"{'.'.join(str(part) for part in first.get('loc', ()))}: {first.get('msg', 'invalid')}"
-    except (KeyError, TypeError, ValueError) as error:
-        return str(error) or type(error).__name__
-    return None
+        try:
+            get_fhir_model_class(resource["resourceType"]).model_validate(resource)
+        except ValidationError as error:
+            first = error.errors()[0]
+            return f"{'.'.join(str(part) for part in first.get('loc', ()))}: {first.get('msg', 'invalid')}"
+        except (KeyError, TypeError, ValueError) as error:
+            return str(error) or type(error).__name__
+        return None
 
 
 def _summary(finding: Finding) -> str:
