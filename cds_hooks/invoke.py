@@ -140,7 +140,7 @@ def _start_claim_procedure_reads(request: HookRequest, reads: CallReads | None) 
     wanted = [ref.reference for ref in claim_procedure_references(request.claim)
               if ref.reference and not ref.reference.startswith("#")
               and "/".join(ref.reference.rstrip("/").split("/")[-2:]) not in provided]
-    return {reference: reads.ask(reference) for reference in dict.fromkeys(wanted)}
+    return {reference: reads.ask(reference, required=True) for reference in dict.fromkeys(wanted)}
 
 
 def _fetch_claim_procedures(request: HookRequest, record: PatientRecord, reads: CallReads | None,
@@ -155,7 +155,7 @@ def _fetch_claim_procedures(request: HookRequest, record: PatientRecord, reads: 
         raise ApiError(412, f"the claim references {', '.join(wanted)}, which is neither contained, in prefetch, "
                             "nor obtainable without a FHIR server",
                        code="not-found", expression="context.claim.procedure")
-    futures = {reference: started.get(reference) or reads.ask(reference) for reference in wanted}
+    futures = {reference: started.get(reference) or reads.ask(reference, required=True) for reference in wanted}
     for reference, future in futures.items():
         try:
             found = future.result().document
@@ -193,6 +193,7 @@ def _party_queries(reference: str) -> list[str]:
 def _read_parties(references: list[str], record: PatientRecord, reads: CallReads) -> list[FhirView]:
     """Read the parties from the server (a Practitioner with its roles); what cannot be read stays unread."""
     futures = [reads.ask(query) for reference in references for query in _party_queries(reference)]
+    reads.send()
     read: list[FhirView] = []
     for future in futures:
         try:
