@@ -72,7 +72,6 @@ class CallReads:
         self._asked: dict[str, Future[Answer]] = {}
         self._unsent: list[tuple[str, Future[Answer]]] = []
         self._then: list[tuple[Future[Answer], Callable[[Future[Answer]], None]]] = []
-        self._after_each: list[Callable[[], None]] = []
         self.held: set[str] = set()  # ``Type/id`` of every resource answered so far (continuations run)
 
     def ask(self, query: str, then: Callable[[Future[Answer]], None] | None = None,
@@ -94,10 +93,6 @@ class CallReads:
         if then is not None:
             self._then.append((future, then))
         return future
-
-    def after_each(self, callback: Callable[[], None]) -> None:
-        """Call ``callback()`` after the continuations of each answer (to send what no pending query can bring)."""
-        self._after_each.append(callback)
 
     def pending(self) -> list[str]:
         """The queries sent whose answers have not been followed up yet."""
@@ -146,8 +141,6 @@ class CallReads:
             self._then = [(future, then) for future, then in self._then if not future.done()]
             for future, then in ready:
                 then(future)
-            for callback in self._after_each:
-                callback()
             self.send()
 
     def _note_held(self, future: Future[Answer]) -> None:

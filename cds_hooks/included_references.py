@@ -26,15 +26,6 @@ INCLUDE_PATHS: dict[str, tuple[str, ...]] = {
     "PractitionerRole:organization": ("organization",),
 }
 
-# The resource types each of those ``_include``s can bring (the search parameter's target types).
-INCLUDE_TARGETS: dict[str, frozenset[str]] = {
-    "Coverage:payor": frozenset({"Organization", "Patient", "RelatedPerson"}),
-    "Encounter:location": frozenset({"Location"}),
-    "Encounter:service-provider": frozenset({"Organization"}),
-    "PractitionerRole:location": frozenset({"Location"}),
-    "PractitionerRole:organization": frozenset({"Organization"}),
-}
-
 _INCLUDE = re.compile(r"[?&]_include=([A-Za-z]+:[a-z-]+)")
 
 
@@ -49,14 +40,6 @@ def honoured_includes(bundle: dict[str, Any]) -> frozenset[str]:
         if isinstance(link, dict) and link.get("relation") == "self" and isinstance(link.get("url"), str):
             return frozenset(value for name, value in parse_qsl(urlsplit(link["url"]).query) if name == "_include")
     return frozenset()
-
-
-def types_answered(query: str) -> frozenset[str]:
-    """The resource types an answer to ``query`` can hold: what it reads or searches, and what it includes."""
-    path = query.split("?", 1)[0].rstrip("/").split("/")
-    kind = path[-2] if len(path) >= 2 and "?" not in query else path[-1]
-    included = (INCLUDE_TARGETS.get(include, frozenset()) for include in includes_of(query))
-    return frozenset({kind}).union(*included)
 
 
 def _references(value: Any, path: tuple[str, ...]) -> list[str]:

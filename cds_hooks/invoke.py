@@ -21,7 +21,6 @@ from needlecheck.cds_hooks.fhir_client import FhirClient, FhirLimits, FhirUnavai
 from needlecheck.cds_hooks.fhir_reads import Answer, CallReads
 from needlecheck.cds_hooks.governance import Governance
 from needlecheck.cds_hooks.hook_request import HookRequest, invalid_fhir_error, parse_hook_request
-from needlecheck.cds_hooks.included_references import types_answered
 from needlecheck.cds_hooks.prefetch import KeyOutcome, KeyStatus, resolve_prefetch
 from needlecheck.cds_hooks.services import ServiceDefinition
 from needlecheck.cds_hooks.suppression import IssuedCard, suppressed_rule_ids
@@ -239,27 +238,17 @@ def _fetch_parties(drafts: list[Any], record: PatientRecord, reads: CallReads | 
 
 
 def _start_party_reads(drafts: list[Any], record: PatientRecord, reads: CallReads, signer: str | None) -> None:
-    """Send the reads of the parties the drafts name as soon as no query in flight can bring them.
+    """Ask, beside the prefetch searches, for the parties the drafts name that ``record`` (what the client
+    sent) does not hold: the order's own performer and location, which no prefetch template can name.
 
-    ``record`` holds what the client sent. A party no prefetch search can answer (the order's own performer,
-    a location no ``_include`` follows) is read at once, beside the prefetch searches; one a search may bring
-    (the practice Location a role includes) waits for that search, so nothing is read that prefetch brings.
+    A party a prefetch search may also bring (a Location the signer's role includes) is asked all the same:
+    waiting for that search would cost a round whenever it does not bring it. The signer's own Practitioner
+    and roles are the ``practitioner`` and ``practitionerRoles`` queries themselves, asked once.
     """
-    waiting = dict.fromkeys(_wanted_parties(drafts, record, signer))
-
-    def send_what_nothing_pending_brings() -> None:
-        pending = [types_answered(query) for query in reads.pending()]
-        for reference in list(waiting):
-            kind = reference.split("/", 1)[0]
-            if any(kind in types for types in pending):
-                continue
-            del waiting[reference]
-            if reference not in reads.held:
-                for query in _party_queries(reference):
-                    reads.ask(query)
-
-    send_what_nothing_pending_brings()
-    reads.after_each(send_what_nothing_pending_brings)
+    for reference in dict.fromkeys(_wanted_parties(drafts, record, signer)):
+        if reference not in reads.held:
+            for query in _party_queries(reference):
+                reads.ask(query)
 
 
 def _billed_parties_then(request: HookRequest, record: PatientRecord, reads: CallReads,
