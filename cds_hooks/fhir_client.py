@@ -26,6 +26,10 @@ class FhirUnavailable(Exception):
 class FhirRefused(FhirUnavailable):
     """The server answered, but not with what was asked (an error status, not JSON, not a FHIR resource)."""
 
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status  # the HTTP status, when that was the problem
+
 
 @dataclass(frozen=True)
 class FhirLimits:
@@ -90,7 +94,7 @@ class FhirClient:
             with self._session.request(method, url, data=body, headers=headers, timeout=timeout,
                                        allow_redirects=False, stream=True) as response:
                 if response.status_code != 200:
-                    raise FhirRefused(f"HTTP {response.status_code}")
+                    raise FhirRefused(f"HTTP {response.status_code}", response.status_code)
                 body = _read_capped(response, self.limits.max_response_bytes, self.deadline)
         except requests.Timeout as error:
             raise FhirUnavailable("timed out") from error

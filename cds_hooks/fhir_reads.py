@@ -19,6 +19,7 @@ sent again one query at a time, and the server is not sent batches again for the
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -36,6 +37,10 @@ class Answer:
 
     document: dict[str, Any]
     resources: list[dict[str, Any]]
+
+
+# Refusals that say nothing of batches: the token, the rate or the server's health (each query would get them).
+_NOT_ABOUT_BATCHES = frozenset({401, 403, 429, 502, 503, 504})
 
 
 def _answer(client: FhirClient, document: dict[str, Any]) -> Answer:
@@ -95,7 +100,7 @@ class CallReads:
         return future
 
     def pending(self) -> list[str]:
-        """The queries sent whose answers have not been followed up yet."""
+        """The queries asked whose answers have not been followed up yet."""
         waiting = {id(future) for future, _ in self._then}
         return [query for query, future in self._asked.items() if id(future) in waiting]
 
@@ -119,10 +124,13 @@ class CallReads:
         try:
             answers = self.client.batch([query for query, _ in unsent])
         except FhirUnavailable as error:
-            if isinstance(error, FhirRefused):
+            if isinstance(error, FhirRefused) and error.status not in _NOT_ABOUT_BATCHES:
                 fhir_pool.remember_batch_support(self.client.base_url, False)
-            # One by one in the time left (none left: each fails at once, as it would have alone).
-            for query, future in unsent:
+            if time.monotonic() >= self.client.deadline:
+                for _, future in unsent:
+                    future.set_exception(FhirUnavailable(str(error)))  # each as it would have failed alone
+                return
+            for query, future in unsent:  # one by one in the time left
                 self._pool.submit(_settle, future, partial(_ask, self.client, query))
             return
         for (_, future), answer in zip(unsent, answers, strict=True):

@@ -175,3 +175,14 @@ def test_an_unknown_server_is_asked_whether_it_takes_batches(pool: ThreadPoolExe
     assert fhir_pool.batch_support(f"{BASE}/") is True
     assert sorted(urlsplit(call.request.url).path for call in responses.calls) == [
         "/fhir/Condition", "/fhir/Procedure", "/fhir/metadata"]
+
+
+@responses.activate
+def test_a_batch_refused_for_its_token_does_not_stop_batches(pool: ThreadPoolExecutor) -> None:
+    fhir_pool.remember_batch_support(f"{BASE}/", True)
+    responses.post(f"{BASE}/", status=401, json=OUTCOME)
+    responses.get(f"{BASE}/Procedure", status=401, json=OUTCOME)
+    responses.get(f"{BASE}/Condition", status=401, json=OUTCOME)
+    outcomes = resolve(nulls_except(priorProcedures=OUTCOME, conditions=OUTCOME), pool)
+    assert outcomes["conditions"].status is KeyStatus.FAILED and outcomes["conditions"].problem == "HTTP 401"
+    assert fhir_pool.batch_support(f"{BASE}/") is True
