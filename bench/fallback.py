@@ -9,8 +9,8 @@ that rotates each round, so the machine's other load falls on all alike); the me
 
 - ``prefetched``: ``run_hook`` on the claim-create body with its full prefetch (no network);
 - ``fetched``: the same body without prefetch, with ``fhirServer`` and ``fhirAuthorization`` (every prefetch key
-  queried, in parallel on the FHIR thread pool, through one long-lived ``requests.Session``, as a worker that
-  keeps a connection pool would);
+  queried at once, through one long-lived ``requests.Session``, as a worker that keeps a connection pool would;
+  in one batch Bundle, as sekmet's CapabilityStatement lists ``batch`` and the first, unmeasured call read it);
 - each query the fetched call sent (recorded from the server's answers), timed alone on a keep-alive session.
 
 Added latency = fetched - prefetched - slowest query: what the fallback costs beyond the wait no client can
