@@ -154,14 +154,22 @@ class FaultProxy:
         query = urlencode([(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != _PAGE_PARAMETER])
         upstream_path = parts.path[len(urlsplit(self.upstream).path):]
         url = f"{self.upstream}{upstream_path}" + (f"?{query}" if query else "")
-        answer = self._session.get(url, headers=headers, timeout=10, allow_redirects=False)
+        answer = self._upstream("GET", url, headers)
         body = answer.content.replace(self.upstream.encode(), self.base_url.encode())
         return answer.status_code, answer.headers.get("Content-Type", FHIR_JSON), body
 
+    def _upstream(self, method: str, url: str, headers: dict[str, str], data: bytes | None = None) -> requests.Response:
+        """The upstream's answer; sent again once on a connection error (both are reads, safe to repeat): a
+        kept-alive connection the upstream closed after its idle timeout (uvicorn's is 5 s) just as this proxy
+        reused it would otherwise surface as a 502 the service did not cause."""
+        try:
+            return self._session.request(method, url, data=data, headers=headers, timeout=10, allow_redirects=False)
+        except requests.ConnectionError:
+            return self._session.request(method, url, data=data, headers=headers, timeout=10, allow_redirects=False)
+
     def forward_batch(self, batch: bytes, headers: dict[str, str]) -> tuple[int, str, bytes]:
         """(status, content type, body) of a batch POSTed to the upstream base URL, links rewritten to the proxy."""
-        answer = self._session.post(self.upstream, data=batch, headers={**headers, "Content-Type": FHIR_JSON},
-                                    timeout=10, allow_redirects=False)
+        answer = self._upstream("POST", self.upstream, {**headers, "Content-Type": FHIR_JSON}, batch)
         body = answer.content.replace(self.upstream.encode(), self.base_url.encode())
         return answer.status_code, answer.headers.get("Content-Type", FHIR_JSON), body
 
