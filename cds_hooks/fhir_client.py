@@ -7,12 +7,12 @@ followed, so the service cannot be steered to another host. The access token is 
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+import orjson
 import requests
 import urllib3
 
@@ -74,7 +74,7 @@ class FhirClient:
         """
         bundle = {"resourceType": "Bundle", "type": "batch",
                   "entry": [{"request": {"method": "GET", "url": query}} for query in queries]}
-        answer = self._exchange("POST", "", json.dumps(bundle).encode())
+        answer = self._exchange("POST", "", orjson.dumps(bundle))
         entries = answer.get("entry")
         if answer.get("resourceType") != "Bundle" or answer.get("type") != "batch-response" \
                 or not isinstance(entries, list) or len(entries) != len(queries):
@@ -101,7 +101,7 @@ class FhirClient:
         except requests.RequestException as error:
             raise FhirUnavailable(f"unreachable ({type(error).__name__})") from error
         try:
-            document = json.loads(body)
+            document = orjson.loads(body)  # RFC 8259 JSON only (no NaN), about three times json's speed
         except ValueError as error:
             raise FhirRefused("answer is not JSON") from error
         if not isinstance(document, dict) or not isinstance(document.get("resourceType"), str):

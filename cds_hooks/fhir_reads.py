@@ -114,13 +114,17 @@ class CallReads:
         if batches is None and fhir_pool.should_ask_batch_support(base_url):
             self._pool.submit(_learn_batch_support, self.client)  # for the next calls: this one does not wait
         if batches and len(unsent) > 1:
-            self._pool.submit(self._send_batch, unsent)
+            batched = {id(future) for _, future in unsent}
+            if all(future.done() or id(future) in batched for future, _ in self._then):
+                self._send_batch(unsent)  # on this thread, which has nothing else to wait for meanwhile
+            else:
+                self._pool.submit(self._send_batch, unsent)
             return
         for query, future in unsent:
             self._pool.submit(_settle, future, partial(_ask, self.client, query))
 
     def _send_batch(self, unsent: list[tuple[str, Future[Answer]]]) -> None:
-        """(On the pool.) One batch for ``unsent``; one query at a time when the server refused the batch."""
+        """One batch for ``unsent``; one query at a time when the server refused the batch."""
         try:
             answers = self.client.batch([query for query, _ in unsent])
         except FhirUnavailable as error:
