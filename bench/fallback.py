@@ -9,8 +9,8 @@ that rotates each round, so the machine's other load falls on all alike); the me
 
 - ``prefetched``: ``run_hook`` on the claim-create body with its full prefetch (no network);
 - ``fetched``: the same body without prefetch, with ``fhirServer`` and ``fhirAuthorization`` (every prefetch key
-  queried, in parallel on the FHIR thread pool, through one long-lived ``requests.Session``, as a worker that
-  keeps a connection pool would);
+  queried at once, through one long-lived ``requests.Session``, as a worker that keeps a connection pool would;
+  in one batch Bundle, as sekmet's CapabilityStatement lists ``batch`` and the first, unmeasured call read it);
 - each query the fetched call sent (recorded from the server's answers), timed alone on a keep-alive session.
 
 Added latency = fetched - prefetched - slowest query: what the fallback costs beyond the wait no client can
@@ -38,6 +38,7 @@ from typing import Any
 import requests
 
 from bench.requests import TODAY, claim_create_request
+from needlecheck.cds_hooks import fhir_pool
 from needlecheck.cds_hooks.fhir_client import FhirLimits
 from needlecheck.cds_hooks.invoke import run_hook
 from needlecheck.cds_hooks.services import CLAIM_CREATE
@@ -58,6 +59,7 @@ class FallbackResult:
     fetched: float
     fetched_without_pool: float
     queries: dict[str, float] = field(default_factory=dict)
+    requests_per_call: int = 0  # HTTP requests one fetched call sends (a batch holding every query is one)
     cards_prefetched: int = 0
     cards_fetched: int = 0
     calls: int = 0
@@ -143,17 +145,24 @@ def fhir_server(start_timeout: float = 60.0) -> Iterator[tuple[str, str]]:
 
 
 class _RecordingSession(requests.Session):
-    """A Session that remembers the path and query of every URL it GETs (what the service asked for)."""
+    """A Session that remembers the path and query of every URL it GETs and of every GET in a batch it POSTs
+    (what the service asked for), and how many requests it sent."""
 
     def __init__(self, base_url: str) -> None:
         super().__init__()
         self.base_url = base_url.rstrip("/") + "/"
         self.asked: list[str] = []
+        self.requests = 0
 
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
         response = super().request(method, url, *args, **kwargs)
-        # The final URL, with the query the client encoded (params included).
-        self.asked.append(response.request.url.removeprefix(self.base_url) if response.request.url else str(url))
+        self.requests += 1
+        if method == "POST" and isinstance(kwargs.get("data"), bytes):
+            batch = json.loads(kwargs["data"])
+            self.asked.extend(entry["request"]["url"] for entry in batch.get("entry") or [])
+        elif response.request.url and not response.request.url.endswith("/metadata"):
+            # The final URL, with the query the client encoded (params included).
+            self.asked.append(response.request.url.removeprefix(self.base_url))
         return response
 
 
@@ -198,8 +207,15 @@ def measure_fallback(calls: int, warmup: int, time_limit: float) -> FallbackResu
         fetched_body["fhirAuthorization"] = {"access_token": token, "token_type": "Bearer", "expires_in": 3600,
                                              "scope": "patient/*.read", "subject": "needlecheck-bench"}
         with _RecordingSession(base_url) as session, requests.Session() as alone:
+            # The first call to a server also reads its CapabilityStatement (does it take batches?), beside
+            # its queries; the second is what every later call of the worker does.
+            run_hook(CLAIM_CREATE, fetched_body, limits, pool, session=session, today=TODAY)
+            wait_for_batch_support(base_url)
+            session.asked.clear()
+            session.requests = 0
             first = run_hook(CLAIM_CREATE, fetched_body, limits, pool, session=session, today=TODAY)
             asked = sorted(set(session.asked))
+            requests_per_call = session.requests
             prefetched_result = run_hook(CLAIM_CREATE, prefetched_body, limits, pool, today=TODAY)
             if first.body != prefetched_result.body:
                 raise RuntimeError("the fetched claim-create answered differently from the prefetched one: "
@@ -218,7 +234,14 @@ def measure_fallback(calls: int, warmup: int, time_limit: float) -> FallbackResu
             medians = interleaved_medians(variants, calls, time.perf_counter() + time_limit)
     queries = {query: medians[query] for query in asked}
     return FallbackResult(medians["prefetched"], medians["fetched"], medians["without pool"], queries,
-                          len(prefetched_result.body["cards"]), len(first.body["cards"]), calls)
+                          requests_per_call, len(prefetched_result.body["cards"]), len(first.body["cards"]), calls)
+
+
+def wait_for_batch_support(base_url: str, seconds: float = 10.0) -> None:
+    """Until this process knows whether the server takes batches (its first call asked, without waiting)."""
+    deadline = time.monotonic() + seconds
+    while fhir_pool.batch_support(base_url.rstrip("/") + "/") is None and time.monotonic() < deadline:
+        time.sleep(0.005)
 
 
 if __name__ == "__main__":  # a quick look: python -m bench.fallback
@@ -226,5 +249,6 @@ if __name__ == "__main__":  # a quick look: python -m bench.fallback
     print(json.dumps({"prefetched_ms": result.prefetched * 1000, "fetched_ms": result.fetched * 1000,
                       "without_pool_ms": result.fetched_without_pool * 1000,
                       "queries_ms": {q: t * 1000 for q, t in result.queries.items()},
-                      "added_ms": result.added * 1000, "cards": [result.cards_prefetched, result.cards_fetched]},
+                      "added_ms": result.added * 1000, "requests_per_call": result.requests_per_call,
+                      "cards": [result.cards_prefetched, result.cards_fetched]},
                      indent=2))

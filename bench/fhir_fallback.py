@@ -8,8 +8,9 @@ and answers ``fixtures/requests/order-sign/server-no-prefetch.json`` (no prefetc
   ``cds_hooks/fhir_pool.py``);
 - ``pooled``: the worker's shared pool (keep-alive connections reused from call to call).
 
-For each call: the wall time of ``run_hook``, its slowest single FHIR request (sent until its body was read)
-and the difference, the time the call adds on top of what the FHIR server made it wait for at least. Medians and
+For each call: the wall time of ``run_hook``, its slowest single FHIR request (sent until its body was read;
+once the worker knows sekmet takes batches, the one batch that holds the call's queries) and the difference,
+the time the call adds on top of what the FHIR server made it wait for at least. Medians and
 p90 are printed; the aim (issue 10) is an added latency of at most 2 ms.
 
 Run from the repository root: ``.venv/bin/python -m bench.fhir_fallback [--calls 200]``.

@@ -405,7 +405,9 @@ def fallback_details(fallback: FallbackResult) -> list[str]:
            f"{_ms(fallback.fetched)} ({fallback.cards_fetched} cards); without prefetch, a new session per call: "
            f"{_ms(fallback.fetched_without_pool)} (added {_ms(fallback.added_without_pool)}). The sum of the "
            f"queries' medians is {_ms(sum(fallback.queries.values()))}: sekmet answers on one event loop, so the "
-           "queries sent side by side are largely served one after the other.", "",
+           "queries sent side by side are largely served one after the other. The fetched call sent them in "
+           f"{fallback.requests_per_call} HTTP request(s) (one batch Bundle when the server's CapabilityStatement "
+           "lists `batch`).", "",
            "| query (sent by the fetched call) | median alone |", "|---|---|"]
     for query, seconds in sorted(fallback.queries.items(), key=lambda item: -item[1]):
         shown = query if len(query) <= 100 else query[:97] + "..."

@@ -7,11 +7,12 @@ followed, so the service cannot be steered to another host. The access token is 
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
+
+import orjson
 
 if TYPE_CHECKING:
     import requests
@@ -21,6 +22,14 @@ FHIR_JSON = "application/fhir+json"
 
 class FhirUnavailable(Exception):
     """The server could not give us the data; the message is safe to show and to log."""
+
+
+class FhirRefused(FhirUnavailable):
+    """The server answered, but not with what was asked (an error status, not JSON, not a FHIR resource)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status  # the HTTP status, when that was the problem
 
 
 @dataclass(frozen=True)
@@ -59,6 +68,25 @@ class FhirClient:
 
     def get(self, query: str) -> dict[str, Any]:
         """GET a relative query (``Patient/1``, ``Condition?patient=1``) or a same-origin absolute URL."""
+        return self._exchange("GET", query)
+
+    def batch(self, queries: list[str]) -> list[dict[str, Any] | FhirUnavailable]:
+        """Send ``queries`` (relative reads and searches) as one batch; per query its answer or why not.
+
+        Raises FhirUnavailable when the batch as a whole failed (the caller may then send them one by one),
+        FhirRefused when the server answered it with something else than a batch-response.
+        A batch's entries are answered in the order of the request's (https://hl7.org/fhir/R4/http.html#transaction-response).
+        """
+        bundle = {"resourceType": "Bundle", "type": "batch",
+                  "entry": [{"request": {"method": "GET", "url": query}} for query in queries]}
+        answer = self._exchange("POST", "", orjson.dumps(bundle))
+        entries = answer.get("entry")
+        if answer.get("resourceType") != "Bundle" or answer.get("type") != "batch-response" \
+                or not isinstance(entries, list) or len(entries) != len(queries):
+            raise FhirRefused("answer is not the batch-response of the batch")
+        return [_entry_answer(entry) for entry in entries]
+
+    def _exchange(self, method: str, query: str, body: bytes | None = None) -> dict[str, Any]:
         url = urljoin(self.base_url, query)
         if _origin(url) != self._origin:
             raise FhirUnavailable("link points outside the FHIR server")
@@ -68,22 +96,23 @@ class FhirClient:
         timeout = (min(self.limits.connect_timeout_seconds, remaining), remaining)
         import requests  # loaded by now (a session exists); see __init__
 
+        headers = self._headers if body is None else {**self._headers, "Content-Type": FHIR_JSON}
         try:
-            with self._session.get(url, headers=self._headers, timeout=timeout, allow_redirects=False,
-                                   stream=True) as response:
+            with self._session.request(method, url, data=body, headers=headers, timeout=timeout,
+                                       allow_redirects=False, stream=True) as response:
                 if response.status_code != 200:
-                    raise FhirUnavailable(f"HTTP {response.status_code}")
+                    raise FhirRefused(f"HTTP {response.status_code}", response.status_code)
                 body = _read_capped(response, self.limits.max_response_bytes, self.deadline)
         except requests.Timeout as error:
             raise FhirUnavailable("timed out") from error
         except requests.RequestException as error:
             raise FhirUnavailable(f"unreachable ({type(error).__name__})") from error
         try:
-            document = json.loads(body)
+            document = orjson.loads(body)  # RFC 8259 JSON only (no NaN), about three times json's speed
         except ValueError as error:
-            raise FhirUnavailable("answer is not JSON") from error
+            raise FhirRefused("answer is not JSON") from error
         if not isinstance(document, dict) or not isinstance(document.get("resourceType"), str):
-            raise FhirUnavailable("answer is not a FHIR resource")
+            raise FhirRefused("answer is not a FHIR resource")
         return document
 
     def search(self, query: str) -> list[dict[str, Any]]:
@@ -108,6 +137,21 @@ class FhirClient:
             pages += 1
             if bundle.get("resourceType") != "Bundle":
                 raise FhirUnavailable("a page of results is not a Bundle")
+
+
+def _entry_answer(entry: Any) -> dict[str, Any] | FhirUnavailable:
+    """The resource a batch-response entry holds, or why the server did not answer that query."""
+    response = entry.get("response") if isinstance(entry, dict) else None
+    status = response.get("status") if isinstance(response, dict) else None
+    if not isinstance(status, str) or not status.strip():
+        return FhirUnavailable("batch entry without a status")
+    code = status.split()[0]
+    if code != "200":
+        return FhirUnavailable(f"HTTP {code}")
+    resource = entry.get("resource")
+    if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
+        return FhirUnavailable("answer is not a FHIR resource")
+    return resource
 
 
 def matches(bundle: dict[str, Any]) -> list[dict[str, Any]]:

@@ -9,12 +9,17 @@ cookies a server sets stay in the call's own jar.
 The adapter is created on first use in each process, after gunicorn forks (a socket must not be shared by two
 processes), and holds up to ``FHIR_THREADS`` connections per FHIR server, as many as the worker's FHIR thread
 pool can use at once.
+
+It also remembers which servers answer batch Bundles (``fhir_reads``: a call's queries sent as one request),
+so that a call does not read the server's CapabilityStatement first.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+import time
+from typing import Any
 
 from requests.adapters import HTTPAdapter
 
@@ -38,3 +43,54 @@ def worker_adapter() -> HTTPAdapter:
                 _owner_pid = pid
     assert _adapter is not None
     return _adapter
+
+
+# Whether each FHIR server answers batches, as its CapabilityStatement says (learnt once per worker and server).
+BATCH_MEMORY_SECONDS = 3600.0  # a server's upgrade is learnt within the hour
+_batch_support: dict[str, tuple[bool, float]] = {}
+_batch_asked: set[str] = set()
+
+
+def batch_support(base_url: str) -> bool | None:
+    """True or False when this worker knows whether ``base_url`` answers batches; None when it must ask."""
+    with _lock:
+        known = _batch_support.get(base_url)
+        if known is None or known[1] < time.monotonic():
+            return None
+        return known[0]
+
+
+def should_ask_batch_support(base_url: str) -> bool:
+    """True once for a server whose batch support is unknown (so concurrent calls ask the server once)."""
+    with _lock:
+        if base_url in _batch_asked:
+            return False
+        _batch_asked.add(base_url)
+        return True
+
+
+def remember_batch_support(base_url: str, supported: bool) -> None:
+    """Note what a server's CapabilityStatement (or a refused batch) says; the least recently learnt beyond
+    ``FHIR_SERVERS`` servers are forgotten."""
+    with _lock:
+        _batch_support.pop(base_url, None)
+        _batch_support[base_url] = (supported, time.monotonic() + BATCH_MEMORY_SECONDS)
+        _batch_asked.discard(base_url)
+        while len(_batch_support) > FHIR_SERVERS:
+            del _batch_support[next(iter(_batch_support))]
+
+
+def forget_batch_support(base_url: str) -> None:
+    """Forget what this worker knows of ``base_url``'s batches (it is asked again on its next call)."""
+    with _lock:
+        _batch_support.pop(base_url, None)
+        _batch_asked.discard(base_url)
+
+
+def declares_batch(capability_statement: dict[str, Any]) -> bool:
+    """Whether a CapabilityStatement lists the ``batch`` interaction for a server REST endpoint."""
+    for rest in capability_statement.get("rest") or []:
+        if isinstance(rest, dict) and rest.get("mode") in (None, "server") and any(
+                isinstance(i, dict) and i.get("code") == "batch" for i in rest.get("interaction") or []):
+            return True
+    return False

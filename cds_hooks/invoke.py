@@ -19,6 +19,7 @@ from needlecheck.cds_hooks.cards import cards_for, unchecked_card
 from needlecheck.cds_hooks.crd_configuration import CallConfiguration, capped, parse_configuration, without_families_off
 from needlecheck.cds_hooks.errors import ApiError
 from needlecheck.cds_hooks.fhir_client import FhirClient, FhirLimits, FhirUnavailable
+from needlecheck.cds_hooks.fhir_reads import Answer, CallReads
 from needlecheck.cds_hooks.governance import Governance
 from needlecheck.cds_hooks.hook_request import HookRequest, invalid_fhir_error, parse_hook_request
 from needlecheck.cds_hooks.prefetch import KeyOutcome, KeyStatus, resolve_prefetch
@@ -127,38 +128,37 @@ def _resource_keys_in(prefetch: dict[str, Any]) -> set[str]:
     return keys
 
 
-def _start_claim_procedure_reads(request: HookRequest, client: FhirClient | None,
-                                 pool: ThreadPoolExecutor) -> dict[str, Future[Any]]:
+def _start_claim_procedure_reads(request: HookRequest, reads: CallReads | None) -> dict[str, Future[Answer]]:
     """Start reading the billed Procedures that neither the claim nor prefetch holds.
 
     They run alongside the prefetch searches: a slow history search must not use up the time budget the
     one read the claim cannot do without needs.
     """
-    if request.claim is None or client is None:
+    if request.claim is None or reads is None:
         return {}
     provided = _resource_keys_in(request.prefetch)
     wanted = [ref.reference for ref in claim_procedure_references(request.claim)
               if ref.reference and not ref.reference.startswith("#")
               and "/".join(ref.reference.rstrip("/").split("/")[-2:]) not in provided]
-    return {reference: pool.submit(client.get, reference) for reference in dict.fromkeys(wanted)}
+    return {reference: reads.ask(reference, required=True) for reference in dict.fromkeys(wanted)}
 
 
-def _fetch_claim_procedures(request: HookRequest, record: PatientRecord, client: FhirClient | None,
-                            pool: ThreadPoolExecutor, started: dict[str, Future[Any]]) -> None:
+def _fetch_claim_procedures(request: HookRequest, record: PatientRecord, reads: CallReads | None,
+                            started: dict[str, Future[Answer]]) -> None:
     """Fetch the Procedures the claim bills that neither the claim nor prefetch holds; 412 if impossible."""
     claim = request.claim
     assert claim is not None
     wanted = missing_claim_procedures(claim, record)
     if not wanted:
         return
-    if client is None:
+    if reads is None:
         raise ApiError(412, f"the claim references {', '.join(wanted)}, which is neither contained, in prefetch, "
                             "nor obtainable without a FHIR server",
                        code="not-found", expression="context.claim.procedure")
-    futures = {reference: started.get(reference) or pool.submit(client.get, reference) for reference in wanted}
+    futures = {reference: started.get(reference) or reads.ask(reference, required=True) for reference in wanted}
     for reference, future in futures.items():
         try:
-            found = future.result()
+            found = future.result().document
         except FhirUnavailable as error:
             raise ApiError(412, f"the claim references {reference}, which the FHIR server did not return ({error})",
                            code="not-found", expression="context.claim.procedure") from error
@@ -179,26 +179,28 @@ def _fetch_claim_procedures(request: HookRequest, record: PatientRecord, client:
 
 
 def _roles_query(practitioner_id: str) -> str:
+    # The same text as the practitionerRoles prefetch query, so the signer's roles are searched once.
     return (f"PractitionerRole?practitioner={practitioner_id}"
             "&_include=PractitionerRole:location&_include=PractitionerRole:organization")
 
 
-def _read_parties(references: list[str], record: PatientRecord, client: FhirClient,
-                  pool: ThreadPoolExecutor) -> list[FhirView]:
+def _party_queries(reference: str) -> list[str]:
+    """What reading a party takes: the resource, and for a Practitioner the roles that say what they do."""
+    kind, _, ident = reference.partition("/")
+    return [reference, _roles_query(ident)] if kind == "Practitioner" else [reference]
+
+
+def _read_parties(references: list[str], record: PatientRecord, reads: CallReads) -> list[FhirView]:
     """Read the parties from the server (a Practitioner with its roles); what cannot be read stays unread."""
-    futures: list[Future[Any]] = []
-    for reference in references:
-        futures.append(pool.submit(client.get, reference))
-        kind, _, ident = reference.partition("/")
-        if kind == "Practitioner":
-            futures.append(pool.submit(client.search, _roles_query(ident)))
+    futures = [reads.ask(query) for reference in references for query in _party_queries(reference)]
+    reads.send()
     read: list[FhirView] = []
     for future in futures:
         try:
-            found = future.result()
+            found = future.result().resources
         except FhirUnavailable:
             continue  # the rule that needed it says it could not check
-        for resource in found if isinstance(found, list) else [found]:
+        for resource in found:
             if isinstance(resource, dict) and resource.get("resourceType") != "OperationOutcome" \
                     and (view := record.add_json(resource)) is not None:
                 read.append(view)
@@ -209,25 +211,62 @@ def _valid_party_references(read: list[FhirView], record: PatientRecord) -> list
     return party_references([view for view in read if view.path not in record.invalid], record)
 
 
-def _fetch_parties(drafts: list[Any], record: PatientRecord, client: FhirClient | None,
-                   pool: ThreadPoolExecutor, signer: str | None = None) -> None:
-    """Read the performers and places the drafts name that neither they nor prefetch hold (issue 9, finding 10).
-
-    No prefetch template can name an order's own performer or location, so without this the scope of
-    practice and the Medicare performer rules would silently skip them. Two rounds: the parties the drafts
-    name, then the roles' practitioners, locations and organizations those name.
-    """
-    if client is None:
-        return
+def _wanted_parties(drafts: list[Any], record: PatientRecord, signer: str | None) -> list[str]:
     wanted = party_references(drafts, record)
     if signer and signer.split("/")[0] in ("Practitioner", "PractitionerRole") \
             and record.resolve(signer) is None:
         wanted.append(signer)
+    return wanted
+
+
+def _fetch_parties(drafts: list[Any], record: PatientRecord, reads: CallReads | None,
+                   signer: str | None = None) -> None:
+    """Read the performers and places the drafts name that neither they nor prefetch hold (issue 9, finding 10).
+
+    No prefetch template can name an order's own performer or location, so without this the scope of
+    practice and the Medicare performer rules would silently skip them. Two rounds: the parties the drafts
+    name, then the roles' practitioners, locations and organizations those name. Most of the first round was
+    sent beside the prefetch searches (``_start_party_reads``): its answers are in already.
+    """
+    if reads is None:
+        return
+    wanted = _wanted_parties(drafts, record, signer)
     for _ in range(2):
         if not wanted:
             return
-        read = _read_parties(list(dict.fromkeys(wanted)), record, client, pool)
+        read = _read_parties(list(dict.fromkeys(wanted)), record, reads)
         wanted = without_invalid_resources(record, partial(_valid_party_references, read, record))
+
+
+def _start_party_reads(drafts: list[Any], record: PatientRecord, reads: CallReads, signer: str | None) -> None:
+    """Ask, beside the prefetch searches, for the parties the drafts name that ``record`` (what the client
+    sent) does not hold: the order's own performer and location, which no prefetch template can name.
+
+    A party a prefetch search may also bring (a Location the signer's role includes) is asked all the same:
+    waiting for that search would cost a round whenever it does not bring it. The signer's own Practitioner
+    and roles are the ``practitioner`` and ``practitionerRoles`` queries themselves, asked once.
+    """
+    for reference in dict.fromkeys(_wanted_parties(drafts, record, signer)):
+        if reference not in reads.held:
+            for query in _party_queries(reference):
+                reads.ask(query)
+
+
+def _billed_parties_then(request: HookRequest, record: PatientRecord, reads: CallReads,
+                         started: dict[str, Future[Answer]]) -> None:
+    """When a billed Procedure is read, send the reads of its performers and location at once."""
+    def start(reference: str, future: Future[Answer]) -> None:
+        if future.exception() is not None:
+            return
+        try:
+            procedure = view_of(future.result().document, reference)
+        except InvalidFhir:
+            return  # _fetch_claim_procedures answers 412 for it
+        if is_resource(procedure, "Procedure") and is_about_patient(procedure, request.patient_id):
+            _start_party_reads([procedure], record, reads, None)
+
+    for reference in started:
+        reads.ask(reference, partial(start, reference))
 
 
 def run_hook(service: ServiceDefinition, body: Any, limits: FhirLimits, pool: ThreadPoolExecutor,
@@ -258,13 +297,18 @@ def run_hook(service: ServiceDefinition, body: Any, limits: FhirLimits, pool: Th
 def _decide(service: ServiceDefinition, request: HookRequest, body: dict[str, Any], client: FhirClient | None,
             pool: ThreadPoolExecutor, evaluated_on: dt.date, options: RuleOptions, governance: Governance,
             configuration: CallConfiguration) -> HookResult:
-    started = _start_claim_procedure_reads(request, client, pool)
-    outcomes = resolve_prefetch(service.prefetch, request.prefetch, request.context, client, pool)
+    reads = CallReads(client, pool) if client is not None else None
+    started = _start_claim_procedure_reads(request, reads)
+    outcomes = resolve_prefetch(service.prefetch, request.prefetch, request.context, client, pool, reads)
+    if reads is not None:
+        if reads.pending():  # with everything prefetched, the parties are all there is to read
+            _start_early_reads(request, outcomes, reads, started)
+        reads.run()
     record = _record_from(outcomes, request)
     if (claim := request.claim) is not None:
-        _fetch_claim_procedures(request, record, client, pool, started)
+        _fetch_claim_procedures(request, record, reads, started)
         billed = [record.resolve(ref, claim) for ref in claim_procedure_references(claim)]
-        _fetch_parties([claim, *(p for p in billed if p is not None)], record, client, pool)
+        _fetch_parties([claim, *(p for p in billed if p is not None)], record, reads)
         context = without_invalid_resources(
             record, lambda: claim_create_context(request.patient_id, claim, record, evaluated_on))
         drafts = {f"Claim/{claim.id}" if claim.id else "Claim": body["context"]["claim"]}
@@ -273,7 +317,7 @@ def _decide(service: ServiceDefinition, request: HookRequest, body: dict[str, An
         assert draft_orders is not None
         signer = request.user_id
         orders = [entry.resource for entry in draft_orders.entry if entry.resource is not None]
-        _fetch_parties(orders, record, client, pool, signer)
+        _fetch_parties(orders, record, reads, signer)
         context = without_invalid_resources(
             record, lambda: order_sign_context(request.patient_id, draft_orders, record, evaluated_on, signer))
         drafts = _draft_orders_by_reference(body["context"]["draftOrders"])
@@ -287,6 +331,20 @@ def _decide(service: ServiceDefinition, request: HookRequest, body: dict[str, An
         request.hook_instance, request.patient_id, findings, keys, cards)
     return HookResult({"cards": cards}, findings, outcomes, suppressed_rule_ids(suppressed), issued, context,
                       decision.unchecked)
+
+
+def _start_early_reads(request: HookRequest, outcomes: dict[str, KeyOutcome], reads: CallReads,
+                       started: dict[str, Future[Answer]]) -> None:
+    """Send, beside the prefetch searches, the party reads the drafts already name."""
+    provided = _record_from({name: outcome for name, outcome in outcomes.items()
+                             if outcome.status is KeyStatus.PROVIDED}, request)
+    if (claim := request.claim) is not None:
+        contained = [provided.resolve(ref, claim) for ref in claim_procedure_references(claim)]
+        _start_party_reads([claim, *(p for p in contained if p is not None)], provided, reads, None)
+        _billed_parties_then(request, provided, reads, started)
+    elif request.draft_orders is not None:
+        orders = [entry.resource for entry in request.draft_orders.entry if entry.resource is not None]
+        _start_party_reads(orders, provided, reads, request.user_id)
 
 
 def _draft_orders_by_reference(bundle: dict[str, Any]) -> dict[str, dict[str, Any]]:

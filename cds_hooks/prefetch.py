@@ -8,13 +8,15 @@ parallel under the one deadline of the hook call. Keys no rule reads yet are not
 from __future__ import annotations
 
 import re
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import partial
 from typing import Any
 
 from needlecheck.cds_hooks.fhir_client import FhirClient, FhirUnavailable, matches, next_link
-from needlecheck.cds_hooks.included_references import missing_included_references
+from needlecheck.cds_hooks.fhir_reads import Answer, CallReads
+from needlecheck.cds_hooks.included_references import honoured_includes, missing_included_references
 from needlecheck.cds_hooks.services import PrefetchKey
 
 _TOKEN = re.compile(r"\{\{\s*([A-Za-z.]+)\s*\}\}")
@@ -81,16 +83,42 @@ def _provided(key: PrefetchKey, value: Any, client: FhirClient | None) -> KeyOut
         return KeyOutcome(key, KeyStatus.FAILED, resources, f"later pages: {error}")
 
 
-def _fetch(key: PrefetchKey, query: str, client: FhirClient) -> KeyOutcome:
+def _fetched(key: PrefetchKey, query: str, outcomes: dict[str, KeyOutcome], reads: CallReads,
+             future: Future[Answer]) -> None:
+    """File the answer of a key's query, and read by reference what its ``_include`` should have brought."""
     try:
-        return KeyOutcome(key, KeyStatus.FETCHED, client.search(query))
+        answer = future.result()
     except FhirUnavailable as error:
-        return KeyOutcome(key, KeyStatus.FAILED, problem=str(error))
+        outcomes[key.name] = KeyOutcome(key, KeyStatus.FAILED, problem=str(error))
+        return
+    outcome = outcomes[key.name] = KeyOutcome(key, KeyStatus.FETCHED, list(answer.resources))
+    honoured = honoured_includes(answer.document)
+    for reference in missing_included_references(query, answer.resources, honoured):
+        reads.ask(reference, partial(_included, outcome, reference))
+
+
+def _included(outcome: KeyOutcome, reference: str, future: Future[Answer]) -> None:
+    """Add a resource our own search's ``_include`` should have brought and the server left out.
+
+    What the client prefetched is taken as the client's answer (a fully prefetched call makes no query).
+    A reference that cannot be read is left out: the rules that needed it decide as without it.
+    """
+    try:
+        resource = future.result().document
+    except FhirUnavailable:
+        return
+    if resource.get("resourceType") == reference.split("/", 1)[0]:
+        outcome.resources.append(resource)
 
 
 def resolve_prefetch(keys: tuple[PrefetchKey, ...], prefetch: dict[str, Any], context: dict[str, Any],
-                     client: FhirClient | None, pool: ThreadPoolExecutor) -> dict[str, KeyOutcome]:
-    """Resolve every key: use what was sent, fetch what is missing, in parallel, within the deadline."""
+                     client: FhirClient | None, pool: ThreadPoolExecutor,
+                     reads: CallReads | None = None) -> dict[str, KeyOutcome]:
+    """Resolve every key: use what was sent, fetch what is missing, in parallel, within the deadline.
+
+    With ``reads`` (the call's queries) the fetches are only sent: their outcomes are filed when the caller
+    runs ``reads``, beside the call's other queries. Without, they are sent and waited for here.
+    """
     outcomes: dict[str, KeyOutcome] = {}
     to_fetch: dict[str, str] = {}
     values = token_values(context)
@@ -107,30 +135,17 @@ def resolve_prefetch(keys: tuple[PrefetchKey, ...], prefetch: dict[str, Any], co
             outcomes[key.name] = KeyOutcome(key, KeyStatus.FAILED, problem="not in prefetch and no FHIR server")
         else:
             to_fetch[key.name] = query
-    futures = {name: pool.submit(_fetch, _key(keys, name), query, client) for name, query in to_fetch.items()}
-    for name, future in futures.items():
-        outcomes[name] = future.result()
-    if client is not None:
-        _read_left_out_includes(outcomes, client, pool)
+    if client is None or not to_fetch:
+        return outcomes
+    calls = CallReads(client, pool) if reads is None else reads
+    for name, query in to_fetch.items():
+        key = _key(keys, name)
+        # Filed in this order whatever order the answers come in (replaced by the answer's outcome).
+        outcomes[name] = KeyOutcome(key, KeyStatus.FAILED, problem="no answer")
+        calls.ask(query, partial(_fetched, key, query, outcomes, calls))
+    if reads is None:
+        calls.run()
     return outcomes
-
-
-def _read_left_out_includes(outcomes: dict[str, KeyOutcome], client: FhirClient, pool: ThreadPoolExecutor) -> None:
-    """Read by reference what our own search's ``_include`` should have brought and the server left out.
-
-    What the client prefetched is taken as the client's answer (a fully prefetched call makes no query).
-    A reference that cannot be read is left out: the rules that needed it decide as without it.
-    """
-    reads = {(name, reference): pool.submit(client.get, reference)
-             for name, outcome in outcomes.items() if outcome.status is KeyStatus.FETCHED
-             for reference in missing_included_references(outcome.key.template, outcome.resources)}
-    for (name, reference), future in reads.items():
-        try:
-            resource = future.result()
-        except FhirUnavailable:
-            continue
-        if resource.get("resourceType") == reference.split("/", 1)[0]:
-            outcomes[name].resources.append(resource)
 
 
 def _key(keys: tuple[PrefetchKey, ...], name: str) -> PrefetchKey:

@@ -34,6 +34,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
+from needlecheck.cds_hooks import fhir_pool
 from needlecheck.cds_hooks.fhir_client import FhirLimits
 from needlecheck.cds_hooks.invoke import run_hook
 from needlecheck.cds_hooks.services import SERVICES
@@ -107,10 +108,12 @@ def proxy(fhir_server: FhirTestServer) -> Iterator[FaultProxy]:
         yield running
 
 
-@pytest.fixture
-def faulty(proxy: FaultProxy) -> Iterator[FaultProxy]:
-    """The proxy, passing through and with nothing seen, back to that afterwards."""
+@pytest.fixture(params=["one-by-one", "batch"])
+def faulty(proxy: FaultProxy, request: pytest.FixtureRequest) -> Iterator[FaultProxy]:
+    """The proxy, passing through and with nothing seen, back to that afterwards; the service sends it its
+    queries one by one, or as batches (sekmet takes them, and the proxy then faults the whole batch)."""
     proxy.reset()
+    fhir_pool.remember_batch_support(proxy.base_url + "/", request.param == "batch")
     yield proxy
     proxy.reset()
 

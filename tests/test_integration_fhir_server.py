@@ -4,7 +4,8 @@ Every request goes through the Flask test client of ``tests/conftest.py`` (which
 response for CDS Hooks card conformance) with ``fhirServer``/``fhirAuthorization`` injected. Two
 spies show what the service did, without replacing anything it does:
 
-* every ``FhirClient.get`` query (the reads, searches and paging links sent to the server), and
+* every ``FhirClient.get`` query and every query of a ``FhirClient.batch`` (the reads, searches and paging
+  links sent to the server; not the CapabilityStatement read that tells whether the server takes batches), and
 * the ``HookResult`` of each call, whose per-key ``KeyStatus`` says how each prefetch key was
   satisfied (provided, null, fetched, failed).
 
@@ -29,7 +30,7 @@ import yaml
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from needlecheck.cds_hooks.fhir_client import FhirClient
+from needlecheck.cds_hooks.fhir_client import FhirClient, FhirUnavailable
 from needlecheck.cds_hooks.invoke import HookResult, run_hook
 from needlecheck.cds_hooks.prefetch import KeyStatus, render_template
 from needlecheck.cds_hooks.services import PATIENT_PREFETCH, SERVICES
@@ -87,6 +88,7 @@ class Observed:
 
     queries: list[str] = field(default_factory=list)
     results: list[HookResult] = field(default_factory=list)
+    batches: list[list[str]] = field(default_factory=list)  # the queries of each batch, also in ``queries``
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -108,6 +110,7 @@ class Observed:
         with self._lock:
             self.queries.clear()
             self.results.clear()
+            self.batches.clear()
 
 
 AnyFhirServer = FhirTestServer | MedplumTestServer
@@ -125,11 +128,19 @@ def observed(monkeypatch: pytest.MonkeyPatch) -> Observed:
     """Record every FHIR query the service makes and every HookResult, calling through to the real code."""
     seen = Observed()
     real_get = FhirClient.get
+    real_batch = FhirClient.batch
 
     def recording_get(self: FhirClient, query: str) -> dict[str, Any]:
-        with seen._lock:
-            seen.queries.append(query)
+        if query != "metadata":
+            with seen._lock:
+                seen.queries.append(query)
         return real_get(self, query)
+
+    def recording_batch(self: FhirClient, queries: list[str]) -> list[dict[str, Any] | FhirUnavailable]:
+        with seen._lock:
+            seen.queries.extend(queries)
+            seen.batches.append(list(queries))
+        return real_batch(self, queries)
 
     def recording_run_hook(*args: Any, **kwargs: Any) -> HookResult:
         result = run_hook(*args, **kwargs)
@@ -138,6 +149,7 @@ def observed(monkeypatch: pytest.MonkeyPatch) -> Observed:
         return result
 
     monkeypatch.setattr(FhirClient, "get", recording_get)
+    monkeypatch.setattr(FhirClient, "batch", recording_batch)
     monkeypatch.setattr("needlecheck.cds_hooks.app.run_hook", recording_run_hook)
     return seen
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qs, urlsplit
@@ -9,6 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import responses
 
+from needlecheck.cds_hooks import fhir_pool
 from needlecheck.cds_hooks.fhir_client import FhirClient, FhirLimits
 from needlecheck.cds_hooks.prefetch import KeyStatus, render_template, resolve_prefetch, token_values
 from needlecheck.cds_hooks.services import ORDER_SIGN
@@ -18,6 +20,14 @@ CONTEXT = {"userId": "Practitioner/u1", "patientId": "p1", "draftOrders": {}}
 OUTCOME = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "timeout"}]}
 HISTORY = {"resourceType": "Bundle", "type": "searchset",
            "entry": [{"resource": {"resourceType": "Procedure", "id": "old"}}]}
+
+
+@pytest.fixture(autouse=True)
+def no_batches() -> Iterator[None]:
+    """The server takes no batches (so no test reads its CapabilityStatement first), unless a test says so."""
+    fhir_pool.remember_batch_support(f"{BASE}/", False)
+    yield
+    fhir_pool.remember_batch_support(f"{BASE}/", False)
 
 
 @pytest.fixture
@@ -106,3 +116,73 @@ def test_a_failed_fetch_is_reported_with_its_reason(pool: ThreadPoolExecutor) ->
     outcomes = resolve(nulls_except(priorProcedures=OUTCOME), pool)
     assert outcomes["priorProcedures"].status is KeyStatus.FAILED
     assert outcomes["priorProcedures"].problem == "HTTP 503"
+
+
+def _batch_answer(*resources: dict[str, object]) -> dict[str, object]:
+    return {"resourceType": "Bundle", "type": "batch-response",
+            "entry": [{"response": {"status": "200 OK"}, "resource": resource} for resource in resources]}
+
+
+@responses.activate
+def test_a_server_that_takes_batches_gets_the_keys_in_one_batch(pool: ThreadPoolExecutor) -> None:
+    fhir_pool.remember_batch_support(f"{BASE}/", True)
+    conditions = {"resourceType": "Bundle", "type": "searchset",
+                  "entry": [{"resource": {"resourceType": "Condition", "id": "c1"}}]}
+    responses.post(f"{BASE}/", json=_batch_answer(conditions, HISTORY))  # in the order of the keys
+    outcomes = resolve(nulls_except(priorProcedures=OUTCOME, conditions=OUTCOME), pool)
+    [call] = responses.calls
+    sent = json.loads(call.request.body)
+    assert sent["type"] == "batch"
+    assert [e["request"]["method"] for e in sent["entry"]] == ["GET", "GET"]
+    assert sent["entry"][0]["request"]["url"] == "Condition?patient=p1"
+    assert [r["id"] for r in outcomes["priorProcedures"].resources] == ["old"]
+    assert [r["id"] for r in outcomes["conditions"].resources] == ["c1"]
+
+
+@responses.activate
+def test_a_failed_entry_of_a_batch_fails_its_key_only(pool: ThreadPoolExecutor) -> None:
+    fhir_pool.remember_batch_support(f"{BASE}/", True)
+    answer = _batch_answer({"resourceType": "OperationOutcome", "issue": []}, HISTORY)
+    answer["entry"][0]["response"]["status"] = "403 Forbidden"  # type: ignore[index]
+    responses.post(f"{BASE}/", json=answer)
+    outcomes = resolve(nulls_except(priorProcedures=OUTCOME, conditions=OUTCOME), pool)
+    assert outcomes["priorProcedures"].status is KeyStatus.FETCHED
+    assert outcomes["conditions"].status is KeyStatus.FAILED and outcomes["conditions"].problem == "HTTP 403"
+
+
+@responses.activate
+def test_a_refused_batch_is_sent_one_query_at_a_time_and_not_again(pool: ThreadPoolExecutor) -> None:
+    fhir_pool.remember_batch_support(f"{BASE}/", True)
+    responses.post(f"{BASE}/", status=405, json=OUTCOME)
+    responses.get(f"{BASE}/Procedure", json=HISTORY)
+    responses.get(f"{BASE}/Condition", json={"resourceType": "Bundle", "type": "searchset"})
+    outcomes = resolve(nulls_except(priorProcedures=OUTCOME, conditions=OUTCOME), pool)
+    assert outcomes["priorProcedures"].status is KeyStatus.FETCHED
+    assert outcomes["conditions"].status is KeyStatus.FETCHED
+    assert [call.request.method for call in responses.calls] == ["POST", "GET", "GET"]
+    assert fhir_pool.batch_support(f"{BASE}/") is False
+
+
+@responses.activate
+def test_an_unknown_server_is_asked_whether_it_takes_batches(pool: ThreadPoolExecutor) -> None:
+    fhir_pool.forget_batch_support(f"{BASE}/")
+    responses.get(f"{BASE}/metadata", json={"resourceType": "CapabilityStatement", "rest": [
+        {"mode": "server", "interaction": [{"code": "transaction"}, {"code": "batch"}]}]})
+    responses.get(f"{BASE}/Procedure", json=HISTORY)
+    responses.get(f"{BASE}/Condition", json={"resourceType": "Bundle", "type": "searchset"})
+    resolve(nulls_except(priorProcedures=OUTCOME, conditions=OUTCOME), pool)
+    pool.shutdown(wait=True)  # the CapabilityStatement read is not waited for by the call
+    assert fhir_pool.batch_support(f"{BASE}/") is True
+    assert sorted(urlsplit(call.request.url).path for call in responses.calls) == [
+        "/fhir/Condition", "/fhir/Procedure", "/fhir/metadata"]
+
+
+@responses.activate
+def test_a_batch_refused_for_its_token_does_not_stop_batches(pool: ThreadPoolExecutor) -> None:
+    fhir_pool.remember_batch_support(f"{BASE}/", True)
+    responses.post(f"{BASE}/", status=401, json=OUTCOME)
+    responses.get(f"{BASE}/Procedure", status=401, json=OUTCOME)
+    responses.get(f"{BASE}/Condition", status=401, json=OUTCOME)
+    outcomes = resolve(nulls_except(priorProcedures=OUTCOME, conditions=OUTCOME), pool)
+    assert outcomes["conditions"].status is KeyStatus.FAILED and outcomes["conditions"].problem == "HTTP 401"
+    assert fhir_pool.batch_support(f"{BASE}/") is True

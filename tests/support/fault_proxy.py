@@ -20,6 +20,10 @@ ends there, without the rest of its answer: ``slow_seconds`` can be far longer t
 ``HUGE_BODY``      200 with a valid-looking Bundle of ``huge_body_bytes`` (streamed; stops when the client does)
 =================  ==============================================================================
 
+A batch Bundle ``POST``ed to the base URL is forwarded too: it counts as a request for each of its entries' URLs
+(``seen`` lists them, ``only`` matches any of them) and its fault hits the whole batch, as one slow query holds up
+a server's answer to a batch; ``ENDLESS_NEXT`` gives each searchset in the batch-response a ``next`` link.
+
 When the upstream server is down the proxy answers 502, as a real gateway would. To refuse connections,
 ``stop()`` the proxy: its ``base_url`` stays readable. Every request path is recorded in ``seen``.
 """
@@ -134,12 +138,13 @@ class FaultProxy:
         """Stop the proxy."""
         self.stop()
 
-    def fault_for(self, path: str) -> tuple[Fault, threading.Event]:
-        """The fault that applies to a request for ``path`` (with its query), and the event that ends it early."""
+    def fault_for(self, *paths: str) -> tuple[Fault, threading.Event]:
+        """The fault that applies to a request for ``paths`` (each with its query; a batch has several), and the
+        event that ends it early."""
         with self._lock:
-            self.seen.append(path)
+            self.seen.extend(paths)
             released = self._released
-        if self.only is not None and self.only not in path:
+        if self.only is not None and not any(self.only in path for path in paths):
             return Fault.PASS, released
         return self.fault, released
 
@@ -149,7 +154,22 @@ class FaultProxy:
         query = urlencode([(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != _PAGE_PARAMETER])
         upstream_path = parts.path[len(urlsplit(self.upstream).path):]
         url = f"{self.upstream}{upstream_path}" + (f"?{query}" if query else "")
-        answer = self._session.get(url, headers=headers, timeout=10, allow_redirects=False)
+        answer = self._upstream("GET", url, headers)
+        body = answer.content.replace(self.upstream.encode(), self.base_url.encode())
+        return answer.status_code, answer.headers.get("Content-Type", FHIR_JSON), body
+
+    def _upstream(self, method: str, url: str, headers: dict[str, str], data: bytes | None = None) -> requests.Response:
+        """The upstream's answer; sent again once on a connection error (both are reads, safe to repeat): a
+        kept-alive connection the upstream closed after its idle timeout (uvicorn's is 5 s) just as this proxy
+        reused it would otherwise surface as a 502 the service did not cause."""
+        try:
+            return self._session.request(method, url, data=data, headers=headers, timeout=10, allow_redirects=False)
+        except requests.ConnectionError:
+            return self._session.request(method, url, data=data, headers=headers, timeout=10, allow_redirects=False)
+
+    def forward_batch(self, batch: bytes, headers: dict[str, str]) -> tuple[int, str, bytes]:
+        """(status, content type, body) of a batch POSTed to the upstream base URL, links rewritten to the proxy."""
+        answer = self._upstream("POST", self.upstream, {**headers, "Content-Type": FHIR_JSON}, batch)
         body = answer.content.replace(self.upstream.encode(), self.base_url.encode())
         return answer.status_code, answer.headers.get("Content-Type", FHIR_JSON), body
 
@@ -172,6 +192,18 @@ class _QuietServer(ThreadingHTTPServer):
         """Ignore: a client closing its connection early is expected here."""
 
 
+def _batch_paths(base_path: str, batch: bytes) -> list[str]:
+    """The path (with query) of each entry of a batch Bundle POSTed to ``base_path``, as a GET of it would have."""
+    try:
+        document = json.loads(batch)
+    except ValueError:
+        return [base_path]
+    entries = document.get("entry") if isinstance(document, dict) else None
+    urls = [e["request"]["url"] for e in entries or [] if isinstance(e, dict) and isinstance(e.get("request"), dict)
+            and isinstance(e["request"].get("url"), str)]
+    return [f"{base_path.rstrip('/')}/{url}" for url in urls] or [base_path]
+
+
 def _outcome(status: int) -> bytes:
     return json.dumps({"resourceType": "OperationOutcome", "issue": [
         {"severity": "error", "code": "processing", "diagnostics": f"fault proxy: HTTP {status}"}]}).encode()
@@ -187,8 +219,16 @@ class _ProxyHandler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         """Answer according to the proxy's current fault."""
+        self._answer(None)
+
+    def do_POST(self) -> None:
+        """A batch Bundle to the base URL: forwarded (and faulted) as one request for all of its entries."""
+        self._answer(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+
+    def _answer(self, batch: bytes | None) -> None:
         proxy = self.owner
-        fault, self.released = proxy.fault_for(self.path)
+        paths = [self.path] if batch is None else _batch_paths(self.path, batch)
+        fault, self.released = proxy.fault_for(*paths)
         headers = {name: value for name, value in self.headers.items() if name.lower() in ("authorization", "accept")}
         if fault is Fault.HANG_UP:
             self.close_connection = True
@@ -206,7 +246,8 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         if fault is Fault.SLOW and self.released.wait(proxy.slow_seconds):
             return
         try:
-            status, content_type, body = proxy.forward(self.path, headers)
+            status, content_type, body = (proxy.forward(self.path, headers) if batch is None
+                                          else proxy.forward_batch(batch, headers))
         except requests.RequestException:
             self._send(502, FHIR_JSON, _outcome(502))
             return
@@ -234,9 +275,26 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             return body
         if not (isinstance(document, dict) and document.get("resourceType") == "Bundle"):
             return body
-        links = [link for link in document.get("link") or [] if link.get("relation") != "next"]
-        document["link"] = [*links, {"relation": "next", "url": self.owner.next_page(self.path)}]
+        if document.get("type") == "batch-response":
+            for entry in document.get("entry") or []:
+                resource = entry.get("resource") if isinstance(entry, dict) else None
+                if isinstance(resource, dict) and resource.get("resourceType") == "Bundle":
+                    self._add_next(resource, self._self_path(resource))
+            return json.dumps(document).encode()
+        self._add_next(document, self.path)
         return json.dumps(document).encode()
+
+    def _add_next(self, bundle: dict[str, Any], path: str) -> None:
+        links = [link for link in bundle.get("link") or [] if link.get("relation") != "next"]
+        bundle["link"] = [*links, {"relation": "next", "url": self.owner.next_page(path)}]
+
+    def _self_path(self, bundle: dict[str, Any]) -> str:
+        """The path and query of a searchset's ``self`` link (the search a batch entry ran)."""
+        for link in bundle.get("link") or []:
+            if link.get("relation") == "self" and isinstance(link.get("url"), str):
+                parts = urlsplit(link["url"])
+                return parts.path + (f"?{parts.query}" if parts.query else "")
+        return self.path
 
     def _drip(self, status: int, content_type: str, body: bytes) -> None:
         self.send_response(status)
