@@ -19,9 +19,10 @@ from __future__ import annotations
 import os
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from requests.adapters import HTTPAdapter
+if TYPE_CHECKING:
+    from requests.adapters import HTTPAdapter
 
 FHIR_THREADS = 16  # threads of each worker's FHIR thread pool (app.py), so connections one server may need
 FHIR_SERVERS = 8  # FHIR servers whose connections are kept (the least recently used beyond that are closed)
@@ -39,6 +40,8 @@ def worker_adapter() -> HTTPAdapter:
         with _lock:
             if _owner_pid != pid:
                 # An adapter inherited across a fork is dropped, not closed: its sockets are the parent's.
+                from requests.adapters import HTTPAdapter  # here: `check` never fetches, and requests costs ~90 ms
+
                 _adapter = HTTPAdapter(pool_connections=FHIR_SERVERS, pool_maxsize=FHIR_THREADS)
                 _owner_pid = pid
     assert _adapter is not None
