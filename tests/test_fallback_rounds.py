@@ -10,12 +10,10 @@ an answer is in therefore shows up after that answer. No timing is asserted.
 from __future__ import annotations
 
 import copy
-import json
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,9 +25,9 @@ from needlecheck.cds_hooks.prefetch import KeyStatus, render_template
 from needlecheck.cds_hooks.services import ORDER_SIGN, PATIENT_PREFETCH
 from tests.support.fhir_server import FhirTestServer
 from tests.support.fixtures_fhir import FHIR_BUNDLE_PATH, read_bundle
+from tests.test_scope_fallback import against
+from tests.test_scope_fallback import therapist_order as order_for_the_therapist
 
-REQUESTS = Path(__file__).resolve().parent.parent / "fixtures" / "requests"
-ORDER = REQUESTS / "order-sign" / "clean-20560-bilateral-trapezius.json"
 LIMITS = FhirLimits(time_budget_seconds=30.0, connect_timeout_seconds=10.0)  # guards against a hang only
 HOLD_SECONDS = 10.0  # how long an answer waits for the queries that should have gone out with it
 THERAPIST = {"resourceType": "Practitioner", "id": "nc-prac-pt-ca", "name": [{"family": "Reyes", "given": ["Ana"]}]}
@@ -61,17 +59,8 @@ def pool() -> Iterator[ThreadPoolExecutor]:
 
 
 def therapist_order(fhir: FhirTestServer) -> dict[str, Any]:
-    """The clean order without prefetch, to be performed by the therapist in Sacramento."""
-    body: dict[str, Any] = json.loads(ORDER.read_text(encoding="utf-8"))
-    order = body["context"]["draftOrders"]["entry"][0]["resource"]
-    order["performer"] = [{"reference": "Practitioner/nc-prac-pt-ca"}]
-    order["locationReference"] = [{"reference": "Location/nc-loc-sacramento"}]
-    body["context"].pop("encounterId")
-    body.pop("prefetch")
-    body["fhirServer"] = fhir.base_url
-    body["fhirAuthorization"] = {"access_token": fhir.token, "token_type": "Bearer", "expires_in": 300,
-                                 "scope": "patient/*.read", "subject": "needlecheck"}
-    return body
+    """The clean order without prefetch, to be performed by the therapist in Sacramento, pointed at ``fhir``."""
+    return against(order_for_the_therapist(prefetch=False), fhir)
 
 
 def key_queries(body: dict[str, Any]) -> list[str]:
