@@ -273,9 +273,12 @@ def _symptom_duration_shown(resource: FhirView | None, record: PatientRecord,
         return False
     # The indication may be a bare code; the patient's Condition with that code can still carry the onset.
     subject = resource.subject.reference if resource is not None and resource.subject else None
-    return any(is_resource(condition, "Condition") and _same_patient(condition, subject) and _has_onset(condition)
-               and _codes_of(condition) & codes for condition in record.all_of("Condition"))
+    return any(_same_patient(condition, subject) and codes & condition_codes
+               for condition, condition_codes in record.derived(_conditions_with_onset))
 
 
-def _codes_of(condition: FhirView) -> set[tuple[str, str]]:
-    return {(canonical_system(c.system), c.code) for c in codings_of(condition.code) if c.system and c.code}
+def _conditions_with_onset(record: PatientRecord) -> list[tuple[FhirView, set[tuple[str, str]]]]:
+    """The record's Conditions that say when they began, with their (system, code) pairs (each line asks)."""
+    return [(condition, {(canonical_system(c.system), c.code) for c in codings_of(condition.code)
+                         if c.system and c.code})
+            for condition in record.all_of("Condition") if _has_onset(condition)]

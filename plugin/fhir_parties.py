@@ -58,13 +58,17 @@ def coverage_facts(record: PatientRecord, patient_id: str, claim: FhirView | Non
     return _coverage_facts(candidates[0], record) if candidates else None
 
 
-def _roles_of(practitioner_ref: str, record: PatientRecord) -> list[FhirView]:
-    roles = []
+def _roles_by_practitioner(record: PatientRecord) -> dict[str, list[FhirView]]:
+    roles: dict[str, list[FhirView]] = {}
     for role in record.all_of("PractitionerRole"):
-        target = role.practitioner.reference if is_resource(role, "PractitionerRole") and role.practitioner else None
-        if target and target.rstrip("/").split("/")[-2:] == practitioner_ref.split("/"):
-            roles.append(role)
+        target = role.practitioner.reference if role.practitioner else None
+        if target:
+            roles.setdefault("/".join(target.rstrip("/").split("/")[-2:]), []).append(role)
     return roles
+
+
+def _roles_of(practitioner_ref: str, record: PatientRecord) -> list[FhirView]:
+    return record.derived(_roles_by_practitioner).get(practitioner_ref, [])
 
 
 PARTY_TYPES = frozenset({"Practitioner", "PractitionerRole", "Location", "Organization"})
@@ -191,6 +195,10 @@ def first_state(references: Iterable[FhirView | str | None], record: PatientReco
 
 def encounter_state(record: PatientRecord) -> str | None:
     """The state of the encounter in the record: its locations, then its service provider."""
+    return record.derived(_encounter_state)
+
+
+def _encounter_state(record: PatientRecord) -> str | None:
     for encounter in record.all_of("Encounter"):
         if is_resource(encounter, "Encounter"):
             state = first_state([*(loc.location for loc in encounter.location or []), encounter.serviceProvider],

@@ -33,14 +33,15 @@ class PatientRecord:
     invalid: list[str] = field(default_factory=list)
     # A claim's contained resources are siblings: a contained Procedure's "#med" points at the claim's.
     enclosing: FhirView | None = None
-    # all_of's answers, by type, until the record changes: the parties and documentation ask again and again.
-    _of_type: dict[str, tuple[FhirView, ...]] = field(default_factory=dict, repr=False)
+    # What ``all_of`` and ``derived`` worked out, until the record changes: the parties and documentation ask
+    # again and again, once per line.
+    _derived: dict[Any, Any] = field(default_factory=dict, repr=False)
 
     def add(self, resource: FhirView) -> None:
         """Make ``resource`` (a view of a request's resource) resolvable by its ``Type/id``."""
         if resource.id:
             self.resources[f"{resource.resource_type}/{resource.id}"] = resource
-            self._of_type.clear()
+            self._derived.clear()
 
     def add_json(self, resource: Json) -> FhirView | None:
         """Keep a resource from prefetch or the server (earlier Procedures also become history) and return
@@ -56,7 +57,7 @@ class PatientRecord:
             return None
         try:
             view = self.resources[key] = view_of(resource, key)
-            self._of_type.clear()
+            self._derived.clear()
         except InvalidFhir:
             self.invalid.append(key)
             return None
@@ -72,17 +73,25 @@ class PatientRecord:
         if found is None or found.path != key:
             return False
         del self.resources[key]
-        self._of_type.clear()
+        self._derived.clear()
         self.invalid.append(key)
         self.prior_procedures = [p for p in self.prior_procedures if p is not found.json]
         return True
 
     def all_of(self, kind: str) -> tuple[FhirView, ...]:
         """Every resource of type ``kind`` in the record."""
-        found = self._of_type.get(kind)
+        found = self._derived.get(kind)
         if found is None:
-            found = self._of_type[kind] = tuple(r for r in self.resources.values() if r.resource_type == kind)
-        return found
+            found = self._derived[kind] = tuple(r for r in self.resources.values() if r.resource_type == kind)
+        return found  # type: ignore[no-any-return]
+
+    def derived(self, key: Callable[[PatientRecord], T]) -> T:
+        """``key(self)``, worked out once until the record changes (a fact of the record every line asks for)."""
+        try:
+            return self._derived[key]  # type: ignore[no-any-return]
+        except KeyError:
+            value = self._derived[key] = key(self)
+            return value
 
     def resolve(self, reference: FhirView | str | None, container: Any = None) -> FhirView | None:
         """The resource a reference (a Reference or its ``reference`` string) points to: contained in
