@@ -52,12 +52,15 @@ def code_system_spellings() -> dict[str, SystemSpelling]:
     return load_code_systems()
 
 
+@cache
+def _canonical_by_spelling() -> dict[str, str]:
+    return {spelling.system: spelling.canonical for spelling in code_system_spellings().values()}
+
+
 def canonical_system(system: str | None) -> str | None:
     """The FHIR URI of ``system`` when it is a known spelling of a code system, else ``system`` itself."""
-    if system is None:
-        return None
-    spelling = code_system_spellings().get(system)
-    return spelling.canonical if spelling else system
+    # Called for nearly every coding the engine reads: one dictionary lookup.
+    return _canonical_by_spelling().get(system, system)  # type: ignore[arg-type]
 
 
 def spellings_of(canonical: str) -> tuple[str, ...]:

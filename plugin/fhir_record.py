@@ -152,13 +152,10 @@ def codings_of(concept: FhirView | None) -> tuple[Coding, ...]:
             if not isinstance(coding, dict):
                 break
             system, code, display = coding.get("system"), coding.get("code"), coding.get("display")
-            if not (_is_text(system) and _is_text(code) and _is_text(display)):
+            if not ((system is None or system.__class__ is str) and (code is None or code.__class__ is str)
+                    and (display is None or display.__class__ is str)):
                 break
             found.append(Coding(system, code, display))
         else:
             return tuple(found)
     return tuple(Coding(c.system, c.code, c.display) for c in concept.coding)
-
-
-def _is_text(value: object) -> bool:
-    return value is None or value.__class__ is str

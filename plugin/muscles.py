@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 
 from needlecheck.mappings.muscles import MuscleCatalog, MuscleConcept, Side, muscle_catalog
 from needlecheck.plugin.terms import BodySite
@@ -76,6 +77,7 @@ class MuscleCount:
 _TERM = re.compile(r"\|[^|]*\|")
 
 
+@lru_cache(maxsize=4096)  # records repeat the same few dozen muscle codes
 def parse_expression(code: str) -> tuple[str, str | None]:
     """Split a SNOMED CT expression into its focus concept and the value of its laterality refinement.
 

@@ -47,7 +47,7 @@ class BodySite:
     @property
     def snomed_codes(self) -> tuple[str, ...]:
         """The SNOMED CT codes (or expressions) of the site."""
-        return tuple(c.code for c in self.codings if c.is_in(SNOMED_SYSTEM) and c.code)
+        return tuple(c.code for c in self.codings if c.code and canonical_system(c.system) == SNOMED_SYSTEM)
 
     @property
     def label(self) -> str:
