@@ -105,9 +105,7 @@ class FhirView:
 
     # Views are built by the hundred per hook call: slots for what every view has, a dict for what is read.
     __slots__ = ("__dict__", "_where", "json")
-    resource_type: str  # the FHIR type of the element: ``Procedure``, ``CodeableConcept``, ``ClaimItem`` …
-    # How each element of this type is read, filled on first read: its name -> (JSON name, repeats, reader).
-    _elements: dict[str, tuple[str, bool, _Reader]]
+    resource_type: str  # the FHIR type of the element: ``Procedure``, ``CodeableConcept`` …
 
     json: Json  # the JSON this view reads (never modified)
 
@@ -127,26 +125,13 @@ class FhirView:
         return self.resource_type
 
     def __getattr__(self, name: str) -> Any:
-        # Called only for an element not read yet: once read, it is an instance attribute. This is the
-        # engine's most frequent call, hence one function and one reader call per element.
-        try:
-            key, many, read = self._elements[name]
-        except KeyError:
-            if name.startswith("_"):
-                raise AttributeError(name) from None
-            key, many, read = _reading(type(self), name)
-        value = self.json.get(key)
-        if value is None:
-            element = [] if many else None
-        elif not many:
-            element = read(value, self._where, key, None)
-        elif isinstance(value, list):
-            where = self._where
-            element = [read(item, where, key, index) for index, item in enumerate(value)]
-        else:
-            raise InvalidFhir(_path_of(self._where, key, None), "must be a list")
-        self.__dict__[name] = element
-        return element
+        # Reached only the first time any view of this type reads ``name``: the element's descriptor is then
+        # put on the view class, and every later read finds it there (or, once read, in the instance).
+        if name.startswith("_"):
+            raise AttributeError(name)
+        element = _Element(type(self), name)
+        setattr(type(self), name, element)
+        return element.__get__(self, type(self))
 
     def __repr__(self) -> str:
         return f"FhirView({self.resource_type} at {self.path})"
@@ -160,6 +145,59 @@ _Where: TypeAlias = "str | tuple[_Where, str, int | None]"
 _Reader = Callable[[Any, _Where, str, "int | None"], Any]
 
 
+class _Element:
+    """How one element of one FHIR type is read: a descriptor on the type's view class.
+
+    It is a non-data descriptor, so a view's instance dictionary, where the first read leaves the element,
+    answers every later read. A class attribute, not ``__getattr__``: Python reaches ``__getattr__`` only after
+    raising and catching an AttributeError, which cost more than the read itself on the engine's most frequent
+    call. Strings and objects, nearly every read, are checked here without a further call.
+    """
+
+    __slots__ = ("is_string", "key", "many", "name", "read", "view_class")
+
+    def __init__(self, owner: type[FhirView], name: str) -> None:
+        element = _TYPES.element(owner.resource_type, name)  # AttributeError when the type has no such element
+        self.name, self.key, self.many = name, element.key, element.many
+        self.is_string = element.primitive == "string"
+        self.view_class: type[FhirView] | None = None
+        if self.is_string:
+            self.read: _Reader = _read_string
+        elif element.primitive is not None:
+            self.read = partial(_read_primitive, element.primitive)
+        elif element.type == ANY_RESOURCE:
+            self.read = _read_resource
+        else:
+            self.view_class = _view_class(element.type)
+            self.read = partial(_read_complex, element.type)
+
+    def __get__(self, view: FhirView | None, owner: type[FhirView]) -> Any:
+        if view is None:
+            return self
+        value = view.json.get(self.key)
+        if value is None:
+            element = [] if self.many else None
+        elif self.many:
+            element = self._list(view._where, value)
+        elif self.view_class is not None and value.__class__ is dict:
+            element = self.view_class(value, (view._where, self.key, None))
+        elif self.is_string and value.__class__ is str:
+            element = value
+        else:
+            element = self.read(value, view._where, self.key, None)
+        view.__dict__[self.name] = element
+        return element
+
+    def _list(self, where: _Where, value: Any) -> list[Any]:
+        if not isinstance(value, list):
+            raise InvalidFhir(_path_of(where, self.key, None), "must be a list")
+        key, view_class = self.key, self.view_class
+        if view_class is not None and all(item.__class__ is dict for item in value):
+            return [view_class(item, (where, key, index)) for index, item in enumerate(value)]
+        read = self.read
+        return [read(item, where, key, index) for index, item in enumerate(value)]
+
+
 def _path_of(parent: _Where, key: str, index: int | None) -> str:
     base = parent if isinstance(parent, str) else _path_of(*parent)
     return f"{base}.{key}" if index is None else f"{base}.{key}[{index}]"
@@ -169,27 +207,12 @@ _VIEW_CLASSES: dict[str, type[FhirView]] = {}
 
 
 def _view_class(type_name: str) -> type[FhirView]:
-    """The view class of one FHIR type (made on first use): its element table is shared by its views."""
+    """The view class of one FHIR type (made on first use): its element descriptors are shared by its views."""
     view_class = _VIEW_CLASSES.get(type_name)
     if view_class is None:
         view_class = _VIEW_CLASSES[type_name] = type(
-            f"{type_name}View", (FhirView,), {"__slots__": (), "resource_type": type_name, "_elements": {}})
+            f"{type_name}View", (FhirView,), {"__slots__": (), "resource_type": type_name})
     return view_class
-
-
-def _reading(view_class: type[FhirView], name: str) -> tuple[str, bool, _Reader]:
-    """How ``name`` is read on views of ``view_class``; AttributeError when the type has no such element."""
-    element = _TYPES.element(view_class.resource_type, name)
-    if element.primitive == "string":
-        read: _Reader = _read_string
-    elif element.primitive is not None:
-        read = partial(_read_primitive, element.primitive)
-    elif element.type == ANY_RESOURCE:
-        read = _read_resource
-    else:
-        read = partial(_read_complex, element.type)
-    reading = view_class._elements[name] = (element.key, element.many, read)
-    return reading
 
 
 def _read_string(value: Any, parent: _Where, key: str, index: int | None) -> Any:
