@@ -68,7 +68,9 @@ def decided_findings(context: BillingContext, options: RuleOptions, rule_setting
                      configuration: CallConfiguration) -> list[Finding]:
     """The rules' findings under the site's settings, one per root cause (precedence resolved last, so a
     switched-off rule or family cannot hide a finding it would have outranked)."""
-    findings = apply_rule_settings(run_rules(replace(context, options=options)), rule_settings)
+    if context.options != options:
+        context = replace(context, options=options)
+    findings = apply_rule_settings(run_rules(context), rule_settings)
     return resolve(without_families_off(findings, configuration))
 
 

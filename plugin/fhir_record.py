@@ -80,10 +80,14 @@ class PatientRecord:
 
     def all_of(self, kind: str) -> tuple[FhirView, ...]:
         """Every resource of type ``kind`` in the record."""
-        found = self._derived.get(kind)
-        if found is None:
-            found = self._derived[kind] = tuple(r for r in self.resources.values() if r.resource_type == kind)
-        return found  # type: ignore[no-any-return]
+        by_type = self._derived.get(PatientRecord.all_of)
+        if by_type is None:
+            # One pass for every type: a call asks for half a dozen.
+            grouped: dict[str, list[FhirView]] = {}
+            for resource in self.resources.values():
+                grouped.setdefault(resource.resource_type, []).append(resource)
+            by_type = self._derived[PatientRecord.all_of] = {name: tuple(found) for name, found in grouped.items()}
+        return by_type.get(kind, ())  # type: ignore[no-any-return]
 
     def derived(self, key: Callable[[PatientRecord], T]) -> T:
         """``key(self)``, worked out once until the record changes (a fact of the record every line asks for)."""
@@ -99,6 +103,9 @@ class PatientRecord:
         target = reference_target(reference)
         if not target:
             return None
+        found = self.resources.get(target)  # the usual relative ``Type/id``
+        if found is not None:
+            return found
         if target.startswith("#"):
             for holder in (container, self.enclosing):
                 for contained in getattr(holder, "contained", None) or []:
