@@ -398,7 +398,7 @@ def prior_services(record: PatientRecord, patient_id: str, billed: Iterable[Proc
             continue
         if identity.reference in seen_references or identity.identifiers & seen_identifiers:
             continue  # the same Procedure again, under its id or another one carrying its identifier
-        if _based_on(procedure) & signed:
+        if signed and procedure.get("basedOn") and _based_on(procedure) & signed:
             continue
         seen_references.add(identity.reference)
         seen_identifiers |= identity.identifiers

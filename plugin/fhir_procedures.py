@@ -18,6 +18,7 @@ they read the same: that is what a duplicate record looks like, and the rules sh
 from __future__ import annotations
 
 import datetime as dt
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 from needlecheck.mappings.code_systems import canonical_system
@@ -55,6 +56,9 @@ class ProcedureIdentity(NamedTuple):
         return self.sites == other.sites and not moments_differ
 
 
+_NO_IDENTIFIERS: frozenset[tuple[str, str]] = frozenset()
+
+
 def json_cpt_code(resource: dict[str, Any]) -> str | None:
     """The CPT code of a Procedure (or ServiceRequest) given as JSON."""
     code = resource.get("code")
@@ -66,11 +70,15 @@ def json_cpt_code(resource: dict[str, Any]) -> str | None:
     return None
 
 
-def json_performed_date(resource: dict[str, Any]) -> dt.date | None:
-    """The date of ``performedDateTime`` or ``performedPeriod.start`` as written (None when partial or bad)."""
+def _performed_value(resource: dict[str, Any]) -> Any:
     period = resource.get("performedPeriod")
-    value = resource.get("performedDateTime") or (period.get("start") if isinstance(period, dict) else None)
-    if not isinstance(value, str) or len(value) < 10:
+    return resource.get("performedDateTime") or (period.get("start") if isinstance(period, dict) else None)
+
+
+# A patient's earlier Procedures come back in every call of their visit: each time is parsed once per process.
+@lru_cache(maxsize=8192)
+def _day_of(value: str) -> dt.date | None:
+    if len(value) < 10:
         return None
     try:
         return dt.date.fromisoformat(value[:10])
@@ -78,10 +86,9 @@ def json_performed_date(resource: dict[str, Any]) -> dt.date | None:
         return None
 
 
-def _json_moment(resource: dict[str, Any]) -> dt.datetime | None:
-    period = resource.get("performedPeriod")
-    value = resource.get("performedDateTime") or (period.get("start") if isinstance(period, dict) else None)
-    if not isinstance(value, str) or "T" not in value:
+@lru_cache(maxsize=8192)
+def _moment_of(value: str) -> dt.datetime | None:
+    if "T" not in value:
         return None
     try:
         moment = dt.datetime.fromisoformat(value)
@@ -93,17 +100,20 @@ def _json_moment(resource: dict[str, Any]) -> dt.datetime | None:
 def json_identity(resource: dict[str, Any], contained: bool = False) -> ProcedureIdentity:
     """The identity of a Procedure given as JSON; ``contained`` when it was found in a ``contained`` list."""
     resource_id = resource.get("id") if isinstance(resource.get("id"), str) else None
+    listed = resource.get("identifier")
     identifiers = frozenset(
-        (str(i.get("system") or ""), str(i["value"])) for i in resource.get("identifier") or []
-        if isinstance(i, dict) and isinstance(i.get("value"), str))
+        (str(i.get("system") or ""), str(i["value"])) for i in listed
+        if isinstance(i, dict) and isinstance(i.get("value"), str)) if listed else _NO_IDENTIFIERS
+    performed = _performed_value(resource)
+    is_text = isinstance(performed, str)
     return ProcedureIdentity(
-        reference=None if contained or resource_id is None else f"Procedure/{resource_id}",
-        local_id=resource_id if contained else None,
-        identifiers=identifiers,
-        code=json_cpt_code(resource),
-        day=json_performed_date(resource),
-        sites=resource.get("bodySite") or [],
-        moment=_json_moment(resource),
+        None if contained or resource_id is None else f"Procedure/{resource_id}",
+        resource_id if contained else None,
+        identifiers,
+        json_cpt_code(resource),
+        _day_of(performed) if is_text else None,
+        resource.get("bodySite") or [],
+        _moment_of(performed) if is_text else None,
     )
 
 

@@ -16,6 +16,7 @@ from needlecheck.plugin.terms import Coding
 
 Json = dict[str, Any]
 T = TypeVar("T")
+_NOT_YET = object()
 
 
 @dataclass
@@ -91,11 +92,10 @@ class PatientRecord:
 
     def derived(self, key: Callable[[PatientRecord], T]) -> T:
         """``key(self)``, worked out once until the record changes (a fact of the record every line asks for)."""
-        try:
-            return self._derived[key]  # type: ignore[no-any-return]
-        except KeyError:
+        value = self._derived.get(key, _NOT_YET)
+        if value is _NOT_YET:
             value = self._derived[key] = key(self)
-            return value
+        return value  # type: ignore[no-any-return]
 
     def resolve(self, reference: FhirView | str | None, container: Any = None) -> FhirView | None:
         """The resource a reference (a Reference or its ``reference`` string) points to: contained in
