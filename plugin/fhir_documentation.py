@@ -46,6 +46,8 @@ PHRASES: dict[str, tuple[str, ...]] = {
                             "neck disability index"),
     INFORMED_CONSENT: ("consent",),
 }
+# One search per element: a note is searched for every phrase at once.
+_PHRASE_PATTERNS = {element: re.compile("|".join(map(re.escape, phrases))) for element, phrases in PHRASES.items()}
 TREATMENT_CONSENT_SCOPE = ("http://terminology.hl7.org/CodeSystem/consentscope", "treatment")
 # A linked text report is read up to this many characters; a procedure note is far shorter.
 REPORT_TEXT_LIMIT = 100_000
@@ -69,7 +71,7 @@ def documented_elements(resource: FhirView | None, record: PatientRecord,
         return frozenset(found)
     texts = list(_texts_of(resource, record))
     lowered = " \n".join(texts).lower()
-    found.update(element for element, phrases in PHRASES.items() if any(phrase in lowered for phrase in phrases))
+    found.update(element for element, pattern in _PHRASE_PATTERNS.items() if pattern.search(lowered))
     if _finding_observations_mention_trigger_points(resource, record):
         found.add(TRIGGER_POINT_FINDINGS)
     if _based_on_care_plan(resource, record, seen=set()):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, TypeVar
 
 from needlecheck.plugin.fhir_view import FhirView, InvalidFhir, view_of
@@ -143,6 +144,11 @@ def as_date(value: object) -> dt.date | None:
     return None
 
 
+# What ``Coding(system, code, display)`` does, without the Python frame of a named tuple's ``__new__``: the
+# engine's most frequent read makes dozens a call.
+_new_coding = partial(tuple.__new__, Coding)
+
+
 def codings_of(concept: FhirView | None) -> tuple[Coding, ...]:
     """The codings of a CodeableConcept as engine values."""
     if concept is None:
@@ -162,7 +168,7 @@ def codings_of(concept: FhirView | None) -> tuple[Coding, ...]:
             if not ((system is None or system.__class__ is str) and (code is None or code.__class__ is str)
                     and (display is None or display.__class__ is str)):
                 break
-            found.append(Coding(system, code, display))
+            found.append(_new_coding((system, code, display)))
         else:
             return tuple(found)
     return tuple(Coding(c.system, c.code, c.display) for c in concept.coding)

@@ -191,11 +191,14 @@ class _Element:
     def _list(self, where: _Where, value: Any) -> list[Any]:
         if not isinstance(value, list):
             raise InvalidFhir(_path_of(where, self.key, None), "must be a list")
-        key, view_class = self.key, self.view_class
-        if view_class is not None and all(item.__class__ is dict for item in value):
-            return [view_class(item, (where, key, index)) for index, item in enumerate(value)]
-        read = self.read
-        return [read(item, where, key, index) for index, item in enumerate(value)]
+        key, view_class, read = self.key, self.view_class, self.read
+        elements = []
+        for index, item in enumerate(value):
+            if view_class is not None and item.__class__ is dict:
+                elements.append(view_class(item, (where, key, index)))
+            else:
+                elements.append(read(item, where, key, index))
+        return elements
 
 
 def _path_of(parent: _Where, key: str, index: int | None) -> str:

@@ -110,7 +110,16 @@ def reduce_body_site(site: BodySite, catalog: MuscleCatalog | None = None) -> Tr
     The side comes from a pre-coordinated left/right concept, a laterality refinement in a
     post-coordinated expression, or laterality qualifiers carried beside the site, in that order.
     """
-    catalog = catalog or muscle_catalog()
+    return _reduce_by_shipped_catalog(site) if catalog is None else _reduce(site, catalog)
+
+
+# Records name the same few dozen sites over and over; the shipped catalog never changes in a process.
+@lru_cache(maxsize=4096)
+def _reduce_by_shipped_catalog(site: BodySite) -> TreatedSite:
+    return _reduce(site, muscle_catalog())
+
+
+def _reduce(site: BodySite, catalog: MuscleCatalog) -> TreatedSite:
     carried = _combine(catalog.side_of_qualifier(code) or Side.UNSPECIFIED for code in site.laterality) \
         if site.laterality else Side.UNSPECIFIED
     group: MuscleConcept | None = None
@@ -140,7 +149,6 @@ def count_muscles(sites: Iterable[BodySite], catalog: MuscleCatalog | None = Non
     A site without a side adds its muscle only when no sided site names the same muscle: "trapezius"
     next to "left trapezius" proves one muscle, not two.
     """
-    catalog = catalog or muscle_catalog()
     sides_by_muscle: dict[str, set[Side]] = {}
     unsided_sites: dict[str, list[TreatedSite]] = {}
     uncountable: list[TreatedSite] = []
