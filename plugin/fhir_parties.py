@@ -119,6 +119,20 @@ def performer_from(reference: FhirView | str | None, record: PatientRecord, cont
     A reference the record cannot resolve is still a performer, without codes: the rules can then tell
     "someone we could not read" (whose profession may decide the scope of practice) from "no one named".
     """
+    if not extra_codes:
+        target = reference_target(reference)
+        if target and not target.startswith("#"):
+            # Every line names the same clinician: the signer, the ordering provider, the claim's care team.
+            return record.derived(_performer_at, target)
+    return _performer(reference, record, container, extra_codes)
+
+
+def _performer_at(record: PatientRecord, target: str) -> Performer | None:
+    return _performer(target, record)
+
+
+def _performer(reference: FhirView | str | None, record: PatientRecord, container: Any = None,
+               extra_codes: Iterable[Coding] = ()) -> Performer | None:
     target = record.resolve(reference, container)
     codes: list[Coding] = list(extra_codes)
     if is_resource(target, "PractitionerRole"):
@@ -167,7 +181,17 @@ def _state_of(address: FhirView | None) -> str | None:
 
 def state_at(reference: FhirView | str | None, record: PatientRecord, container: Any = None) -> str | None:
     """The US state of a Location or Organization, or where a PractitionerRole or Practitioner works."""
-    target = record.resolve(reference, container)
+    target = reference_target(reference)
+    if target and not target.startswith("#"):
+        return record.derived(_state_at, target)  # each line asks for the same few places
+    return _state_of_resource(record.resolve(reference, container), record)
+
+
+def _state_at(record: PatientRecord, target: str) -> str | None:
+    return _state_of_resource(record.resolve(target), record)
+
+
+def _state_of_resource(target: FhirView | None, record: PatientRecord) -> str | None:
     if is_resource(target, "Location"):
         return _state_of(target.address) or state_at(target.managingOrganization, record, target)
     if is_resource(target, "Organization"):

@@ -7,7 +7,7 @@ references within it; nothing here fetches.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypeVar
@@ -91,11 +91,13 @@ class PatientRecord:
             by_type = self._derived[PatientRecord.all_of] = {name: tuple(found) for name, found in grouped.items()}
         return by_type.get(kind, ())  # type: ignore[no-any-return]
 
-    def derived(self, key: Callable[[PatientRecord], T]) -> T:
-        """``key(self)``, worked out once until the record changes (a fact of the record every line asks for)."""
+    def derived(self, compute: Callable[..., T], *args: Hashable) -> T:
+        """``compute(self, *args)``, worked out once until the record changes (a fact of the record that every
+        line asks for: the encounter's state, the signer as a performer)."""
+        key = (compute, *args) if args else compute
         value = self._derived.get(key, _NOT_YET)
         if value is _NOT_YET:
-            value = self._derived[key] = key(self)
+            value = self._derived[key] = compute(self, *args)
         return value  # type: ignore[no-any-return]
 
     def resolve(self, reference: FhirView | str | None, container: Any = None) -> FhirView | None:
