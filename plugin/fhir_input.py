@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from needlecheck.mappings.code_systems import canonical_system
 from needlecheck.mappings.cpt import CPT_SYSTEM, is_dry_needling_code
 from needlecheck.plugin.context import BillingContext, ConditionFacts, PriorService, ServiceLine
 from needlecheck.plugin.fhir_documentation import documented_elements
@@ -37,7 +38,10 @@ BODY_SITE_REFERENCE_EXTENSION = "http://hl7.org/fhir/StructureDefinition/bodySit
 
 def cpt_code_of(concept: FhirView | None) -> str | None:
     """The CPT code of a concept; codes in other systems never count, whatever their digits."""
-    return next((c.code for c in codings_of(concept) if c.is_in(CPT_SYSTEM)), None)
+    for coding in codings_of(concept):
+        if coding.code and canonical_system(coding.system) == CPT_SYSTEM:
+            return coding.code
+    return None
 
 
 def _laterality_codes(element: Any) -> tuple[str, ...]:

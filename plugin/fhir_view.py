@@ -145,6 +145,10 @@ _Where: TypeAlias = "str | tuple[_Where, str, int | None]"
 _Reader = Callable[[Any, _Where, str, "int | None"], Any]
 
 
+_PLAIN: dict[str, tuple[type, int | None]] = {
+    "string": (str, None), "boolean": (bool, None), "integer": (int, None), "positive": (int, 1), "unsigned": (int, 0)}
+
+
 class _Element:
     """How one element of one FHIR type is read: a descriptor on the type's view class.
 
@@ -154,14 +158,15 @@ class _Element:
     call. Strings and objects, nearly every read, are checked here without a further call.
     """
 
-    __slots__ = ("is_string", "key", "many", "name", "read", "view_class")
+    __slots__ = ("key", "many", "minimum", "name", "plain", "read", "view_class")
 
     def __init__(self, owner: type[FhirView], name: str) -> None:
         element = _TYPES.element(owner.resource_type, name)  # AttributeError when the type has no such element
         self.name, self.key, self.many = name, element.key, element.many
-        self.is_string = element.primitive == "string"
+        # A primitive whose JSON value of this Python class (not below ``minimum``) is valid as it is.
+        self.plain, self.minimum = _PLAIN.get(element.primitive or "", (None, None))
         self.view_class: type[FhirView] | None = None
-        if self.is_string:
+        if element.primitive == "string":
             self.read: _Reader = _read_string
         elif element.primitive is not None:
             self.read = partial(_read_primitive, element.primitive)
@@ -181,7 +186,7 @@ class _Element:
             element = self._list(view._where, value)
         elif self.view_class is not None and value.__class__ is dict:
             element = self.view_class(value, (view._where, self.key, None))
-        elif self.is_string and value.__class__ is str:
+        elif value.__class__ is self.plain and (self.minimum is None or value >= self.minimum):
             element = value
         else:
             element = self.read(value, view._where, self.key, None)
