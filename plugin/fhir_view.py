@@ -258,7 +258,10 @@ def view_of(resource: Any, path: str | None = None) -> FhirView:
         raise InvalidFhir(path or "resource", "must be a FHIR resource (a JSON object)")
     if path is None:
         path = "/".join(str(resource[key]) for key in ("resourceType", "id") if key in resource) or "resource"
-    return _view_class(resource_type_of(resource.get("resourceType"), path))(resource, path)
+    kind = resource.get("resourceType")
+    if not (kind.__class__ is str and kind in _TYPES.resources):
+        kind = resource_type_of(kind, path)  # raises InvalidFhir
+    return (_VIEW_CLASSES.get(kind) or _view_class(kind))(resource, path)
 
 
 def is_resource(value: Any, *resource_types: str) -> bool:
