@@ -128,3 +128,23 @@ def test_conditions_keep_onset_and_drop_refuted_and_other_patients() -> None:
     assert facts["Condition/p"].onset == dt.date(2025, 11, 1)
     assert facts["Condition/nc-cond-m7918"].clinical_status == "active"
     assert facts["Condition/nc-cond-m7918"].onset is not None
+
+
+def test_what_a_record_worked_out_is_worked_out_again_once_the_record_changes() -> None:
+    # Performers, states and roles are worked out once per record (every line asks); a resource added later
+    # (the FHIR server's answer after the prefetch) must still count.
+    record = record_of("Practitioner/nc-prac-1")
+    signer = "Practitioner/nc-prac-1"
+    before = order_performers(view_of(ORDER), record, signer)
+    assert {c.code for p in before for c in p.codes} == {"MD"}
+    assert state_at(signer, record) is None
+    record.add_json(copy.deepcopy(server_resources()["PractitionerRole/nc-prole-1"]))
+    record.add_json(copy.deepcopy(server_resources()["Organization/nc-org-clinic"]))
+    after = order_performers(view_of(ORDER), record, signer)
+    assert {c.code for p in after for c in p.codes} == {"MD", "208100000X"}
+    assert state_at(signer, record) == "CO"
+
+
+ORDER: dict[str, Any] = {"resourceType": "ServiceRequest", "id": "sr", "status": "draft", "intent": "order",
+                         "subject": {"reference": "Patient/nc-pat-1"},
+                         "code": {"coding": [{"system": CPT, "code": "20560"}]}}

@@ -60,6 +60,25 @@ def test_a_wrong_type_is_named_by_its_path_when_read(change: dict[str, Any], pat
     assert raised.value.path == path
 
 
+@pytest.mark.parametrize(("sequence", "valid"), [(1, True), (0, False), (-1, False), (True, False), ("1", False),
+                                                 (1.0, False)])
+def test_a_positive_integer_is_an_int_above_zero_and_never_a_boolean(sequence: object, valid: bool) -> None:
+    item = view_of({"resourceType": "Claim", "id": "c", "item": [{"sequence": sequence}]}).item[0]
+    if valid:
+        assert item.sequence == sequence
+    else:
+        with pytest.raises(InvalidFhir) as raised:
+            _ = item.sequence
+        assert raised.value.path == "Claim/c.item[0].sequence"
+
+
+def test_a_name_that_is_no_element_of_the_type_is_an_attribute_error() -> None:
+    procedure = view_of(PROCEDURE)
+    assert not hasattr(procedure, "quantity") and not hasattr(procedure, "_private")
+    assert getattr(view_of({**PROCEDURE, "id": "p2"}), "quantity", "absent") == "absent"  # on every view of the type
+    assert procedure.status == "completed"
+
+
 def test_an_element_never_read_is_never_checked() -> None:
     procedure = view_of({**PROCEDURE, "outcome": 7})
     assert procedure.bodySite[0].coding[0].code == "31764008"
