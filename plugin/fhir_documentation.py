@@ -69,21 +69,24 @@ def documented_elements(resource: FhirView | None, record: PatientRecord,
         found.add(SYMPTOM_DURATION)
     if resource is None:
         return frozenset(found)
-    texts = list(_texts_of(resource, record))
-    lowered = " \n".join(texts).lower()
-    found.update(element for element, pattern in _PHRASE_PATTERNS.items() if pattern.search(lowered))
-    if _finding_observations_mention_trigger_points(resource, record):
-        found.add(TRIGGER_POINT_FINDINGS)
-    if _based_on_care_plan(resource, record, seen=set()):
-        found.add(PLAN_OF_CARE)
-    if _has_treatment_consent(resource, record):
-        found.add(INFORMED_CONSENT)
-    if is_resource(resource, "Procedure"):
-        found.update(_procedure_elements(resource, record))
-        return frozenset(found)
-    # An order plans the service: what only a performed Procedure can show is not shown by an order's words.
+    is_procedure = is_resource(resource, "Procedure")
+    # An order plans the service: what only a performed Procedure can show is not shown by an order, and not
+    # looked for.
     elements = documentation_elements()
-    return frozenset(e for e in found if e in elements and elements[e].applies_to is AppliesTo.ORDER_AND_PROCEDURE)
+    wanted = {e for e in (*PHRASES, SYMPTOM_DURATION, TRIGGER_POINT_FINDINGS, PLAN_OF_CARE, INFORMED_CONSENT)
+              if is_procedure or (e in elements and elements[e].applies_to is AppliesTo.ORDER_AND_PROCEDURE)}
+    lowered = " \n".join(_texts_of(resource, record)).lower()
+    found.update(element for element, pattern in _PHRASE_PATTERNS.items()
+                 if element in wanted and pattern.search(lowered))
+    if TRIGGER_POINT_FINDINGS in wanted and _finding_observations_mention_trigger_points(resource, record):
+        found.add(TRIGGER_POINT_FINDINGS)
+    if PLAN_OF_CARE in wanted and _based_on_care_plan(resource, record, seen=set()):
+        found.add(PLAN_OF_CARE)
+    if INFORMED_CONSENT in wanted and _has_treatment_consent(resource, record):
+        found.add(INFORMED_CONSENT)
+    if is_procedure:
+        found.update(_procedure_elements(resource, record))
+    return frozenset(found if is_procedure else found & wanted)
 
 
 def _procedure_elements(procedure: FhirView, record: PatientRecord) -> set[str]:
