@@ -362,7 +362,10 @@ def is_about_patient(resource: FhirView, patient_id: str) -> bool:
 
 
 def _names_patient(reference: object, patient_id: str) -> bool:
-    return isinstance(reference, str) and reference.rstrip("/").split("/")[-2:] == ["Patient", patient_id]
+    if not isinstance(reference, str):
+        return False
+    # Nearly every reference is the relative one; an absolute URL (or a trailing slash) is split.
+    return reference == f"Patient/{patient_id}" or reference.rstrip("/").split("/")[-2:] == ["Patient", patient_id]
 
 
 def _patients_procedures(record: PatientRecord, patient_id: str) -> list[dict[str, Any]]:

@@ -18,7 +18,7 @@ they read the same: that is what a duplicate record looks like, and the rules sh
 from __future__ import annotations
 
 import datetime as dt
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any, NamedTuple
 
 from needlecheck.mappings.code_systems import canonical_system
@@ -57,6 +57,11 @@ class ProcedureIdentity(NamedTuple):
 
 
 _NO_IDENTIFIERS: frozenset[tuple[str, str]] = frozenset()
+
+
+# ``ProcedureIdentity(...)`` without the Python frame of a named tuple's ``__new__`` (every earlier Procedure of
+# every call gets one); the fields in their order.
+_new_identity = partial(tuple.__new__, ProcedureIdentity)
 
 
 def json_cpt_code(resource: dict[str, Any]) -> str | None:
@@ -106,7 +111,7 @@ def json_identity(resource: dict[str, Any], contained: bool = False) -> Procedur
         if isinstance(i, dict) and isinstance(i.get("value"), str)) if listed else _NO_IDENTIFIERS
     performed = _performed_value(resource)
     is_text = isinstance(performed, str)
-    return ProcedureIdentity(
+    return _new_identity((
         None if contained or resource_id is None else f"Procedure/{resource_id}",
         resource_id if contained else None,
         identifiers,
@@ -114,7 +119,7 @@ def json_identity(resource: dict[str, Any], contained: bool = False) -> Procedur
         _day_of(performed) if is_text else None,
         resource.get("bodySite") or [],
         _moment_of(performed) if is_text else None,
-    )
+    ))
 
 
 def procedure_identity(procedure: FhirView, contained: bool = False) -> ProcedureIdentity:
