@@ -16,7 +16,11 @@ from typing import Any
 
 from needlecheck.cds_hooks.fhir_client import FhirClient, FhirUnavailable, matches, next_link
 from needlecheck.cds_hooks.fhir_reads import Answer, CallReads
-from needlecheck.cds_hooks.included_references import honoured_includes, missing_included_references
+from needlecheck.cds_hooks.included_references import (
+    honoured_includes,
+    includes_of,
+    missing_included_references,
+)
 from needlecheck.cds_hooks.services import PrefetchKey
 
 _TOKEN = re.compile(r"\{\{\s*([A-Za-z.]+)\s*\}\}")
@@ -92,6 +96,8 @@ def _fetched(key: PrefetchKey, query: str, outcomes: dict[str, KeyOutcome], read
         outcomes[key.name] = KeyOutcome(key, KeyStatus.FAILED, problem=str(error))
         return
     outcome = outcomes[key.name] = KeyOutcome(key, KeyStatus.FETCHED, list(answer.resources))
+    if not includes_of(query):
+        return  # nothing to follow up (and the self link is not worth parsing)
     honoured = honoured_includes(answer.document)
     for reference in missing_included_references(query, answer.resources, honoured):
         reads.ask(reference, partial(_included, outcome, reference))
