@@ -97,9 +97,12 @@ def _fetched(key: PrefetchKey, query: str, outcomes: dict[str, KeyOutcome], read
         return
     outcome = outcomes[key.name] = KeyOutcome(key, KeyStatus.FETCHED, list(answer.resources))
     if not includes_of(query):
-        return  # nothing to follow up (and the self link is not worth parsing)
-    honoured = honoured_includes(answer.document)
-    for reference in missing_included_references(query, answer.resources, honoured):
+        return  # nothing to follow up
+    missing = missing_included_references(query, answer.resources)
+    if missing and (honoured := honoured_includes(answer.document)):
+        # Only then is the self link worth decoding: an answer that holds what it includes needs no reading.
+        missing = missing_included_references(query, answer.resources, honoured)
+    for reference in missing:
         reads.ask(reference, partial(_included, outcome, reference))
 
 
