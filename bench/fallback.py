@@ -18,7 +18,8 @@ that rotates each round, so the machine's other load falls on all alike); the me
 
 Each call gets a body parsed from JSON just before it (untimed), as the HTTP layer hands ``run_hook`` a body it
 has just parsed: a body used again and again stays hot in the CPU caches, which flattered the prefetched call
-(by 0.3-0.6 ms) next to the fetched one, whose resources the FHIR server's answer has just brought.
+(by 0.3-0.6 ms on the loaded 2-core machine, 12-24 %) next to the fetched one, whose resources the FHIR
+server's answer has just brought.
 
 Added latency = fetched - prefetched - slowest query: what the fallback costs beyond the wait no client can
 avoid (the slowest query, when the others run beside it). It splits into what sekmet adds by answering a batch's
