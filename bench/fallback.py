@@ -8,14 +8,24 @@ Measured one call at a time after warm-up, in rounds that run every variant and 
 that rotates each round, so the machine's other load falls on all alike); the median of each:
 
 - ``prefetched``: ``run_hook`` on the claim-create body with its full prefetch (no network);
-- ``fetched``: the same body without prefetch, with ``fhirServer`` and ``fhirAuthorization`` (every prefetch key
-  queried at once, through one long-lived ``requests.Session``, as a worker that keeps a connection pool would;
-  in one batch Bundle, as sekmet's CapabilityStatement lists ``batch`` and the first, unmeasured call read it);
-- each query the fetched call sent (recorded from the server's answers), timed alone on a keep-alive session.
+- ``fetched``: the same body without prefetch, with ``fhirServer`` and ``fhirAuthorization``, as a worker answers
+  it: a new ``audit.TimedFhirSession`` for the call over the worker's pool of keep-alive connections
+  (``fhir_pool``), every prefetch key queried at once, in one batch Bundle (sekmet's CapabilityStatement lists
+  ``batch`` and the first, unmeasured call read it);
+- each query the fetched call sent (recorded from an unmeasured call), sent alone as a one-query call would send
+  it: the service's own ``FhirClient`` on a new ``TimedFhirSession`` over the same pool, answer parsed;
+- ``batch alone``: the fetched call's batch, sent alone the same way (what sekmet takes to answer it).
+
+Each call gets a body parsed from JSON just before it (untimed), as the HTTP layer hands ``run_hook`` a body it
+has just parsed: a body used again and again stays hot in the CPU caches, which flattered the prefetched call
+(by 0.3-0.6 ms on the loaded 2-core machine, 12-24 %) next to the fetched one, whose resources the FHIR
+server's answer has just brought.
 
 Added latency = fetched - prefetched - slowest query: what the fallback costs beyond the wait no client can
-avoid (the slowest query, when the others run beside it). Without a pooled session (``session=None``: a new
-``requests.Session`` and new TCP connections per call) it is measured too, for comparison.
+avoid (the slowest query, when the others run beside it). It splits into what sekmet adds by answering a batch's
+queries one after the other (batch alone - slowest query) and what the service's side adds (fetched -
+prefetched - batch alone). Without a pooled session (``session=None``: a new ``requests.Session`` and new TCP
+connections per call) it is measured too, for comparison.
 """
 
 from __future__ import annotations
@@ -32,14 +42,17 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+import orjson
 import requests
 
 from bench.requests import TODAY, claim_create_request
 from needlecheck.cds_hooks import fhir_pool
-from needlecheck.cds_hooks.fhir_client import FhirLimits
+from needlecheck.cds_hooks.audit import TimedFhirSession
+from needlecheck.cds_hooks.fhir_client import FhirClient, FhirLimits, FhirRefused
 from needlecheck.cds_hooks.invoke import run_hook
 from needlecheck.cds_hooks.services import CLAIM_CREATE
 
@@ -59,6 +72,7 @@ class FallbackResult:
     fetched: float
     fetched_without_pool: float
     queries: dict[str, float] = field(default_factory=dict)
+    batch_alone: float = math.nan  # the fetched call's batch sent alone (nan: the call sent no batch)
     requests_per_call: int = 0  # HTTP requests one fetched call sends (a batch holding every query is one)
     cards_prefetched: int = 0
     cards_fetched: int = 0
@@ -73,6 +87,16 @@ class FallbackResult:
     def added(self) -> float:
         """Fetched - prefetched - slowest query, seconds."""
         return self.fetched - self.prefetched - self.slowest_query[1]
+
+    @property
+    def server_share(self) -> float:
+        """What sekmet adds by answering a batch's queries one after the other: batch alone - slowest query."""
+        return self.batch_alone - self.slowest_query[1]
+
+    @property
+    def service_share(self) -> float:
+        """What the service's side adds: fetched - prefetched - batch alone."""
+        return self.fetched - self.prefetched - self.batch_alone
 
     @property
     def added_without_pool(self) -> float:
@@ -144,44 +168,58 @@ def fhir_server(start_timeout: float = 60.0) -> Iterator[tuple[str, str]]:
             process.wait(timeout=5)
 
 
-class _RecordingSession(requests.Session):
-    """A Session that remembers the path and query of every URL it GETs and of every GET in a batch it POSTs
-    (what the service asked for), and how many requests it sent."""
+class _RecordingSession(TimedFhirSession):
+    """A worker's call session that remembers the path and query of every URL it GETs and of every GET in a
+    batch it POSTs (what the service asked for), the batches it sent, and how many requests it sent."""
 
     def __init__(self, base_url: str) -> None:
         super().__init__()
         self.base_url = base_url.rstrip("/") + "/"
         self.asked: list[str] = []
-        self.requests = 0
+        self.batches: list[list[str]] = []
 
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
         response = super().request(method, url, *args, **kwargs)
-        self.requests += 1
         if method == "POST" and isinstance(kwargs.get("data"), bytes):
-            batch = json.loads(kwargs["data"])
-            self.asked.extend(entry["request"]["url"] for entry in batch.get("entry") or [])
+            batch = [entry["request"]["url"] for entry in orjson.loads(kwargs["data"]).get("entry") or []]
+            self.asked.extend(batch)
+            self.batches.append(batch)
         elif response.request.url and not response.request.url.endswith("/metadata"):
             # The final URL, with the query the client encoded (params included).
             self.asked.append(response.request.url.removeprefix(self.base_url))
         return response
 
 
-def _answered(response: requests.Response) -> None:
-    """A query the service sent may find nothing (404 for a reference the server lacks): only 5xx is a failure."""
-    if response.status_code >= 500:
-        response.raise_for_status()
+def _one_query_call(base_url: str, token: str, limits: FhirLimits, queries: list[str]) -> None:
+    """What a call that needs only ``queries`` (one, or one batch) does with them: its own session over the
+    worker's pool, the service's client, the answers parsed. A query may find nothing (404 for a reference the
+    server lacks): only an unreachable server is a failure."""
+    with TimedFhirSession() as session:
+        client = FhirClient(base_url, token, limits, session)
+        try:
+            if len(queries) == 1:
+                client.collect(client.get(queries[0]))
+            else:
+                client.batch(queries)
+        except FhirRefused as error:
+            if error.status is None or error.status >= 500:
+                raise
 
 
-def interleaved_medians(calls: dict[str, Callable[[], object]], rounds: int, give_up: float) -> dict[str, float]:
+def interleaved_medians(calls: dict[str, Callable[[], Callable[[], object]]], rounds: int,
+                        give_up: float) -> dict[str, float]:
     """Median seconds of each call, timed in rounds that run every call once, in an order that rotates each round,
-    so a change in the machine's other load falls on all of them alike; stops after ``give_up``."""
+    so a change in the machine's other load falls on all of them alike; stops after ``give_up``.
+
+    Each entry prepares its call (untimed: a body parsed, say) and returns what is timed."""
     names = list(calls)
     times: dict[str, list[float]] = {name: [] for name in names}
     for number in range(rounds):
         shift = number % len(names)
         for name in names[shift:] + names[:shift]:
+            call = calls[name]()
             started = time.perf_counter()
-            calls[name]()
+            call()
             times[name].append(time.perf_counter() - started)
         if time.perf_counter() > give_up:
             break
@@ -189,13 +227,14 @@ def interleaved_medians(calls: dict[str, Callable[[], object]], rounds: int, giv
 
 
 def measure_fallback(calls: int, warmup: int, time_limit: float) -> FallbackResult:
-    """Start sekmet, load the prefetch resources, and time the three variants and each query.
+    """Start sekmet, load the prefetch resources, and time the variants, each query and the batch.
 
     Raises FallbackUnavailable when sekmet cannot start here, RuntimeError when the fetched call does not
     answer what the prefetched one answers (the measurement would compare different work)."""
     prefetched_body = claim_create_request()
     limits = FhirLimits()
-    with fhir_server() as (base_url, token), ThreadPoolExecutor(max_workers=16, thread_name_prefix="fhir") as pool:
+    with fhir_server() as (base_url, token), ThreadPoolExecutor(max_workers=fhir_pool.FHIR_THREADS,
+                                                                thread_name_prefix="fhir") as pool:
         headers = {"Authorization": f"Bearer {token}", "Accept": FHIR_JSON, "Content-Type": FHIR_JSON}
         loaded = requests.post(base_url, json=transaction(prefetch_resources(prefetched_body)), headers=headers,
                                timeout=60)
@@ -206,35 +245,48 @@ def measure_fallback(calls: int, warmup: int, time_limit: float) -> FallbackResu
         fetched_body["fhirServer"] = base_url
         fetched_body["fhirAuthorization"] = {"access_token": token, "token_type": "Bearer", "expires_in": 3600,
                                              "scope": "patient/*.read", "subject": "needlecheck-bench"}
-        with _RecordingSession(base_url) as session, requests.Session() as alone:
-            # The first call to a server also reads its CapabilityStatement (does it take batches?), beside
-            # its queries; the second is what every later call of the worker does.
-            run_hook(CLAIM_CREATE, fetched_body, limits, pool, session=session, today=TODAY)
-            wait_for_batch_support(base_url)
-            session.asked.clear()
-            session.requests = 0
-            first = run_hook(CLAIM_CREATE, fetched_body, limits, pool, session=session, today=TODAY)
-            asked = sorted(set(session.asked))
-            requests_per_call = session.requests
-            prefetched_result = run_hook(CLAIM_CREATE, prefetched_body, limits, pool, today=TODAY)
-            if first.body != prefetched_result.body:
-                raise RuntimeError("the fetched claim-create answered differently from the prefetched one: "
-                                   f"{len(first.body['cards'])} vs {len(prefetched_result.body['cards'])} cards")
-            alone.headers.update({"Authorization": f"Bearer {token}", "Accept": FHIR_JSON})
-            variants: dict[str, Callable[[], object]] = {
-                "prefetched": lambda: run_hook(CLAIM_CREATE, prefetched_body, limits, pool, today=TODAY),
-                "fetched": lambda: run_hook(CLAIM_CREATE, fetched_body, limits, pool, session=session, today=TODAY),
-                "without pool": lambda: run_hook(CLAIM_CREATE, fetched_body, limits, pool, today=TODAY),
-            }
-            for query in asked:
-                url = base_url.rstrip("/") + "/" + query
-                variants[query] = lambda url=url: _answered(alone.get(url, timeout=10))
-            if warmup > 0:
-                interleaved_medians(variants, warmup, time.perf_counter() + time_limit)
-            medians = interleaved_medians(variants, calls, time.perf_counter() + time_limit)
+        prefetched_json, fetched_json = orjson.dumps(prefetched_body), orjson.dumps(fetched_body)
+        # The first call to a server also reads its CapabilityStatement (does it take batches?), beside
+        # its queries; the second is what every later call of the worker does.
+        with _RecordingSession(base_url) as session:
+            run_hook(CLAIM_CREATE, orjson.loads(fetched_json), limits, pool, session=session, today=TODAY)
+        wait_for_batch_support(base_url)
+        with _RecordingSession(base_url) as session:
+            first = run_hook(CLAIM_CREATE, orjson.loads(fetched_json), limits, pool, session=session, today=TODAY)
+        asked = sorted(set(session.asked))
+        requests_per_call, batches = session.request_count, session.batches
+        prefetched_result = run_hook(CLAIM_CREATE, orjson.loads(prefetched_json), limits, pool, today=TODAY)
+        if first.body != prefetched_result.body:
+            raise RuntimeError("the fetched claim-create answered differently from the prefetched one: "
+                               f"{len(first.body['cards'])} vs {len(prefetched_result.body['cards'])} cards")
+
+        def prefetched() -> Callable[[], object]:
+            return partial(run_hook, CLAIM_CREATE, orjson.loads(prefetched_json), limits, pool, today=TODAY)
+
+        def fetched() -> Callable[[], object]:
+            body = orjson.loads(fetched_json)
+
+            def call() -> None:
+                with TimedFhirSession() as session:  # as a worker answers a call (audit.trace_invocation)
+                    run_hook(CLAIM_CREATE, body, limits, pool, session=session, today=TODAY)
+            return call
+
+        def without_pool() -> Callable[[], object]:
+            return partial(run_hook, CLAIM_CREATE, orjson.loads(fetched_json), limits, pool, today=TODAY)
+
+        variants: dict[str, Callable[[], Callable[[], object]]] = {
+            "prefetched": prefetched, "fetched": fetched, "without pool": without_pool}
+        for query in asked:
+            variants[query] = lambda queries=[query]: partial(_one_query_call, base_url, token, limits, queries)
+        if len(batches) == 1 and len(batches[0]) > 1:
+            variants["batch alone"] = lambda: partial(_one_query_call, base_url, token, limits, batches[0])
+        if warmup > 0:
+            interleaved_medians(variants, warmup, time.perf_counter() + time_limit)
+        medians = interleaved_medians(variants, calls, time.perf_counter() + time_limit)
     queries = {query: medians[query] for query in asked}
     return FallbackResult(medians["prefetched"], medians["fetched"], medians["without pool"], queries,
-                          requests_per_call, len(prefetched_result.body["cards"]), len(first.body["cards"]), calls)
+                          medians.get("batch alone", math.nan), requests_per_call,
+                          len(prefetched_result.body["cards"]), len(first.body["cards"]), calls)
 
 
 def wait_for_batch_support(base_url: str, seconds: float = 10.0) -> None:
@@ -249,6 +301,8 @@ if __name__ == "__main__":  # a quick look: python -m bench.fallback
     print(json.dumps({"prefetched_ms": result.prefetched * 1000, "fetched_ms": result.fetched * 1000,
                       "without_pool_ms": result.fetched_without_pool * 1000,
                       "queries_ms": {q: t * 1000 for q, t in result.queries.items()},
-                      "added_ms": result.added * 1000, "requests_per_call": result.requests_per_call,
+                      "batch_alone_ms": result.batch_alone * 1000, "added_ms": result.added * 1000,
+                      "server_share_ms": result.server_share * 1000, "service_share_ms": result.service_share * 1000,
+                      "requests_per_call": result.requests_per_call,
                       "cards": [result.cards_prefetched, result.cards_fetched]},
                      indent=2))

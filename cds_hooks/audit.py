@@ -136,6 +136,7 @@ class TimedFhirSession(requests.Session):
         self.adapters.clear()  # the two Session makes for itself would each open connections of their own
         self.mount("https://", shared)
         self.mount("http://", shared)
+        self.trust_env = False  # FhirClient passes what the environment says (fhir_pool.environment_settings)
         self._lock = threading.Lock()
         self._intervals: list[tuple[float, float]] = []
 

@@ -14,6 +14,8 @@ from urllib.parse import urljoin, urlsplit
 
 import orjson
 
+from needlecheck.cds_hooks.fhir_pool import environment_settings
+
 if TYPE_CHECKING:
     import requests
 
@@ -56,7 +58,9 @@ class FhirClient:
             import requests  # here, not at the top: ~90 ms that a request with full prefetch never needs
 
             session = requests.Session()
+            session.trust_env = False  # the environment is read once per worker: fhir_pool.environment_settings
         self._session = session
+        self._proxies, self._verify = environment_settings(self.base_url)
         self._headers = {"Accept": FHIR_JSON}
         if access_token:
             self._headers["Authorization"] = f"Bearer {access_token}"
@@ -98,8 +102,10 @@ class FhirClient:
 
         headers = self._headers if body is None else {**self._headers, "Content-Type": FHIR_JSON}
         try:
+            # A copy of the proxies: a session that still reads the environment adds to the dict it is given.
             with self._session.request(method, url, data=body, headers=headers, timeout=timeout,
-                                       allow_redirects=False, stream=True) as response:
+                                       allow_redirects=False, stream=True, proxies=dict(self._proxies),
+                                       verify=self._verify) as response:
                 if response.status_code != 200:
                     raise FhirRefused(f"HTTP {response.status_code}", response.status_code)
                 body = _read_capped(response, self.limits.max_response_bytes, self.deadline)

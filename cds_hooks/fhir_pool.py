@@ -11,7 +11,8 @@ processes), and holds up to ``FHIR_THREADS`` connections per FHIR server, as man
 pool can use at once.
 
 It also remembers which servers answer batch Bundles (``fhir_reads``: a call's queries sent as one request),
-so that a call does not read the server's CapabilityStatement first.
+so that a call does not read the server's CapabilityStatement first, and what the environment says about
+reaching each server (``environment_settings``), so that a request does not read the environment again.
 """
 
 from __future__ import annotations
@@ -46,6 +47,34 @@ def worker_adapter() -> HTTPAdapter:
                 _owner_pid = pid
     assert _adapter is not None
     return _adapter
+
+
+# The proxies and CA bundle the environment gives each FHIR server (read once per worker and server).
+_environment: dict[str, tuple[dict[str, str], bool | str]] = {}
+
+
+def environment_settings(base_url: str) -> tuple[dict[str, str], bool | str]:
+    """The proxies (``HTTPS_PROXY``, ``NO_PROXY`` …) and the CA bundle (``REQUESTS_CA_BUNDLE``,
+    ``CURL_CA_BUNDLE``) the environment gives requests to ``base_url``, as ``requests`` would read them.
+
+    ``requests`` reads them again for every request its sessions send (``trust_env``), walking the whole
+    environment twice: 0.2-0.5 ms a request, more in a container with many variables. A worker's environment
+    does not change while it runs, so the FHIR sessions (``trust_env`` off) are given what it says, read once
+    per worker and server. ``trust_env`` would also take credentials from ``~/.netrc``, and they would replace
+    the EHR's bearer token in the request; a FHIR request carries that token only.
+    """
+    with _lock:
+        known = _environment.get(base_url)
+    if known is None:
+        from requests.utils import get_environ_proxies  # here: see worker_adapter
+
+        ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+        known = (get_environ_proxies(base_url), ca_bundle or True)
+        with _lock:
+            _environment[base_url] = known
+            while len(_environment) > FHIR_SERVERS:
+                del _environment[next(iter(_environment))]
+    return known
 
 
 # Whether each FHIR server answers batches, as its CapabilityStatement says (learnt once per worker and server).

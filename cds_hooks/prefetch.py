@@ -16,7 +16,11 @@ from typing import Any
 
 from needlecheck.cds_hooks.fhir_client import FhirClient, FhirUnavailable, matches, next_link
 from needlecheck.cds_hooks.fhir_reads import Answer, CallReads
-from needlecheck.cds_hooks.included_references import honoured_includes, missing_included_references
+from needlecheck.cds_hooks.included_references import (
+    honoured_includes,
+    includes_of,
+    missing_included_references,
+)
 from needlecheck.cds_hooks.services import PrefetchKey
 
 _TOKEN = re.compile(r"\{\{\s*([A-Za-z.]+)\s*\}\}")
@@ -92,8 +96,13 @@ def _fetched(key: PrefetchKey, query: str, outcomes: dict[str, KeyOutcome], read
         outcomes[key.name] = KeyOutcome(key, KeyStatus.FAILED, problem=str(error))
         return
     outcome = outcomes[key.name] = KeyOutcome(key, KeyStatus.FETCHED, list(answer.resources))
-    honoured = honoured_includes(answer.document)
-    for reference in missing_included_references(query, answer.resources, honoured):
+    if not includes_of(query):
+        return  # nothing to follow up
+    missing = missing_included_references(query, answer.resources)
+    if missing and (honoured := honoured_includes(answer.document)):
+        # Only then is the self link worth decoding: an answer that holds what it includes needs no reading.
+        missing = missing_included_references(query, answer.resources, honoured)
+    for reference in missing:
         reads.ask(reference, partial(_included, outcome, reference))
 
 

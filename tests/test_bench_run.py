@@ -163,3 +163,7 @@ def test_the_fallback_row_fetches_from_sekmet_what_the_prefetch_gave() -> None:
     assert "Condition?patient=nc-pat-1" in result.queries
     assert any(query.startswith("Procedure?patient=nc-pat-1&code=") for query in result.queries)
     assert result.slowest_query[1] == max(result.queries.values())
+    # Once sekmet is known to take batches the call sends its queries in one request, timed alone too.
+    assert result.requests_per_call == 1
+    assert result.batch_alone > 0
+    assert result.added == pytest.approx(result.server_share + result.service_share)

@@ -111,3 +111,28 @@ def test_the_pool_is_the_processes_own_and_outlives_a_call(recorder: Recorder) -
     one_call(recorder.base_url, "token-a", ["Patient/a1"])
     assert worker_adapter() is adapter
     assert adapter.poolmanager.pools  # the call's connection stayed open in the shared pool
+
+
+def test_a_netrc_entry_for_the_server_never_replaces_the_calls_token(recorder: Recorder, tmp_path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """``requests`` sessions that read the environment take credentials from ``~/.netrc`` (or ``$NETRC``) and send
+    them instead of the Authorization header given: the EHR's bearer token would be replaced by another one."""
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login someone password not-the-ehr-token\n", encoding="utf-8")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    one_call(recorder.base_url, "token-a", ["Patient/a1"])
+    one_call(recorder.base_url, None, ["Patient/b1"])
+    assert [auth for *_, auth, _ in recorder.seen] == ["Bearer token-a", None]
+
+
+def test_the_environments_proxy_is_still_used(recorder: Recorder, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sessions do not read the environment on each request, but what it says about proxies holds (read
+    once per worker and server): a FHIR server behind ``HTTP_PROXY`` is reached through the proxy."""
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "HTTPS_PROXY", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", recorder.base_url.removesuffix("/fhir"))
+    monkeypatch.setenv("http_proxy", recorder.base_url.removesuffix("/fhir"))
+    one_call("http://fhir.example.invalid/r4", "token-a", ["Patient/p1"])
+    assert [(path, auth) for _, path, auth, _ in recorder.seen] == [
+        ("http://fhir.example.invalid/r4/Patient/p1", "Bearer token-a")]  # the absolute form a proxy is sent
