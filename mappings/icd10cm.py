@@ -253,6 +253,8 @@ def _status_in_release(code: str) -> CodeStatus:
     return CodeStatus(code, CodeState.HEADER, billable_codes_under(code))
 
 
+# The release and its dated changes are fixed for a process, and calls ask about the same few codes and days.
+@lru_cache(maxsize=4096)
 def status_on(code: str, day: dt.date) -> CodeStatus:
     """What ``code`` was on ``day``: the last dated change on or before it decides, else the release does."""
     code = normalize_code(code)
