@@ -121,10 +121,10 @@ def check_ncci_mue(context: BillingContext) -> list[Finding]:
         if units > mue.max_units:
             counted = [line.label for line in lines] + [f"{ref} (already recorded, 1 unit)" for ref in earlier]
             findings.append(_finding(lines[0], day, units, mue, counted))
-    if tables is None:
+    # The files are Medicare's edits: for another payer they would not decide the line either.
+    if tables is None and payer_of(context).is_medicare:
         over_one = _undecided(context, decided)
-        # The files are Medicare's edits: for another payer they would not decide the line either.
-        if over_one and payer_of(context).is_medicare:
+        if over_one:
             findings.append(RULE.could_not_check(over_one[0], DATASET_NAME))
     return findings
 
