@@ -53,13 +53,29 @@ def shorten(text: str, limit: int = MAX_SUMMARY) -> str:
 def without_empty_values(value: Any) -> Any:
     """A copy of ``value`` without null, "", [] or {} anywhere: neither CDS Hooks nor FHIR allows them,
     and a draft echoed back in an update must not carry a sender's empty elements into our response."""
+    # One pass, a call only for what can hold something, and the test inlined: a suggestion prunes a whole draft
+    # (tests/test_suggestion_validation.py holds it to the plain definition). Not 0 or false: those are values.
     if isinstance(value, dict):
-        pruned = {key: without_empty_values(item) for key, item in value.items()}
-        return {key: item for key, item in pruned.items() if item not in (None, "", [], {})}
+        pruned: dict[str, Any] = {}
+        for key, item in value.items():
+            if isinstance(item, _CONTAINERS):
+                item = without_empty_values(item)
+            if item is not None and (item or not isinstance(item, _EMPTIABLE)):
+                pruned[key] = item
+        return pruned
     if isinstance(value, list):
-        pruned_items = [without_empty_values(item) for item in value]
-        return [item for item in pruned_items if item not in (None, "", [], {})]
+        kept = []
+        for item in value:
+            if isinstance(item, _CONTAINERS):
+                item = without_empty_values(item)
+            if item is not None and (item or not isinstance(item, _EMPTIABLE)):
+                kept.append(item)
+        return kept
     return value
+
+
+_CONTAINERS = (dict, list)
+_EMPTIABLE = (str, list, dict)
 
 
 def _merge_items(claim: dict[str, Any], change: CodeChange) -> None:

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from needlecheck.cds_hooks import cards
 from needlecheck.cds_hooks.cards import apply_code_change, cards_for, fhir_problem, without_empty_values
@@ -230,3 +232,39 @@ def test_each_card_gets_its_own_update_and_the_sent_draft_is_untouched() -> None
     assert one is not None and two is not None and one is not two
     assert one["item"][1] == apply_code_change(sent, first)["item"][1]  # the second change is not in the first
     assert draft == sent
+
+
+def pruned_by_definition(value: Any) -> Any:
+    """``without_empty_values`` as its docstring defines it, written plainly."""
+    if isinstance(value, dict):
+        pruned = {key: pruned_by_definition(item) for key, item in value.items()}
+        return {key: item for key, item in pruned.items() if item not in (None, "", [], {})}
+    if isinstance(value, list):
+        items = [pruned_by_definition(item) for item in value]
+        return [item for item in items if item not in (None, "", [], {})]
+    return value
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.sampled_from([0, 0.0, "", 1, "x"]) | st.integers() | st.floats(allow_nan=False)
+    | st.text(max_size=3),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=3), children, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, derandomize=True)
+@given(JSON_VALUES)
+def test_pruning_drops_exactly_null_empty_strings_lists_and_objects(value: Any) -> None:
+    pruned = without_empty_values(value)
+    assert pruned == pruned_by_definition(value)
+    assert type(pruned) is type(value)
+    assert without_empty_values(pruned) == pruned  # the card path prunes a pruned draft again to copy it
+
+
+def test_pruning_copies_every_object_and_array() -> None:
+    draft = claim_with_two_lines()
+    pruned = without_empty_values(draft)
+    assert pruned == pruned_by_definition(draft)
+    pruned["item"][0]["productOrService"]["coding"][0]["code"] = "changed"
+    assert draft["item"][0]["productOrService"]["coding"][0]["code"] != "changed"
