@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import copy
 import json
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -268,3 +270,27 @@ def test_pruning_copies_every_object_and_array() -> None:
     assert pruned == pruned_by_definition(draft)
     pruned["item"][0]["productOrService"]["coding"][0]["code"] = "changed"
     assert draft["item"][0]["productOrService"]["coding"][0]["code"] != "changed"
+
+
+WARM_UP_THEN_VALIDATE = """
+import json, sys
+from needlecheck.cds_hooks.cards import fhir_problem, load_suggestion_models
+load_suggestion_models()
+before = set(sys.modules)
+for draft in json.loads(sys.stdin.read()):
+    fhir_problem(draft)
+print(json.dumps(sorted(name for name in set(sys.modules) - before if name.startswith("fhir.resources"))))
+"""
+
+
+def test_the_warm_up_loads_every_model_a_suggestion_validates_with() -> None:
+    # A model imports its elements' models when it first validates one, and the worker's warm-up suggestion is
+    # an order's: without this, a worker's first Claim suggestion waited for a dozen imports. In a process of its
+    # own, so that nothing is imported yet. A contained resource of another type loads its model when it comes.
+    drafts = [draft for draft in fixture_drafts()
+              if {c["resourceType"] for c in draft.get("contained") or []} <= set(cards.SUGGESTED_RESOURCE_TYPES)]
+    assert {draft["resourceType"] for draft in drafts} == {"Claim", "ServiceRequest"}
+    assert any(draft.get("contained") for draft in drafts if draft["resourceType"] == "Claim")
+    run = subprocess.run([sys.executable, "-c", WARM_UP_THEN_VALIDATE], input=json.dumps(drafts), text=True,
+                         capture_output=True, check=True, timeout=300)
+    assert json.loads(run.stdout) == []
