@@ -10,10 +10,13 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
+from collections import Counter
+from dataclasses import dataclass
 from typing import Any
 
 from needlecheck.mappings.code_systems import canonical_system
 from needlecheck.mappings.cpt import CPT_SYSTEM, cpt_codes
+from needlecheck.mappings.fhir_types import ANY_RESOURCE, fhir_types
 from needlecheck.plugin.findings import CodeChange, Finding, Severity, Topic
 
 CARD_TYPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/cdshooks-card-type"
@@ -51,13 +54,29 @@ def shorten(text: str, limit: int = MAX_SUMMARY) -> str:
 def without_empty_values(value: Any) -> Any:
     """A copy of ``value`` without null, "", [] or {} anywhere: neither CDS Hooks nor FHIR allows them,
     and a draft echoed back in an update must not carry a sender's empty elements into our response."""
+    # One pass, a call only for what can hold something, and the test inlined: a suggestion prunes a whole draft
+    # (tests/test_suggestion_validation.py holds it to the plain definition). Not 0 or false: those are values.
     if isinstance(value, dict):
-        pruned = {key: without_empty_values(item) for key, item in value.items()}
-        return {key: item for key, item in pruned.items() if item not in (None, "", [], {})}
+        pruned: dict[str, Any] = {}
+        for key, item in value.items():
+            if isinstance(item, _CONTAINERS):
+                item = without_empty_values(item)
+            if item is not None and (item or not isinstance(item, _EMPTIABLE)):
+                pruned[key] = item
+        return pruned
     if isinstance(value, list):
-        pruned_items = [without_empty_values(item) for item in value]
-        return [item for item in pruned_items if item not in (None, "", [], {})]
+        kept = []
+        for item in value:
+            if isinstance(item, _CONTAINERS):
+                item = without_empty_values(item)
+            if item is not None and (item or not isinstance(item, _EMPTIABLE)):
+                kept.append(item)
+        return kept
     return value
+
+
+_CONTAINERS = (dict, list)
+_EMPTIABLE = (str, list, dict)
 
 
 def _merge_items(claim: dict[str, Any], change: CodeChange) -> None:
@@ -79,7 +98,11 @@ def _merge_items(claim: dict[str, Any], change: CodeChange) -> None:
 def apply_code_change(resource: dict[str, Any], change: CodeChange) -> dict[str, Any]:
     """A copy of the draft resource with the CPT code replaced (in the claim line, or the order's code),
     and the lines the change merges folded into that line."""
-    updated = without_empty_values(resource)
+    return _changed(without_empty_values(resource), change)
+
+
+def _changed(updated: dict[str, Any], change: CodeChange) -> dict[str, Any]:
+    """``apply_code_change`` on a pruned copy the caller hands over: it is changed in place and returned."""
     if change.merged_items:
         _merge_items(updated, change)
     if change.item_sequence is not None:
@@ -115,12 +138,28 @@ _MODELS_LOCK = threading.Lock()
 
 def load_suggestion_models() -> None:
     """Import the ``fhir.resources`` models ``fhir_problem`` validates with (each worker does it in a background
-    warm-up once it serves, so no clinician's first suggestion waits for the import)."""
+    warm-up once it serves, so no clinician's first suggestion waits for the import): those of the suggested
+    resources and of every element they can hold. A model imports its elements' models only when it first
+    validates one, and the warm-up's own suggestion is an order's: a worker's first Claim suggestion waited
+    for a dozen more modules (a tenth of a second and more)."""
     with _MODELS_LOCK:
         from fhir.resources.R4B import get_fhir_model_class
 
-        for resource_type in SUGGESTED_RESOURCE_TYPES:
-            get_fhir_model_class(resource_type)
+        table = fhir_types()
+        pending, loaded = list(SUGGESTED_RESOURCE_TYPES), set()
+        while pending:
+            type_name = pending.pop()
+            if type_name in loaded:
+                continue
+            loaded.add(type_name)
+            for attribute in get_fhir_model_class(type_name).model_fields:
+                try:
+                    element = table.element(type_name, attribute)
+                except AttributeError:
+                    continue  # the models' own fields (resource_type, fhir_comments), not FHIR elements
+                # A contained resource's model is its resourceType's: loaded when one comes.
+                if element.primitive is None and element.type != ANY_RESOURCE:
+                    pending.append(element.type)
 
 
 def fhir_problem(resource: dict[str, Any]) -> str | None:
@@ -129,6 +168,17 @@ def fhir_problem(resource: dict[str, Any]) -> str | None:
     The engine reads only the elements it needs (``plugin.fhir_view``); a resource we hand back to the EHR
     is checked whole, so a client's invalid element never comes back from us as a one-click change.
     """
+    try:
+        resource_type = resource["resourceType"]
+    except (KeyError, TypeError) as error:
+        return str(error) or type(error).__name__
+    return element_problem(resource_type, resource)
+
+
+def element_problem(type_name: str, value: Any, path: tuple[str | int, ...] = ()) -> str | None:
+    """Why ``value`` is not a valid FHIR R4 ``type_name`` (a resource, or a data type or backbone element such as
+    ``CodeableConcept`` or ``ClaimItem``), or None; the first error's path starts with ``path``, where
+    ``value`` sits in its resource."""
     with _MODELS_LOCK:
         # Imported here, not with the module: the models cost a second of start-up that a clean request never
         # needs.
@@ -136,13 +186,93 @@ def fhir_problem(resource: dict[str, Any]) -> str | None:
         from pydantic import ValidationError
 
         try:
-            get_fhir_model_class(resource["resourceType"]).model_validate(resource)
+            get_fhir_model_class(type_name).model_validate(value)
         except ValidationError as error:
             first = error.errors()[0]
-            return f"{'.'.join(str(part) for part in first.get('loc', ()))}: {first.get('msg', 'invalid')}"
+            return f"{'.'.join(str(part) for part in (*path, *first.get('loc', ())))}: {first.get('msg', 'invalid')}"
         except (KeyError, TypeError, ValueError) as error:
             return str(error) or type(error).__name__
         return None
+
+
+@dataclass
+class _Draft:
+    """A draft resource as the suggestions of one hook call use it: pruned once, and validated at most once,
+    however many cards suggest a change to it (validating a draft costs more than the rest of a firing call)."""
+
+    pruned: dict[str, Any]
+    uses: int  # changes still to apply: the last takes ``pruned`` itself, the others a copy
+    checked: bool = False  # ``problem`` is known
+    problem: str | None = None  # why ``pruned`` is not valid FHIR R4
+
+
+def _drafts_to_change(findings: list[Finding], drafts: dict[str, dict[str, Any]]) -> dict[str, _Draft]:
+    """Each draft the fixes of ``findings`` change, by reference, pruned, with the number of changes to it."""
+    uses = Counter(f.fix.resource_ref for f in findings if f.fix is not None and f.fix.resource_ref in drafts)
+    return {ref: _Draft(without_empty_values(drafts[ref]), count) for ref, count in uses.items()}
+
+
+def _suggested_update(draft: _Draft, change: CodeChange, check: bool) -> tuple[dict[str, Any], str | None]:
+    """``change`` applied to ``draft``, and why the update is not valid FHIR R4 (None when it is, or when not
+    ``check``).
+
+    The update of a draft that one change updates is validated whole, as before it is handed back. A draft that
+    several changes update is validated once, before the first takes it, and each update then only for the
+    elements its change wrote (``_update_problem``).
+    """
+    draft.uses -= 1
+    if check and draft.uses > 0 and not draft.checked:
+        draft.problem, draft.checked = fhir_problem(draft.pruned), True
+    updated = _changed(draft.pruned if draft.uses == 0 else without_empty_values(draft.pruned), change)
+    if not check:
+        return updated, None
+    return updated, _update_problem(updated, change, draft.checked and draft.problem is None)
+
+
+# An element a change wrote: its path in the resource, its FHIR type, its value.
+_Written = tuple[tuple[str | int, ...], str, Any]
+
+
+def _changed_elements(updated: dict[str, Any], change: CodeChange) -> list[_Written] | None:
+    """The elements ``change`` wrote in ``updated``, each with its path and FHIR type; None where that is not
+    known (then the whole update is validated).
+
+    A code change writes one CodeableConcept (a claim line's ``productOrService``, an order's ``code``); a merge
+    also rewrites the line it keeps (its sequences and quantity) and drops the others from ``item``.
+    """
+    resource_type = updated.get("resourceType")
+    if change.item_sequence is None:
+        if resource_type not in ("ServiceRequest", "Procedure"):
+            return None
+        return [(("code",), "CodeableConcept", updated["code"])] if "code" in updated else []
+    if resource_type != "Claim":
+        return None
+    lines = [(index, item) for index, item in enumerate(updated.get("item") or [])
+             if item.get("sequence") == change.item_sequence]
+    if change.merged_items:
+        return [(("item", index), "ClaimItem", item) for index, item in lines]
+    return [(("item", index, "productOrService"), "CodeableConcept", item["productOrService"])
+            for index, item in lines if "productOrService" in item]
+
+
+def _update_problem(updated: dict[str, Any], change: CodeChange, draft_valid: bool) -> str | None:
+    """Why ``updated`` (a draft changed by ``change``; ``draft_valid`` when the draft is known valid) is not
+    valid FHIR R4, or None.
+
+    ``fhir.resources`` validates each element from its own content and type (no model's validators look at
+    its parent or siblings), and a change keeps every element it does not write, and the presence of the ones
+    it writes. So a valid draft stays valid exactly when the elements the change wrote are valid where they
+    sit: only those are validated (tests/test_suggestion_validation.py holds the verdict to that of validating
+    the update whole). Otherwise the update is validated whole: an invalid draft's change may have replaced the
+    invalid element.
+    """
+    parts = _changed_elements(updated, change) if draft_valid else None
+    if parts is None:
+        return fhir_problem(updated)
+    for path, type_name, element in parts:
+        if (problem := element_problem(type_name, element, path)) is not None:
+            return problem
+    return None
 
 
 def _summary(finding: Finding) -> str:
@@ -172,11 +302,12 @@ def _detail(finding: Finding) -> str:
 
 
 def finding_card(finding: Finding, hook_instance: str, drafts: dict[str, dict[str, Any]],
-                 check_drafts: bool = True) -> dict[str, Any]:
+                 check_drafts: bool = True, prepared: dict[str, _Draft] | None = None) -> dict[str, Any]:
     """The card for one finding; ``drafts`` holds the draft resources a fix may update, by reference.
 
     ``check_drafts=False`` skips validating the updated draft (``fhir_problem``) for a caller that hands no
     resource back to an EHR: ``needlecheck scan`` reports the code a line should have, not a resource.
+    ``prepared``: the drafts ``cards_for`` pruned and validated once for all the call's cards.
     """
     identity = (finding.rule_id, finding.line_key)
     card: dict[str, Any] = {
@@ -190,12 +321,16 @@ def finding_card(finding: Finding, hook_instance: str, drafts: dict[str, dict[st
     if finding.sources:
         card["links"] = [{"label": shorten(source.title, 100), "url": source.url, "type": "absolute"}
                          for source in finding.sources]
-    draft = drafts.get(finding.fix.resource_ref) if finding.fix else None
-    updated = apply_code_change(draft, finding.fix) if finding.fix is not None and draft is not None else None
-    if updated is not None and check_drafts and (problem := fhir_problem(updated)) is not None:
-        card["detail"] += (f"\n\nNo one-click change is offered: the draft {finding.fix.resource_ref} is not "
-                           f"valid FHIR R4 ({problem}).")
-        updated = None
+    if prepared is None:
+        prepared = _drafts_to_change([finding], drafts)
+    draft = prepared.get(finding.fix.resource_ref) if finding.fix else None
+    updated = None
+    if finding.fix is not None and draft is not None:
+        updated, problem = _suggested_update(draft, finding.fix, check_drafts)
+        if problem is not None:
+            card["detail"] += (f"\n\nNo one-click change is offered: the draft {finding.fix.resource_ref} is not "
+                               f"valid FHIR R4 ({problem}).")
+            updated = None
     if finding.fix is not None and updated is not None:
         card["suggestions"] = [{
             "label": finding.fix.label,
@@ -234,12 +369,8 @@ def unchecked_card(hook_instance: str, problems: tuple[str, ...]) -> dict[str, A
 def cards_for(findings: list[Finding], hook_instance: str, drafts: dict[str, dict[str, Any]],
               check_drafts: bool = True) -> list[dict[str, Any]]:
     """One card per (rule, line): a second finding of a rule about the same line adds no card."""
-    cards: list[dict[str, Any]] = []
-    seen: set[tuple[str, str]] = set()
+    carded: dict[tuple[str, str], Finding] = {}
     for finding in findings:
-        identity = (finding.rule_id, finding.line_key)
-        if identity in seen:
-            continue
-        seen.add(identity)
-        cards.append(finding_card(finding, hook_instance, drafts, check_drafts))
-    return cards
+        carded.setdefault((finding.rule_id, finding.line_key), finding)
+    prepared = _drafts_to_change(list(carded.values()), drafts)
+    return [finding_card(finding, hook_instance, drafts, check_drafts, prepared) for finding in carded.values()]
