@@ -130,7 +130,7 @@ try:
 except Exception as error:  # sekmet is in the test extra; a plain install has no tests/support either
     print(json.dumps({"error": f"cannot import the test FHIR server: {error!r}"}), flush=True)
     raise SystemExit(0)
-server = FhirTestServer()
+server = FhirTestServer(startup_timeout=float(sys.argv[1]))
 try:
     server.start()
 except Exception as error:
@@ -145,7 +145,9 @@ server.stop()
 @contextlib.contextmanager
 def fhir_server(start_timeout: float = 60.0) -> Iterator[tuple[str, str]]:
     """(base URL, bearer token) of sekmet running in a child process until the block ends."""
-    process = subprocess.Popen([sys.executable, "-c", _CHILD], cwd=REPO, stdin=subprocess.PIPE,
+    # The child waits for sekmet as long as we wait for the child: on a loaded machine its import alone can
+    # take more than the server's default 15 s (seen at load 10 on 2 cores).
+    process = subprocess.Popen([sys.executable, "-c", _CHILD, str(start_timeout)], cwd=REPO, stdin=subprocess.PIPE,
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     assert process.stdout is not None and process.stdin is not None
     try:
