@@ -369,6 +369,8 @@ def unchecked_card(hook_instance: str, problems: tuple[str, ...]) -> dict[str, A
 def cards_for(findings: list[Finding], hook_instance: str, drafts: dict[str, dict[str, Any]],
               check_drafts: bool = True) -> list[dict[str, Any]]:
     """One card per (rule, line): a second finding of a rule about the same line adds no card."""
+    if not findings:
+        return []  # the usual answer, without preparing drafts for no card
     carded: dict[tuple[str, str], Finding] = {}
     for finding in findings:
         carded.setdefault((finding.rule_id, finding.line_key), finding)
