@@ -4,16 +4,28 @@ access log line per request.
 The access line names the method, the route *template* (``/cds-services/<service_id>``), the status and the
 milliseconds: never the query string, the path a client typed or anything from the body, which may carry a
 patient id or a token. The line of an answered hook call also names the service, the rules whose cards it
-shows and the number of cards (one line a call: each line costs the request about 50 us and the stream's
-lock). gunicorn's own access log stays off; in JSON mode gunicorn's messages ("Listening at", "Booting
-worker") go through the same JSON handler, so every line of the output parses.
+shows and the number of cards (one line a call). gunicorn's own access log stays off; in JSON mode gunicorn's
+messages ("Listening at", "Booting worker") go through the same JSON handler, so every line of the output parses.
+
+In a ``needlecheck serve`` worker the lines are formatted and written off the request threads
+(``write_logs_in_background``): a request thread only makes the record and queues it, and one thread of the
+worker formats what has queued up and writes it to stderr in one write. Formatting and writing a line in
+the request cost it 40-80 us and the stream's lock, on which the other request threads of a busy worker queued
+while the holder waited for the GIL to come back from its write. The records of a process are written in the
+order they were made; what is queued when the worker stops is written before it exits (gunicorn's
+``worker_exit``, and ``logging.shutdown`` at exit as a backstop), and a record made after that is written by its
+caller. Only a SIGKILL or a crash loses queued lines: the last few milliseconds' worth.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import queue
 import sys
+import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, Response, g, request
@@ -76,6 +88,92 @@ class _OutputHandler(logging.StreamHandler):  # type: ignore[type-arg]
         return sys.stderr
 
 
+class _BackgroundOutput(logging.Handler):
+    """The root handler of a ``needlecheck serve`` worker: a record is queued by the thread that makes it, and one
+    thread formats and writes the records with ``output``, in batches (what queued up while it wrote).
+
+    ``handle`` takes no lock (the queue is thread-safe) and formats only the message itself, so the record no
+    longer depends on the objects its arguments name. Made in a worker after the fork (the master, which forks,
+    keeps no thread and writes its few lines itself).
+    """
+
+    def __init__(self, output: logging.Handler) -> None:
+        super().__init__()
+        self.output = output
+        self._records: queue.SimpleQueue[logging.LogRecord | None] = queue.SimpleQueue()
+        self._closed = False  # set under ``self.lock``: later records are written by their callers
+        self._thread = threading.Thread(target=self._write, name="log-writer", daemon=True)
+        self._thread.start()
+
+    def handle(self, record: logging.LogRecord) -> bool:  # type: ignore[override]
+        """Queue ``record`` (or write it here once the writer is closed)."""
+        if not self.filter(record):
+            return False
+        try:
+            record.msg, record.args = record.getMessage(), None
+        except Exception:
+            self.handleError(record)
+            return False
+        if self._closed:
+            self.output.handle(record)
+        else:
+            self._records.put(record)
+        return True
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """As ``handle``."""
+        self.handle(record)
+
+    def _write(self) -> None:
+        """The writer thread: format what has queued up, write it in one go, repeat until the stop mark."""
+        stopping = False
+        while not stopping:
+            batch = [self._records.get()]
+            while True:
+                try:
+                    batch.append(self._records.get_nowait())
+                except queue.Empty:
+                    break
+            lines = []
+            for record in batch:
+                if record is None:
+                    stopping = True
+                    break
+                try:
+                    lines.append(self.output.format(record) + "\n")
+                except Exception:
+                    self.output.handleError(record)
+            if lines:
+                self._write_text("".join(lines), batch[0])
+
+    def _write_text(self, text: str, first: logging.LogRecord | None) -> None:
+        self.output.acquire()
+        try:
+            stream = self.output.stream  # type: ignore[attr-defined]
+            stream.write(text)
+            stream.flush()
+        except Exception:
+            self.output.handleError(first)  # type: ignore[arg-type]
+        finally:
+            self.output.release()
+
+    def flush(self) -> None:
+        """Nothing to do: ``close`` writes what is queued (``logging.shutdown`` calls both at exit)."""
+
+    def close(self) -> None:
+        """Write what is queued and stop the writer; later records are written by their callers. Idempotent."""
+        with self.lock or contextlib.nullcontext():
+            already, self._closed = self._closed, True
+        if not already:
+            # A record queued before the flag flipped is ahead of the stop mark; one queued after is written inline.
+            self._records.put(None)
+            self._thread.join(CLOSE_TIMEOUT_SECONDS)
+        super().close()
+
+
+CLOSE_TIMEOUT_SECONDS = 5.0  # a writer blocked on a full pipe must not hold a worker's exit past its graceful stop
+
+
 def configure_logging(log_format: str) -> None:
     """Send every logger's records at INFO and above to stderr in ``log_format``, at start-up.
 
@@ -84,10 +182,35 @@ def configure_logging(log_format: str) -> None:
     handler = _OutputHandler()
     handler.setFormatter(log_formatter(log_format))
     root = logging.getLogger()
-    for previous in [h for h in root.handlers if isinstance(h, _OutputHandler)]:
+    for previous in [h for h in root.handlers if isinstance(h, _OutputHandler | _BackgroundOutput)]:
         root.removeHandler(previous)
+        previous.close()
     root.addHandler(handler)
     root.setLevel(logging.INFO)
+
+
+def write_logs_in_background() -> None:
+    """From now on this process's output lines (``configure_logging``'s) are formatted and written by a thread
+    of its own (gunicorn's ``post_worker_init``, in each worker); no-op without ``configure_logging``."""
+    _swap_output(lambda handler: _BackgroundOutput(handler) if type(handler) is _OutputHandler else handler)
+
+
+def stop_background_logs() -> None:
+    """Write the lines this process queued and go back to writing them in the calling thread (``worker_exit``)."""
+    def inline(handler: logging.Handler) -> logging.Handler:
+        if isinstance(handler, _BackgroundOutput):
+            handler.close()
+            return handler.output
+        return handler
+
+    _swap_output(inline)
+
+
+def _swap_output(change: Callable[[logging.Handler], logging.Handler]) -> None:
+    # A new list in one assignment: a thread logging meanwhile goes through the old list or the new one, so no
+    # record is written twice or skipped.
+    root = logging.getLogger()
+    root.handlers = [change(handler) for handler in root.handlers]
 
 
 class JsonGunicornLogger(GunicornLogger):  # type: ignore[misc]
