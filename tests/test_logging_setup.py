@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import logging
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,7 @@ from needlecheck.cds_hooks.logging_setup import (
     configure_logging,
     gunicorn_logger_class,
     log_formatter,
+    log_soon,
     stop_background_logs,
     write_logs_in_background,
 )
@@ -127,6 +130,9 @@ def test_a_worker_writes_its_lines_in_a_thread_of_its_own_and_loses_none_when_it
         for thread in threads:
             thread.join()
         changing[0] = "after"  # the message was made when the record was: what the argument said then
+        called = time.time()
+        log_soon(logger, logging.INFO, "deferred %s", "line", extra={"route": "/livez", "status": 200})
+        log_soon(logger, logging.DEBUG, "below the level %s", "line", extra={})
         try:
             raise ValueError("boom")
         except ValueError:
@@ -143,11 +149,18 @@ def test_a_worker_writes_its_lines_in_a_thread_of_its_own_and_loses_none_when_it
         records = [json.loads(line) for line in lines if line.startswith("{")]
         messages = [r["message"] for r in records]
         assert "ValueError" in next(r for r in records if r["message"] == "failed")["exc_info"]
+        [deferred] = [r for r in records if r["message"] == "deferred line"]
+        assert (deferred["logger"], deferred["route"], deferred["status"]) == ("needlecheck.test-background",
+                                                                                 "/livez", 200)
     else:
         messages = [line.split(": ", 1)[1] for line in lines if "needlecheck.test-background" in line]
         assert any("ValueError: boom" in line for line in lines)
+        [deferred] = [line for line in lines if line.endswith("deferred line")]
+    # The deferred line carries the time of the call, not the time the writer thread made the record.
+    stamp = dt.datetime.strptime(deferred["time"] if log_format == "json" else deferred[:23], "%Y-%m-%d %H:%M:%S,%f")
+    assert abs(stamp.timestamp() - called) < 0.002
     for thread in range(4):
         # Each thread's lines, all of them, in the order that thread logged them.
         assert [m for m in messages if m.startswith(f"thread {thread} ")] == [
             f"thread {thread} line {n} ['before']" for n in range(200)]
-    assert messages[-2:] == ["failed", "after the stop"]
+    assert messages[-3:] == ["failed", "deferred line", "after the stop"]
