@@ -15,7 +15,7 @@ the other request threads of a busy worker queued while the holder waited for th
 write. The records of a process are written in the order they were queued; what is queued when the worker
 stops is written before it exits (gunicorn's ``worker_exit``, and ``logging.shutdown`` at exit as a
 backstop), and a record made after that is written by its caller. Only a SIGKILL or a crash loses queued
-lines: the last few milliseconds' worth.
+lines: those of the last ``LINGER_SECONDS`` or so.
 """
 
 from __future__ import annotations
@@ -94,7 +94,8 @@ Deferred = tuple[float, logging.Logger, int, str, tuple[Any, ...], dict[str, Any
 
 class _BackgroundOutput(logging.Handler):
     """The root handler of a ``needlecheck serve`` worker: a record is queued by the thread that makes it, and one
-    thread formats and writes the records with ``output``, in batches (what queued up while it wrote).
+    thread formats and writes the records with ``output``, in batches (what queued up within ``LINGER_SECONDS``
+    of the first, or while it wrote).
 
     ``handle`` takes no lock (the queue is thread-safe) and formats only the message itself, so the record no
     longer depends on the objects its arguments name. ``defer`` queues what a record is made of, and the writer
@@ -147,6 +148,8 @@ class _BackgroundOutput(logging.Handler):
         stopping = False
         while not stopping:
             batch = [self._records.get()]
+            if batch[0] is not None and not self._closed:
+                time.sleep(LINGER_SECONDS)  # let a batch gather: one wake-up and one write for several lines
             while True:
                 try:
                     batch.append(self._records.get_nowait())
@@ -206,6 +209,9 @@ class _BackgroundOutput(logging.Handler):
 
 
 CLOSE_TIMEOUT_SECONDS = 5.0  # a writer blocked on a full pipe must not hold a worker's exit past its graceful stop
+# How long the writer lets lines gather after the first: a busy worker's writer wakes up and writes ~50 times a
+# second instead of once or twice a call (each wake-up takes the GIL from the request threads).
+LINGER_SECONDS = 0.02
 _background: _BackgroundOutput | None = None  # this process's, once ``write_logs_in_background`` made it
 
 

@@ -163,4 +163,4 @@ def test_a_worker_writes_its_lines_in_a_thread_of_its_own_and_loses_none_when_it
         # Each thread's lines, all of them, in the order that thread logged them.
         assert [m for m in messages if m.startswith(f"thread {thread} ")] == [
             f"thread {thread} line {n} ['before']" for n in range(200)]
-    assert messages[-3:] == ["failed", "deferred line", "after the stop"]
+    assert messages[-3:] == ["deferred line", "failed", "after the stop"]
