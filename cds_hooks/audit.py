@@ -12,7 +12,9 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import requests
@@ -236,21 +238,33 @@ def _client_id() -> str:
 
 def audit_record(response: Response) -> AuditRecord:
     """The record of the invocation that ``response`` answers (called after the response is built)."""
-    service_id = safe_identifier((request.view_args or {}).get("service_id")) or "?"
-    service = SERVICES.get(service_id)
-    trace: InvocationTrace | None = g.get("needlecheck_invocation")
-    result = trace.result if trace is not None else None
-    fired = card_rule_ids(result.body) if result is not None else ()
-    card_uuids, suggestion_uuids = cards_identifiers(result.body if result is not None else None)
+    return call_facts(response)()
+
+
+def call_facts(response: Response) -> Callable[[], AuditRecord]:
+    """What the record of the invocation ``response`` answers is made from, read now from the request, ``g`` and
+    the response (which belong to the request's thread); calling the result makes the record, in any thread."""
     problem = None
     if response.status_code >= 400:
         problem = problem_of(response.get_json(silent=True)) or f"http-{response.status_code}"
+    return partial(make_audit_record, time.time(), (request.view_args or {}).get("service_id"), response.status_code,
+                   problem, _client_id(), elapsed_ms(request.environ), g.get("needlecheck_invocation"))
+
+
+def make_audit_record(recorded_at: float, service_id: Any, http_status: int, problem: str | None, client_id: str,
+                      total_ms: float | None, trace: InvocationTrace | None) -> AuditRecord:
+    """The audit record of a call from the facts ``call_facts`` read (``recorded_at``: seconds since the epoch)."""
+    service_id = safe_identifier(service_id) or "?"
+    service = SERVICES.get(service_id)
+    result = trace.result if trace is not None else None
+    fired = card_rule_ids(result.body) if result is not None else ()
+    card_uuids, suggestion_uuids = cards_identifiers(result.body if result is not None else None)
     return AuditRecord(
-        recorded_at=dt.datetime.now(dt.UTC), service_id=service_id, hook=service.hook if service else None,
-        hook_instance=trace.hook_instance if trace is not None else None,
-        client_id=_client_id(), http_status=response.status_code, problem=problem,
+        recorded_at=dt.datetime.fromtimestamp(recorded_at, dt.UTC), service_id=service_id,
+        hook=service.hook if service else None, hook_instance=trace.hook_instance if trace is not None else None,
+        client_id=client_id, http_status=http_status, problem=problem,
         rule_ids=fired, card_uuids=card_uuids, suggestion_uuids=suggestion_uuids,
-        total_ms=elapsed_ms(request.environ),
+        total_ms=total_ms,
         fhir_ms=round(trace.fhir_waited_ms, 3) if trace is not None else None,
         fhir_requests=trace.fhir_requests if trace is not None else None,
         suppressed_rule_ids=result.suppressed if result is not None else (),
@@ -287,7 +301,13 @@ def record_invocations(app: Flask, store_key: str, endpoint: str) -> None:
         if request.endpoint != endpoint or request.method != "POST":
             return response
         try:
-            app.extensions[store_key].record_invocation(audit_record(response))
+            store = app.extensions[store_key]
+            facts = call_facts(response)
+            later = getattr(store, "record_invocation_soon", None)  # the audit writer's queue makes it in its thread
+            if later is not None:
+                later(facts)
+            else:
+                store.record_invocation(facts())
         except Exception as error:
             log.error("audit record of a %s call not stored: %s", request.endpoint, type(error).__name__)
         return response

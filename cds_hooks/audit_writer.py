@@ -1,7 +1,9 @@
 """Audit records written off the request path: a bounded queue per worker process, drained by one thread.
 
-Under ``needlecheck serve`` a hook call hands its audit record (and the cards it shows) to this worker's queue
-and answers at once; one background thread writes what has queued up in one transaction per batch. Once a
+Under ``needlecheck serve`` a hook call hands what its audit record is made of (``audit.call_facts``: the facts
+only the request's thread can read, and the call's result with the cards it shows) to this worker's queue and
+answers at once; one background thread makes the records and writes what has queued up in one transaction per
+batch (making a record in the request cost it 50-90 us of a loaded worker's CPU, with cold caches). Once a
 record arrives, the thread lets the batch gather for ``LINGER_SECONDS`` (unless ``BATCH_SIZE`` records wait, or
 someone flushes or closes): a transaction per record cost about 100 us of CPU and woke the thread, and took the
 GIL from the requests, on every call; in batches of five or more it is about 30 us a record. Three rules keep
@@ -34,6 +36,7 @@ import os
 import queue
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask
@@ -93,23 +96,33 @@ class QueuedAuditStore:
 
     def record_invocation(self, record: AuditRecord) -> None:
         """Queue the record for the writer thread; write it here if the queue is full or already closed."""
+        if not self._queued(record):
+            self.store.record_invocation(record)
+
+    def record_invocation_soon(self, make: Callable[[], AuditRecord]) -> None:
+        """Queue ``make`` for the writer thread, which calls it and writes the record it returns with its batch
+        (the request thread only reads the facts ``make`` holds); made and written here if the queue is full or
+        already closed."""
+        if not self._queued(make):
+            self.store.record_invocation(make())
+
+    def _queued(self, item: AuditRecord | Callable[[], AuditRecord]) -> bool:
+        """Put ``item`` on this process's queue; False when the caller must write it (full, or closed)."""
         worker = self._current()
         if worker is None:
-            self.store.record_invocation(record)
-            return
+            return False
         with worker.done:
-            inline = worker.closed
-            if not inline:
-                try:
-                    worker.records.put_nowait(record)
-                    worker.queued += 1
-                    if worker.queued - worker.handled == self.batch_size:
-                        worker.done.notify_all()  # a full batch waits: no more lingering
-                except queue.Full:
-                    inline = True
-                    self._warn_full()
-        if inline:
-            self.store.record_invocation(record)
+            if worker.closed:
+                return False
+            try:
+                worker.records.put_nowait(item)
+            except queue.Full:
+                self._warn_full()
+                return False
+            worker.queued += 1
+            if worker.queued - worker.handled == self.batch_size:
+                worker.done.notify_all()  # a full batch waits: no more lingering
+        return True
 
     def record_invocations(self, records: list[AuditRecord]) -> None:
         """Queue several records (as ``record_invocation`` does each)."""
@@ -183,7 +196,7 @@ class QueuedAuditStore:
         """The writer thread: take what has queued up (waiting for at least one record), write it, repeat."""
         stopping = False
         while not stopping:
-            batch: list[AuditRecord] = []
+            batch: list[AuditRecord | Callable[[], AuditRecord]] = []
             item = worker.records.get()
             if item is not _STOP:
                 self._linger(worker)
@@ -214,7 +227,15 @@ class QueuedAuditStore:
                     return
                 worker.done.wait(remaining)
 
-    def _write(self, batch: list[AuditRecord]) -> None:
+    def _write(self, items: list[AuditRecord | Callable[[], AuditRecord]]) -> None:
+        batch = []
+        for item in items:
+            try:
+                batch.append(item if isinstance(item, AuditRecord) else item())
+            except Exception as error:  # a record that cannot be made is logged like one that cannot be stored
+                log.error("audit writer: 1 audit record not made: %s", type(error).__name__)
+        if not batch:
+            return
         try:
             self.store.record_invocations(batch)
             return

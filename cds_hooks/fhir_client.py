@@ -163,7 +163,8 @@ def _entry_answer(entry: Any) -> dict[str, Any] | FhirUnavailable:
 def matches(bundle: dict[str, Any]) -> list[dict[str, Any]]:
     """The resources of a Bundle, without the OperationOutcomes a server adds as search outcomes."""
     found = []
-    for entry in bundle.get("entry") or []:
+    entries = bundle.get("entry")
+    for entry in entries if isinstance(entries, list) else []:  # a client's Bundle may hold anything there
         resource = entry.get("resource") if isinstance(entry, dict) else None
         if not isinstance(resource, dict):
             continue
@@ -176,7 +177,8 @@ def matches(bundle: dict[str, Any]) -> list[dict[str, Any]]:
 
 def next_link(bundle: dict[str, Any]) -> str | None:
     """The URL of the next page, if any."""
-    for link in bundle.get("link") or []:
+    links = bundle.get("link")
+    for link in links if isinstance(links, list) else []:
         if isinstance(link, dict) and link.get("relation") == "next" and isinstance(link.get("url"), str):
             return link["url"]
     return None

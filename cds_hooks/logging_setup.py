@@ -4,16 +4,29 @@ access log line per request.
 The access line names the method, the route *template* (``/cds-services/<service_id>``), the status and the
 milliseconds: never the query string, the path a client typed or anything from the body, which may carry a
 patient id or a token. The line of an answered hook call also names the service, the rules whose cards it
-shows and the number of cards (one line a call: each line costs the request about 50 us and the stream's
-lock). gunicorn's own access log stays off; in JSON mode gunicorn's messages ("Listening at", "Booting
-worker") go through the same JSON handler, so every line of the output parses.
+shows and the number of cards (one line a call). gunicorn's own access log stays off; in JSON mode gunicorn's
+messages ("Listening at", "Booting worker") go through the same JSON handler, so every line of the output parses.
+
+In a ``needlecheck serve`` worker the lines are formatted and written off the request threads
+(``write_logs_in_background``): a request thread only queues the record (the access line only the tuple it is
+made of, ``log_soon``), and one thread of the worker makes, formats and writes what has queued up, in one
+write. Making, formatting and writing a line in the request cost it 40-80 us and the stream's lock, on which
+the other request threads of a busy worker queued while the holder waited for the GIL to come back from its
+write. The records of a process are written in the order they were queued; what is queued when the worker
+stops is written before it exits (gunicorn's ``worker_exit``, and ``logging.shutdown`` at exit as a
+backstop), and a record made after that is written by its caller. Only a SIGKILL or a crash loses queued
+lines: those of the last ``LINGER_SECONDS`` or so.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import queue
 import sys
+import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, Response, g, request
@@ -76,6 +89,145 @@ class _OutputHandler(logging.StreamHandler):  # type: ignore[type-arg]
         return sys.stderr
 
 
+Deferred = tuple[float, logging.Logger, int, str, tuple[Any, ...], dict[str, Any]]
+
+
+class _BackgroundOutput(logging.Handler):
+    """The root handler of a ``needlecheck serve`` worker: a record is queued by the thread that makes it, and one
+    thread formats and writes the records with ``output``, in batches (what queued up within ``LINGER_SECONDS``
+    of the first, or while it wrote).
+
+    ``handle`` takes no lock (the queue is thread-safe) and formats only the message itself, so the record no
+    longer depends on the objects its arguments name. ``defer`` queues what a record is made of, and the writer
+    thread makes it (``log_soon``). Made in a worker after the fork (the master, which forks, keeps no thread
+    and writes its few lines itself).
+    """
+
+    def __init__(self, output: logging.Handler) -> None:
+        super().__init__()
+        self.output = output
+        self._records: queue.SimpleQueue[logging.LogRecord | Deferred | None] = queue.SimpleQueue()
+        self._closed = False  # set under ``self.lock``: later records are written by their callers
+        self._made: list[logging.LogRecord] = []  # records the writer thread made and passed to the loggers
+        self._thread = threading.Thread(target=self._write, name="log-writer", daemon=True)
+        self._thread.start()
+
+    def handle(self, record: logging.LogRecord) -> bool:  # type: ignore[override]
+        """Queue ``record`` (or write it here once the writer is closed)."""
+        if not self.filter(record):
+            return False
+        if threading.current_thread() is self._thread:
+            self._made.append(record)  # a deferred record, made by the writer: written with its batch
+            return True
+        try:
+            record.msg, record.args = record.getMessage(), None
+        except Exception:
+            self.handleError(record)
+            return False
+        if self._closed:
+            self.output.handle(record)
+        else:
+            self._records.put(record)
+        return True
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """As ``handle``."""
+        self.handle(record)
+
+    def defer(self, logger: logging.Logger, level: int, msg: str, args: tuple[Any, ...],
+              extra: dict[str, Any]) -> None:
+        """Have the writer thread make the record ``logger.log(level, msg, *args, extra=extra)`` would make now
+        (with this moment's time), and pass it to the loggers' handlers: the caller only queues a tuple."""
+        if self._closed:
+            logger.log(level, msg, *args, extra=extra)
+        else:
+            self._records.put((time.time(), logger, level, msg, args, extra))
+
+    def _write(self) -> None:
+        """The writer thread: format what has queued up, write it in one go, repeat until the stop mark."""
+        stopping = False
+        while not stopping:
+            batch = [self._records.get()]
+            if batch[0] is not None and not self._closed:
+                time.sleep(LINGER_SECONDS)  # let a batch gather: one wake-up and one write for several lines
+            while True:
+                try:
+                    batch.append(self._records.get_nowait())
+                except queue.Empty:
+                    break
+            lines = []
+            for item in batch:
+                if item is None:
+                    stopping = True
+                    break
+                for record in self._made_from(item) if isinstance(item, tuple) else (item,):
+                    try:
+                        lines.append(self.output.format(record) + "\n")
+                    except Exception:
+                        self.output.handleError(record)
+            if lines:
+                self._write_text("".join(lines))
+
+    def _made_from(self, deferred: Deferred) -> list[logging.LogRecord]:
+        """The records of a deferred call this handler is to write (the logger's other handlers have theirs)."""
+        created, logger, level, msg, args, extra = deferred
+        try:
+            record = logger.makeRecord(logger.name, level, __file__, 0, msg, args, None, extra=extra)
+            # As LogRecord sets them, from the time of the call instead of now.
+            record.relativeCreated += (created - record.created) * 1000
+            record.created, record.msecs = created, int((created - int(created)) * 1000) + 0.0
+            self._made.clear()
+            logger.handle(record)
+            return list(self._made)
+        except Exception:
+            self.output.handleError(None)  # type: ignore[arg-type]
+            return []
+
+    def _write_text(self, text: str) -> None:
+        self.output.acquire()
+        try:
+            stream = self.output.stream  # type: ignore[attr-defined]
+            stream.write(text)
+            stream.flush()
+        except Exception:
+            self.output.handleError(None)  # type: ignore[arg-type]
+        finally:
+            self.output.release()
+
+    def flush(self) -> None:
+        """Nothing to do: ``close`` writes what is queued (``logging.shutdown`` calls both at exit)."""
+
+    def close(self) -> None:
+        """Write what is queued and stop the writer; later records are written by their callers. Idempotent."""
+        with self.lock or contextlib.nullcontext():
+            already, self._closed = self._closed, True
+        if not already:
+            # A record queued before the flag flipped is ahead of the stop mark; one queued after is written inline.
+            self._records.put(None)
+            self._thread.join(CLOSE_TIMEOUT_SECONDS)
+        super().close()
+
+
+CLOSE_TIMEOUT_SECONDS = 5.0  # a writer blocked on a full pipe must not hold a worker's exit past its graceful stop
+# How long the writer lets lines gather after the first: a busy worker's writer wakes up and writes ~50 times a
+# second instead of once or twice a call (each wake-up takes the GIL from the request threads).
+LINGER_SECONDS = 0.02
+_background: _BackgroundOutput | None = None  # this process's, once ``write_logs_in_background`` made it
+
+
+def log_soon(logger: logging.Logger, level: int, msg: str, *args: Any, extra: dict[str, Any]) -> None:
+    """``logger.log(level, msg, *args, extra=extra)``; in a serve worker the record is made, formatted and written
+    by the log writer thread, with the time of this call (the request thread only queues a tuple). The arguments
+    must not change afterwards."""
+    if not logger.isEnabledFor(level):
+        return
+    background = _background
+    if background is None:
+        logger.log(level, msg, *args, extra=extra)
+    else:
+        background.defer(logger, level, msg, args, extra)
+
+
 def configure_logging(log_format: str) -> None:
     """Send every logger's records at INFO and above to stderr in ``log_format``, at start-up.
 
@@ -84,10 +236,46 @@ def configure_logging(log_format: str) -> None:
     handler = _OutputHandler()
     handler.setFormatter(log_formatter(log_format))
     root = logging.getLogger()
-    for previous in [h for h in root.handlers if isinstance(h, _OutputHandler)]:
+    for previous in [h for h in root.handlers if isinstance(h, _OutputHandler | _BackgroundOutput)]:
         root.removeHandler(previous)
+        previous.close()
     root.addHandler(handler)
     root.setLevel(logging.INFO)
+
+
+def write_logs_in_background() -> None:
+    """From now on this process's output lines (``configure_logging``'s) are formatted and written by a thread
+    of its own (gunicorn's ``post_worker_init``, in each worker); no-op without ``configure_logging``."""
+
+    def background(handler: logging.Handler) -> logging.Handler:
+        global _background
+        if type(handler) is not _OutputHandler:
+            return handler
+        _background = _BackgroundOutput(handler)
+        return _background
+
+    _swap_output(background)
+
+
+def stop_background_logs() -> None:
+    """Write the lines this process queued and go back to writing them in the calling thread (``worker_exit``)."""
+    global _background
+    _background = None  # new calls log in their thread; what is queued is written by close()
+
+    def inline(handler: logging.Handler) -> logging.Handler:
+        if isinstance(handler, _BackgroundOutput):
+            handler.close()
+            return handler.output
+        return handler
+
+    _swap_output(inline)
+
+
+def _swap_output(change: Callable[[logging.Handler], logging.Handler]) -> None:
+    # A new list in one assignment: a thread logging meanwhile goes through the old list or the new one, so no
+    # record is written twice or skipped.
+    root = logging.getLogger()
+    root.handlers = [change(handler) for handler in root.handlers]
 
 
 class JsonGunicornLogger(GunicornLogger):  # type: ignore[misc]
@@ -124,12 +312,12 @@ def install_access_log(app: Flask) -> None:
         trace = g.get("needlecheck_invocation")
         result = trace.result if trace is not None else None
         if result is None:
-            access_log.info("%s %s %d %s ms", method, fields["route"], response.status_code, shown, extra=fields)
+            log_soon(access_log, logging.INFO, "%s %s %d %s ms", method, fields["route"], response.status_code, shown,
+                     extra=fields)
             return response
         # An answered hook call: the service id matched one of ours; rule ids and a count, no PHI, no tokens.
         fields.update(service=request.view_args["service_id"] if request.view_args else "-",
                       rules=",".join(card_rule_ids(result.body)) or "-", cards=len(result.body["cards"]))
-        access_log.info("%s %s %d %s ms service=%s rules=%s cards=%d", method, fields["route"],
-                        response.status_code, shown, fields["service"], fields["rules"], fields["cards"],
-                        extra=fields)
+        log_soon(access_log, logging.INFO, "%s %s %d %s ms service=%s rules=%s cards=%d", method, fields["route"],
+                 response.status_code, shown, fields["service"], fields["rules"], fields["cards"], extra=fields)
         return response

@@ -16,7 +16,12 @@ from gunicorn.app.base import BaseApplication
 from needlecheck.cds_hooks.app import create_app
 from needlecheck.cds_hooks.audit_writer import close_audit_writer, queue_audit_writes
 from needlecheck.cds_hooks.health import log_missing_data_sets
-from needlecheck.cds_hooks.logging_setup import configure_logging, gunicorn_logger_class
+from needlecheck.cds_hooks.logging_setup import (
+    configure_logging,
+    gunicorn_logger_class,
+    stop_background_logs,
+    write_logs_in_background,
+)
 from needlecheck.cds_hooks.metrics import multiprocess_metrics, worker_exited
 from needlecheck.cds_hooks.openapi import openapi_json_text
 from needlecheck.cds_hooks.settings import Settings
@@ -25,7 +30,7 @@ from needlecheck.cds_hooks.warm_up import warm_up, warm_up_before_fork
 
 log = logging.getLogger("needlecheck")
 
-GC_YOUNG_THRESHOLD = 10_000  # allocations between young collections in the workers (CPython's default: 700)
+GC_YOUNG_THRESHOLD = 50_000  # net allocations between young collections in the workers (CPython's default: 700)
 
 
 class StartupError(Exception):
@@ -39,8 +44,9 @@ class NeedlecheckServer(BaseApplication):  # type: ignore[misc]
     connection, a socket or a thread: stores connect on first use in each worker (see ``SqliteStore``,
     ``ProcessPool``), the FHIR thread pool starts its threads and the FHIR connection pool opens
     (``fhir_pool``) on a worker's first hook call that needs them, and the audit writer thread on its first
-    record (``audit_writer``). Each worker answers one built-in call before it accepts traffic (``warm_up``)
-    and writes its queued audit records before it exits.
+    record (``audit_writer``), and the log writer thread after the warm-up (``logging_setup``). Each worker
+    answers one built-in call before it accepts traffic (``warm_up``) and writes its queued audit records and
+    log lines before it exits.
     """
 
     def __init__(self, settings: Settings, application: Flask) -> None:
@@ -119,14 +125,20 @@ def _child_exit(_arbiter: Any, worker: Any) -> None:
 
 
 def _post_worker_init(worker: Any) -> None:
-    """gunicorn's post_worker_init hook, in a worker before it accepts connections: the warm-up call."""
+    """gunicorn's post_worker_init hook, in a worker before it accepts connections: the warm-up call, and its
+    log lines written by a thread of its own from then on."""
     if isinstance(worker.wsgi, Flask) and "needlecheck.pool" in worker.wsgi.extensions:
         warm_up(worker.wsgi)
+    write_logs_in_background()
 
 
 def _worker_exit(_arbiter: Any, worker: Any) -> None:
-    """gunicorn's worker_exit hook, in a worker that stops: its queued audit records are written first."""
-    close_audit_writer(getattr(worker, "wsgi", None))
+    """gunicorn's worker_exit hook, in a worker that stops: its queued audit records are written first, then its
+    queued log lines."""
+    try:
+        close_audit_writer(getattr(worker, "wsgi", None))
+    finally:
+        stop_background_logs()
 
 
 def serve(settings: Settings) -> None:
@@ -141,7 +153,12 @@ def serve(settings: Settings) -> None:
         # full garbage collection no longer walks it (about 0.2 s holding the GIL, a few times a minute under
         # load: the p99) nor writes to the pages the workers share with the master. A hook call allocates
         # thousands of containers, nearly all freed when it ends: with the default 700 a young collection ran
-        # about once a call, walking the call's live objects (0.38 ms a call in process, 0.26 with this).
+        # about once a call, walking the call's live objects (0.38 ms a call in process). The count that triggers
+        # one is allocations less deallocations, so a collection in the middle of calls also moves their live
+        # objects on and their deallocation no longer counts: at 10,000 one still ran every ~45 calls, ~0.26 ms
+        # a call with the gen-1 collections it brings. A call leaves well under 30 containers behind (caches,
+        # queued audit records), so at 50,000 it is about one collection per 3,000 calls, each walking at most
+        # 50,000 objects (~25 ms): ~0.01 ms a call. Cyclic garbage waits that much longer (a few MB at most).
         gc.freeze()
         gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
         _log_start(settings)

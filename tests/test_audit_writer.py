@@ -11,7 +11,7 @@ import datetime as dt
 import logging
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -183,4 +183,34 @@ def test_no_thread_starts_before_the_first_record(gated: GatedStore) -> None:
     queued.check()
     queued.count_feedback()
     assert threading.active_count() == before
+    queued.close()
+
+
+def test_a_record_queued_as_its_facts_is_made_by_the_writer_and_one_that_cannot_be_made_costs_no_other(
+        gated: GatedStore, caplog: pytest.LogCaptureFixture) -> None:
+    queued = QueuedAuditStore(gated, capacity=2)
+    made_in: list[str] = []
+
+    def facts(item: AuditRecord) -> Callable[[], AuditRecord]:
+        def make() -> AuditRecord:
+            made_in.append(threading.current_thread().name)
+            return item
+
+        return make
+
+    def broken() -> AuditRecord:
+        raise KeyError("the facts of a call that cannot be made into a record")
+
+    first, second, third = record(), record(), record()
+    queued.record_invocation_soon(facts(first))
+    assert gated.batch_started.wait(WAIT)  # the writer holds the first at the gate
+    queued.record_invocation_soon(broken)
+    queued.record_invocation_soon(facts(second))
+    queued.record_invocation_soon(facts(third))  # the queue (2) is full: made and written by the caller
+    assert made_in == ["audit-writer", threading.current_thread().name]
+    gated.gate.set()
+    assert queued.flush(WAIT)
+    assert made_in[2:] == ["audit-writer"]
+    assert stored_instances(gated.path) == {first.hook_instance, second.hook_instance, third.hook_instance}
+    assert "audit writer: 1 audit record not made: KeyError" in caplog.text
     queued.close()

@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import logging
+import threading
+import time
 from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
 
-from needlecheck.cds_hooks.logging_setup import JsonGunicornLogger, gunicorn_logger_class, log_formatter
+from needlecheck.cds_hooks.logging_setup import (
+    JsonGunicornLogger,
+    _BackgroundOutput,
+    _OutputHandler,
+    configure_logging,
+    gunicorn_logger_class,
+    log_formatter,
+    log_soon,
+    stop_background_logs,
+    write_logs_in_background,
+)
 from needlecheck.cds_hooks.settings import Settings, SettingsError, load_settings
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "requests"
@@ -92,3 +105,62 @@ def test_the_time_formatted_once_a_second_is_the_standard_one(log_format: str) -
         record = logging.LogRecord("needlecheck", logging.INFO, __file__, 1, "message", (), None)
         record.created, record.msecs = created, (created - int(created)) * 1000
         assert formatter.formatTime(record) == standard.formatTime(record)
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_a_worker_writes_its_lines_in_a_thread_of_its_own_and_loses_none_when_it_stops(
+        log_format: str, capsys: pytest.CaptureFixture[str]) -> None:
+    root = logging.getLogger()
+    saved_handlers, saved_level = list(root.handlers), root.level
+    logger = logging.getLogger("needlecheck.test-background")
+    try:
+        configure_logging(log_format)
+        write_logs_in_background()
+        [background] = [h for h in root.handlers if isinstance(h, _BackgroundOutput)]
+        assert not any(type(h) is _OutputHandler for h in root.handlers)
+        changing = ["before"]
+
+        def log_lines(thread: int) -> None:
+            for number in range(200):
+                logger.info("thread %d line %d %s", thread, number, changing)
+
+        threads = [threading.Thread(target=log_lines, args=(n,)) for n in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        changing[0] = "after"  # the message was made when the record was: what the argument said then
+        called = time.time()
+        log_soon(logger, logging.INFO, "deferred %s", "line", extra={"route": "/livez", "status": 200})
+        log_soon(logger, logging.DEBUG, "below the level %s", "line", extra={})
+        try:
+            raise ValueError("boom")
+        except ValueError:
+            logger.exception("failed")
+        stop_background_logs()  # what was queued is written now, by the time it returns
+        assert background._thread.is_alive() is False
+        assert any(type(h) is _OutputHandler for h in root.handlers)
+        logger.warning("after the stop")  # written by the caller
+        lines = capsys.readouterr().err.splitlines()
+    finally:
+        root.handlers = saved_handlers
+        root.setLevel(saved_level)
+    if log_format == "json":
+        records = [json.loads(line) for line in lines if line.startswith("{")]
+        messages = [r["message"] for r in records]
+        assert "ValueError" in next(r for r in records if r["message"] == "failed")["exc_info"]
+        [deferred] = [r for r in records if r["message"] == "deferred line"]
+        assert (deferred["logger"], deferred["route"], deferred["status"]) == ("needlecheck.test-background",
+                                                                                 "/livez", 200)
+    else:
+        messages = [line.split(": ", 1)[1] for line in lines if "needlecheck.test-background" in line]
+        assert any("ValueError: boom" in line for line in lines)
+        [deferred] = [line for line in lines if line.endswith("deferred line")]
+    # The deferred line carries the time of the call, not the time the writer thread made the record.
+    stamp = dt.datetime.strptime(deferred["time"] if log_format == "json" else deferred[:23], "%Y-%m-%d %H:%M:%S,%f")
+    assert abs(stamp.timestamp() - called) < 0.002
+    for thread in range(4):
+        # Each thread's lines, all of them, in the order that thread logged them.
+        assert [m for m in messages if m.startswith(f"thread {thread} ")] == [
+            f"thread {thread} line {n} ['before']" for n in range(200)]
+    assert messages[-3:] == ["deferred line", "failed", "after the stop"]

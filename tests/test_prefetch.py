@@ -62,6 +62,17 @@ def test_provided_and_null_values_are_used_without_fetching(pool: ThreadPoolExec
     assert len(responses.calls) == 0
 
 
+@pytest.mark.parametrize("value", [1.5, 7, "entries", {"resource": {"resourceType": "Procedure"}}])
+@responses.activate
+def test_a_prefetch_bundle_whose_entry_or_link_is_not_a_list_holds_nothing(pool: ThreadPoolExecutor,
+                                                                          value: object) -> None:
+    # A client's Bundle may hold anything there (found by the hostile-input test as a 500).
+    outcomes = resolve(nulls_except(priorProcedures={"resourceType": "Bundle", "entry": value, "link": value}), pool)
+    assert outcomes["priorProcedures"].status is KeyStatus.PROVIDED
+    assert outcomes["priorProcedures"].resources == []
+    assert len(responses.calls) == 0
+
+
 @responses.activate
 def test_absent_and_operation_outcome_values_are_fetched(pool: ThreadPoolExecutor) -> None:
     responses.get(f"{BASE}/Procedure", json=HISTORY)

@@ -150,9 +150,10 @@ def test_every_output_line_is_json_and_the_access_log_holds_no_client_data(serve
         assert http.post(f"{base_url}/cds-services/{PATIENT_ID}?token={QUERY_SECRET}", json=order_sign_body(),
                          timeout=30).status_code == 404
         assert http.get(f"{base_url}/patients/{PATIENT_ID}", timeout=30).status_code == 404
-    time.sleep(0.5)  # the lines are written before the answers are sent; give the pipe a moment
-
-    output = served.process.log()
+    # Each worker writes its lines from a thread of its own: wait for every request's.
+    for line in (r'"POST", "route": "/cds-services/<service_id>", "status": 200', r'"route": "/readyz", "status": 200',
+                 r'"route": "/cds-services/<service_id>", "status": 404', r'"GET", "route": "-", "status": 404'):
+        output = served.process.log_once(line)
     lines = [json.loads(line) for line in output.splitlines() if line.strip()]  # each line parses, or this fails
     assert all(isinstance(line, dict) and {"time", "level", "logger", "message"} <= set(line) for line in lines)
     assert any(line["logger"] == "gunicorn.error" and "Listening at" in line["message"] for line in lines)

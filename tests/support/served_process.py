@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,28 @@ class ServedProcess:
     def log(self) -> str:
         """What the process wrote so far."""
         return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def log_once(self, pattern: str) -> str:
+        """What the process wrote, once it holds a match of the regular expression ``pattern``
+        (``log_matching``)."""
+        return log_matching(self.log, pattern)
+
+
+LOG_WAIT_SECONDS = 30.0  # a backstop against a line that never comes, not a bound on how soon it comes
+
+
+def log_matching(read: Callable[[], str], pattern: str) -> str:
+    """``read()`` once it holds a match of ``pattern``: a worker writes its log lines from a thread of its own
+    (``logging_setup.write_logs_in_background``), so the line of a request may land just after its answer.
+    Fails the test with the log's tail if no match comes within ``LOG_WAIT_SECONDS``."""
+    deadline = time.monotonic() + LOG_WAIT_SECONDS
+    while True:
+        text = read()
+        if re.search(pattern, text):
+            return text
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no line matching {pattern!r} in the log:\n{text[-3000:]}")
+        time.sleep(0.02)
 
 
 def _free_port() -> int:
