@@ -149,20 +149,29 @@ def serve(settings: Settings) -> None:
     # prometheus-client fixes its mode when first imported: the app is built inside the multiprocess setup.
     with multiprocess_metrics():
         application = build_app(settings)
-        # What the master built (tables, models, the app) lives as long as the process: frozen, a worker's
-        # full garbage collection no longer walks it (about 0.2 s holding the GIL, a few times a minute under
-        # load: the p99) nor writes to the pages the workers share with the master. A hook call allocates
-        # thousands of containers, nearly all freed when it ends: with the default 700 a young collection ran
-        # about once a call, walking the call's live objects (0.38 ms a call in process). The count that triggers
-        # one is allocations less deallocations, so a collection in the middle of calls also moves their live
-        # objects on and their deallocation no longer counts: at 10,000 one still ran every ~45 calls, ~0.26 ms
-        # a call with the gen-1 collections it brings. A call leaves well under 30 containers behind (caches,
-        # queued audit records), so at 50,000 it is about one collection per 3,000 calls, each walking at most
-        # 50,000 objects (~25 ms): ~0.01 ms a call. Cyclic garbage waits that much longer (a few MB at most).
-        gc.freeze()
-        gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
+        settle_collector()
         _log_start(settings)
         NeedlecheckServer(settings, application).run()
+
+
+def settle_collector() -> None:
+    """Set the garbage collector as the workers run: what is loaded so far frozen, young collections rare.
+
+    ``serve`` calls it in the master before the fork; the benchmark calls it before it times ``run_hook``, so
+    the in-process figure is what a worker pays.
+    """
+    # What the master built (tables, models, the app) lives as long as the process: frozen, a worker's
+    # full garbage collection no longer walks it (about 0.2 s holding the GIL, a few times a minute under
+    # load: the p99) nor writes to the pages the workers share with the master. A hook call allocates
+    # thousands of containers, nearly all freed when it ends: with the default 700 a young collection ran
+    # about once a call, walking the call's live objects (0.38 ms a call in process). The count that triggers
+    # one is allocations less deallocations, so a collection in the middle of calls also moves their live
+    # objects on and their deallocation no longer counts: at 10,000 one still ran every ~45 calls, ~0.26 ms
+    # a call with the gen-1 collections it brings. A call leaves well under 30 containers behind (caches,
+    # queued audit records), so at 50,000 it is about one collection per 3,000 calls, each walking at most
+    # 50,000 objects (~25 ms): ~0.01 ms a call. Cyclic garbage waits that much longer (a few MB at most).
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
 
 
 def _log_start(settings: Settings) -> None:
