@@ -158,8 +158,8 @@ class _BackgroundOutput(logging.Handler):
             lines = []
             for item in batch:
                 if item is None:
-                    stopping = True
-                    break
+                    stopping = True  # what came after the mark is still written (see _write_late_records)
+                    continue
                 for record in self._made_from(item) if isinstance(item, tuple) else (item,):
                     try:
                         lines.append(self.output.format(record) + "\n")
@@ -205,7 +205,23 @@ class _BackgroundOutput(logging.Handler):
             # A record queued before the flag flipped is ahead of the stop mark; one queued after is written inline.
             self._records.put(None)
             self._thread.join(CLOSE_TIMEOUT_SECONDS)
+            if not self._thread.is_alive():
+                self._write_late_records()
         super().close()
+
+    def _write_late_records(self) -> None:
+        """Write what a thread queued behind the stop mark: ``handle`` reads the flag without the lock, so a record
+        can pass the check just before ``close`` flips it and land after the mark the writer stopped at."""
+        while True:
+            try:
+                item = self._records.get_nowait()
+            except queue.Empty:
+                return
+            if isinstance(item, logging.LogRecord):
+                self.output.handle(item)
+            elif item is not None:
+                _created, logger, level, msg, args, extra = item
+                logger.log(level, msg, *args, extra=extra)  # the handler is closed: its caller writes it
 
 
 CLOSE_TIMEOUT_SECONDS = 5.0  # a writer blocked on a full pipe must not hold a worker's exit past its graceful stop

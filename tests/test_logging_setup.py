@@ -164,3 +164,21 @@ def test_a_worker_writes_its_lines_in_a_thread_of_its_own_and_loses_none_when_it
         assert [m for m in messages if m.startswith(f"thread {thread} ")] == [
             f"thread {thread} line {n} ['before']" for n in range(200)]
     assert messages[-3:] == ["deferred line", "failed", "after the stop"]
+
+
+@pytest.mark.parametrize("writer_stopped_first", [False, True])
+def test_a_line_queued_behind_the_stop_mark_is_written_when_the_worker_stops(
+        writer_stopped_first: bool, capsys: pytest.CaptureFixture[str]) -> None:
+    # A request thread can pass the "still open" check just before the stop and queue its line after the mark
+    # the writer thread stops at, read with the writer's last batch or after it ended: the stop writes it.
+    logger = logging.getLogger("needlecheck.test-late")
+    output = _OutputHandler()
+    output.setFormatter(log_formatter("text"))
+    background = _BackgroundOutput(output)
+    background._records.put(None)  # the writer stops here
+    if writer_stopped_first:
+        background._thread.join(5)
+    background._records.put(logging.LogRecord(logger.name, logging.INFO, __file__, 1, "late line", (), None))
+    background._thread.join(5)
+    background.close()
+    assert len([line for line in capsys.readouterr().err.splitlines() if line.endswith("late line")]) == 1
