@@ -14,7 +14,6 @@ client), and reading it again would only add a round of queries that finds nothi
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from typing import Any
 from urllib.parse import unquote_plus, urlsplit
 
@@ -30,9 +29,6 @@ INCLUDE_PATHS: dict[str, tuple[str, ...]] = {
 _INCLUDE = re.compile(r"[?&]_include=([A-Za-z]+:[a-z-]+)")
 
 
-# A call looks up each of its queries' includes up to three times (the answer's follow-up, what it left out
-# with and without what the server honoured): once is enough.
-@lru_cache(maxsize=256)
 def includes_of(query: str) -> tuple[str, ...]:
     """The ``_include`` values of a query or template, in order (``Coverage:payor`` ...)."""
     return tuple(_INCLUDE.findall(query))
