@@ -77,7 +77,8 @@ class CallReads:
         self._asked: dict[str, Future[Answer]] = {}
         self._unsent: list[tuple[str, Future[Answer]]] = []
         self._then: list[tuple[Future[Answer], Callable[[Future[Answer]], None]]] = []
-        self.held: set[str] = set()  # ``Type/id`` of every resource answered so far (continuations run)
+        self._held: set[str] = set()
+        self._answered: list[Future[Answer]] = []  # followed up, their resources not yet in ``_held``
 
     def ask(self, query: str, then: Callable[[Future[Answer]], None] | None = None,
             required: bool = False) -> Future[Answer]:
@@ -94,7 +95,8 @@ class CallReads:
                 future = Future()
                 self._unsent.append((query, future))
             self._asked[query] = future
-            self._then.append((future, self._note_held))
+            # Every query is waited for by run(), with or without a continuation of its own.
+            self._then.append((future, self._answered.append))
         if then is not None:
             self._then.append((future, then))
         return future
@@ -144,17 +146,28 @@ class CallReads:
                 _settle(future, partial(_answer, self.client, answer))
 
     def run(self) -> None:
-        """Send what was asked, and wait for every query that has a continuation, running the continuations
-        (which may ask more) as the answers arrive, in the order they were registered."""
+        """Send what was asked, and wait for every query asked, running the continuations (which may ask
+        more) as the answers arrive, in the order they were registered."""
         self.send()
         while self._then:
-            wait({future for future, _ in self._then}, return_when=FIRST_COMPLETED)
-            ready = [(future, then) for future, then in self._then if future.done()]
-            self._then = [(future, then) for future, then in self._then if not future.done()]
+            # One look at each future: one answered between two looks would be neither ready nor waiting.
+            ready: list[tuple[Future[Answer], Callable[[Future[Answer]], None]]] = []
+            waiting: list[tuple[Future[Answer], Callable[[Future[Answer]], None]]] = []
+            for pair in self._then:
+                (ready if pair[0].done() else waiting).append(pair)
+            if not ready:  # a batch sent from this thread has answered everything by now: no wait at all
+                wait({future for future, _ in waiting}, return_when=FIRST_COMPLETED)
+                continue
+            self._then = waiting
             for future, then in ready:
                 then(future)
             self.send()
 
-    def _note_held(self, future: Future[Answer]) -> None:
-        if future.exception() is None:
-            self.held.update(f"{r.get('resourceType')}/{r.get('id')}" for r in future.result().resources)
+    @property
+    def held(self) -> set[str]:
+        """``Type/id`` of every resource answered so far whose answer has been followed up."""
+        answered, self._answered[:] = list(self._answered), []
+        for future in answered:
+            if future.exception() is None:
+                self._held.update(f"{r.get('resourceType')}/{r.get('id')}" for r in future.result().resources)
+        return self._held

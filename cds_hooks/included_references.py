@@ -38,12 +38,19 @@ def honoured_includes(bundle: dict[str, Any]) -> frozenset[str]:
     """The ``_include`` values a searchset Bundle's ``self`` link says the server used (none without one)."""
     for link in bundle.get("link") or []:
         if isinstance(link, dict) and link.get("relation") == "self" and isinstance(link.get("url"), str):
-            # Each parameter's name is decoded, the values of ``_include`` alone (a history search's link may
-            # carry dozens of codes, and parse_qsl decoding them all costs more than the rest of the answer's
-            # follow-up).
+            # The values of ``_include`` alone are decoded, and a name only when it holds an escape (a history
+            # search's link may carry dozens of codes, and parse_qsl decoding them all costs more than the rest
+            # of the answer's follow-up).
             parameters = (part.partition("=") for part in urlsplit(link["url"]).query.split("&"))
-            return frozenset(unquote_plus(value) for name, _, value in parameters if unquote_plus(name) == "_include")
+            return frozenset(unquote_plus(value) for name, _, value in parameters if _is_include(name))
     return frozenset()
+
+
+def _is_include(name: str) -> bool:
+    """Whether a query parameter's name, as written in a URL, is ``_include``."""
+    if name == "_include":
+        return True
+    return ("%" in name or "+" in name) and unquote_plus(name) == "_include"
 
 
 def _references(value: Any, path: tuple[str, ...]) -> list[str]:

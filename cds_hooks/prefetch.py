@@ -11,7 +11,7 @@ import re
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any
 
 from needlecheck.cds_hooks.fhir_client import FhirClient, FhirUnavailable, matches, next_link
@@ -57,10 +57,14 @@ def token_values(context: dict[str, Any]) -> dict[str, str]:
 
 def render_template(template: str, values: dict[str, str]) -> str | None:
     """The query with its tokens filled, or None when a token has no value in this request."""
-    missing = [name for name in _TOKEN.findall(template) if name not in values]
-    if missing:
+    if any(name not in values for name in _tokens_of(template)):
         return None
     return _TOKEN.sub(lambda match: values[match.group(1)], template)
+
+
+@lru_cache(maxsize=64)  # the services' templates: a handful, read on every call without prefetch
+def _tokens_of(template: str) -> tuple[str, ...]:
+    return tuple(_TOKEN.findall(template))
 
 
 def _is_outcome(value: Any) -> bool:
@@ -129,7 +133,7 @@ def resolve_prefetch(keys: tuple[PrefetchKey, ...], prefetch: dict[str, Any], co
     runs ``reads``, beside the call's other queries. Without, they are sent and waited for here.
     """
     outcomes: dict[str, KeyOutcome] = {}
-    to_fetch: dict[str, str] = {}
+    to_fetch: list[tuple[PrefetchKey, str]] = []
     values = token_values(context)
     for key in keys:
         if key.name in prefetch:
@@ -143,12 +147,12 @@ def resolve_prefetch(keys: tuple[PrefetchKey, ...], prefetch: dict[str, Any], co
         elif client is None:
             outcomes[key.name] = KeyOutcome(key, KeyStatus.FAILED, problem="not in prefetch and no FHIR server")
         else:
-            to_fetch[key.name] = query
+            to_fetch.append((key, query))
     if client is None or not to_fetch:
         return outcomes
     calls = CallReads(client, pool) if reads is None else reads
-    for name, query in to_fetch.items():
-        key = _key(keys, name)
+    for key, query in to_fetch:
+        name = key.name
         # Filed in this order whatever order the answers come in (replaced by the answer's outcome).
         outcomes[name] = KeyOutcome(key, KeyStatus.FAILED, problem="no answer")
         calls.ask(query, partial(_fetched, key, query, outcomes, calls))
@@ -156,6 +160,3 @@ def resolve_prefetch(keys: tuple[PrefetchKey, ...], prefetch: dict[str, Any], co
         calls.run()
     return outcomes
 
-
-def _key(keys: tuple[PrefetchKey, ...], name: str) -> PrefetchKey:
-    return next(key for key in keys if key.name == name)

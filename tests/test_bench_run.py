@@ -166,4 +166,5 @@ def test_the_fallback_row_fetches_from_sekmet_what_the_prefetch_gave() -> None:
     # Once sekmet is known to take batches the call sends its queries in one request, timed alone too.
     assert result.requests_per_call == 1
     assert result.batch_alone > 0
+    assert result.split > 0  # the slowest query taken out of the batch, timed after the warm-up
     assert result.added == pytest.approx(result.server_share + result.service_share)
