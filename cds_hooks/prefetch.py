@@ -159,4 +159,3 @@ def resolve_prefetch(keys: tuple[PrefetchKey, ...], prefetch: dict[str, Any], co
     if reads is None:
         calls.run()
     return outcomes
-
