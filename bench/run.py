@@ -98,6 +98,7 @@ class Http:
     rounds: dict[str, dict[str, Rounds]] = field(default_factory=dict)  # body -> server -> rounds
     memory: dict[str, Memory] = field(default_factory=dict)
     answers: dict[str, bytes] = field(default_factory=dict)  # server -> first answer
+    settled_seconds: float = 0.0  # from the last spawn's first answer until every worker had warmed up
 
 
 @dataclass
@@ -212,6 +213,7 @@ def run_http(args: argparse.Namespace, built: dict[str, dict[str, Any]], env: di
         http.spawns["service"].seconds.append(service.first_answer_seconds)
         http.spawns["ceiling"].seconds.append(ceiling.first_answer_seconds)
         http.answers = {"service": service.first_answer, "ceiling": ceiling.first_answer}
+        http.settled_seconds = settled(logs["service"], timeout=60)
         send = sender(wrk, args.concurrency, args.wrk_threads, args.time_limit)
         servers = {"service": (service.process.pid, service.port), "ceiling": (ceiling.process.pid, ceiling.port)}
         for name, payload in payloads.items():
@@ -229,6 +231,20 @@ def run_http(args: argparse.Namespace, built: dict[str, dict[str, Any]], env: di
             if rounds.errors or rounds.timed_out:
                 results.problems.append(f"HTTP {name} against the {kind}: {rounds.errors} failed requests"
                                         f"{' (time limit hit)' if rounds.timed_out else ''}; {rounds.failures}")
+
+
+def settled(log: Path, timeout: float) -> float:
+    """Wait until every worker the service log names has logged the end of its background warm-up (the
+    suggestion models, ``cds_hooks/warm_up.py``); the seconds waited. Measured before that, a round pays for
+    imports that a worker does once, at a pace set by the load it is serving meanwhile."""
+    started = time.perf_counter()
+    while time.perf_counter() - started < timeout:
+        text = log.read_text(errors="replace").rsplit("Listening at:", 1)[-1]  # the last start's lines
+        workers, loaded = text.count("worker warmed up"), text.count("suggestion models loaded")
+        if (workers and loaded >= workers) or "warm-up call failed" in text:
+            return time.perf_counter() - started
+        time.sleep(0.05)
+    raise RuntimeError(f"the service's workers did not finish their warm-up within {timeout:.0f} s")
 
 
 def run_fallback(args: argparse.Namespace, results: Results) -> None:
@@ -362,7 +378,9 @@ def http_details(http: Http) -> list[str]:
            f"Load generator: {http.generator}. Spawn → first 200 hook answer, each start (s): service "
            f"{', '.join(f'{s:.2f}' for s in http.spawns['service'].seconds)}; ceiling "
            f"{', '.join(f'{s:.2f}' for s in http.spawns['ceiling'].seconds)}. First answers: service "
-           f"{_describe(http.answers.get('service', b''))}, ceiling {_describe(http.answers.get('ceiling', b''))}.",
+           f"{_describe(http.answers.get('service', b''))}, ceiling {_describe(http.answers.get('ceiling', b''))}. "
+           f"The rounds began once the service's workers had loaded their suggestion models in the background "
+           f"({http.settled_seconds:.1f} s after the first answer).",
            "",
            "| body | server | answered | errors | req/s per round | p50 | p99 | server CPU ms/req | "
            "CPU split by process | client CPU, cores | other processes' CPU, cores |",

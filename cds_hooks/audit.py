@@ -243,42 +243,73 @@ def audit_record(response: Response) -> AuditRecord:
 
 def call_facts(response: Response) -> Callable[[], AuditRecord]:
     """What the record of the invocation ``response`` answers is made from, read now from the request, ``g`` and
-    the response (which belong to the request's thread); calling the result makes the record, in any thread."""
+    the response (which belong to the request's thread); calling the result makes the record, in any thread.
+
+    Only identifiers and figures are kept, never the call's ``HookResult``: queued for the audit writer, that
+    would keep the whole call (its billing context, the request's resources) alive until the writer's batch,
+    and a busy worker's garbage collector walked the dozens of calls queued at a time on every collection.
+    """
     problem = None
     if response.status_code >= 400:
         problem = problem_of(response.get_json(silent=True)) or f"http-{response.status_code}"
     return partial(make_audit_record, time.time(), (request.view_args or {}).get("service_id"), response.status_code,
-                   problem, _client_id(), elapsed_ms(request.environ), g.get("needlecheck_invocation"))
+                   problem, _client_id(), elapsed_ms(request.environ), traced_call(g.get("needlecheck_invocation")))
+
+
+@dataclass(frozen=True)
+class TracedCall:
+    """The audit record's facts from an invocation's trace: identifiers and figures only."""
+
+    hook_instance: str | None
+    fhir_ms: float | None
+    fhir_requests: int | None
+    rule_ids: tuple[str, ...] = ()
+    card_uuids: tuple[str, ...] = ()
+    suggestion_uuids: tuple[str, ...] = ()
+    suppressed_rule_ids: tuple[str, ...] = ()
+    issued_cards: tuple[IssuedCard, ...] = ()
+    prefetch_provided: int | None = None
+    prefetch_keys: int | None = None
+
+
+_UNTRACED = TracedCall(None, None, None)
+
+
+def traced_call(trace: InvocationTrace | None) -> TracedCall | None:
+    """The facts of ``trace`` the audit record keeps (None without a trace: the request was not a JSON object)."""
+    if trace is None:
+        return None
+    waited_ms, requests_sent = round(trace.fhir_waited_ms, 3), trace.fhir_requests
+    result = trace.result
+    if result is None:
+        return TracedCall(trace.hook_instance, waited_ms, requests_sent)
+    card_uuids, suggestion_uuids = cards_identifiers(result.body)
+    return TracedCall(trace.hook_instance, waited_ms, requests_sent, card_rule_ids(result.body), card_uuids,
+                      suggestion_uuids, result.suppressed, result.issued, *prefetch_completeness(result))
 
 
 def make_audit_record(recorded_at: float, service_id: Any, http_status: int, problem: str | None, client_id: str,
-                      total_ms: float | None, trace: InvocationTrace | None) -> AuditRecord:
+                      total_ms: float | None, call: TracedCall | None) -> AuditRecord:
     """The audit record of a call from the facts ``call_facts`` read (``recorded_at``: seconds since the epoch)."""
     service_id = safe_identifier(service_id) or "?"
     service = SERVICES.get(service_id)
-    result = trace.result if trace is not None else None
-    fired = card_rule_ids(result.body) if result is not None else ()
-    card_uuids, suggestion_uuids = cards_identifiers(result.body if result is not None else None)
+    call = call or _UNTRACED
     return AuditRecord(
         recorded_at=dt.datetime.fromtimestamp(recorded_at, dt.UTC), service_id=service_id,
-        hook=service.hook if service else None, hook_instance=trace.hook_instance if trace is not None else None,
-        client_id=client_id, http_status=http_status, problem=problem,
-        rule_ids=fired, card_uuids=card_uuids, suggestion_uuids=suggestion_uuids,
-        total_ms=total_ms,
-        fhir_ms=round(trace.fhir_waited_ms, 3) if trace is not None else None,
-        fhir_requests=trace.fhir_requests if trace is not None else None,
-        suppressed_rule_ids=result.suppressed if result is not None else (),
-        issued_cards=result.issued if result is not None else (),
-        **prefetch_completeness(result))
+        hook=service.hook if service else None, hook_instance=call.hook_instance, client_id=client_id,
+        http_status=http_status, problem=problem, rule_ids=call.rule_ids, card_uuids=call.card_uuids,
+        suggestion_uuids=call.suggestion_uuids, total_ms=total_ms, fhir_ms=call.fhir_ms,
+        fhir_requests=call.fhir_requests, suppressed_rule_ids=call.suppressed_rule_ids,
+        prefetch_provided=call.prefetch_provided, prefetch_keys=call.prefetch_keys, issued_cards=call.issued_cards)
 
 
-def prefetch_completeness(result: HookResult | None) -> dict[str, int | None]:
-    """How many of the call's usable prefetch keys the client satisfied itself (``prefetch_provided``/``_keys``)."""
-    if result is None or not result.prefetch:
-        return {"prefetch_provided": None, "prefetch_keys": None}
+def prefetch_completeness(result: HookResult) -> tuple[int | None, int | None]:
+    """How many of the call's usable prefetch keys the client satisfied itself, and how many there were."""
+    if not result.prefetch:
+        return None, None
     usable = [o for o in result.prefetch.values() if o.status is not KeyStatus.NOT_APPLICABLE]
     provided = [o for o in usable if o.status in (KeyStatus.PROVIDED, KeyStatus.NULL)]
-    return {"prefetch_provided": len(provided), "prefetch_keys": len(usable)}
+    return len(provided), len(usable)
 
 
 def record_invocations(app: Flask, store_key: str, endpoint: str) -> None:

@@ -7,15 +7,20 @@ request's own, when the queue is full or closed) pass the gate.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
+from flask import Flask
+from flask.testing import FlaskClient
 
+from bench.requests import claim_create_three_muscles_request
 from needlecheck.cds_hooks.audit import AuditRecord
 from needlecheck.cds_hooks.audit_writer import QueuedAuditStore
 from needlecheck.cds_hooks.feedback import FeedbackItem
@@ -214,3 +219,37 @@ def test_a_record_queued_as_its_facts_is_made_by_the_writer_and_one_that_cannot_
     assert stored_instances(gated.path) == {first.hook_instance, second.hook_instance, third.hook_instance}
     assert "audit writer: 1 audit record not made: KeyError" in caplog.text
     queued.close()
+
+
+def test_the_facts_queued_for_a_record_keep_nothing_of_the_call_but_identifiers_and_figures(
+        app: Flask, client: FlaskClient) -> None:
+    """A queued record must not keep its call alive (the billing context, the request's resources) until the
+    writer's batch: a busy worker's garbage collector walked every call queued at the time on each collection."""
+    queued: list[Callable[[], AuditRecord]] = []
+    store = app.extensions["needlecheck.store"]
+
+    class Capturing:
+        def __getattr__(self, name: str) -> object:
+            return getattr(store, name)
+
+        def record_invocation_soon(self, facts: Callable[[], AuditRecord]) -> None:
+            queued.append(facts)
+
+    app.extensions["needlecheck.store"] = Capturing()
+    answer = client.post("/cds-services/dry-needling-claim-create", json=claim_create_three_muscles_request())
+    assert answer.status_code == 200 and answer.get_json()["cards"]  # a card with a suggestion: the most to keep
+    [facts] = queued
+    assert isinstance(facts, partial)
+    kept: list[object] = [*facts.args, *facts.keywords.values()]
+    leaves: set[type] = set()
+    while kept:
+        item = kept.pop()
+        if isinstance(item, tuple | list):
+            kept.extend(item)
+        elif dataclasses.is_dataclass(item):
+            kept.extend(getattr(item, f.name) for f in dataclasses.fields(item))
+        else:
+            leaves.add(type(item))
+    assert leaves <= {str, int, float, bool, type(None)}
+    record = facts()
+    assert record.rule_ids == ("DN-CODE-001",) and len(record.card_uuids) == 1 and record.suggestion_uuids

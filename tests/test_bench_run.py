@@ -22,7 +22,7 @@ from bench.fallback import measure_fallback
 from bench.http_rounds import Round, Rounds
 from bench.load import LoadResult, run_load
 from bench.processes import children, free_port, served, worker_memory
-from bench.run import REPO, main
+from bench.run import REPO, main, settled
 from bench.wrk import parse_summary, run_wrk
 from needlecheck.cds_hooks.settings import Settings
 
@@ -168,3 +168,24 @@ def test_the_fallback_row_fetches_from_sekmet_what_the_prefetch_gave() -> None:
     assert result.batch_alone > 0
     assert result.split > 0  # the slowest query taken out of the batch, timed after the warm-up
     assert result.added == pytest.approx(result.server_share + result.service_share)
+
+
+def test_the_rounds_wait_for_every_worker_of_the_last_start_to_load_its_suggestion_models(tmp_path: Path) -> None:
+    log = tmp_path / "service.log"
+    earlier_start = ("Listening at: http://127.0.0.1:1 (1)\nworker warmed up\nworker warmed up\n"
+                     "suggestion models loaded\nsuggestion models loaded\n")
+    log.write_text(earlier_start + "Listening at: http://127.0.0.1:2 (2)\nworker warmed up\nworker warmed up\n"
+                   "suggestion models loaded\n")
+
+    def last_worker_loads() -> None:
+        time.sleep(0.3)
+        with log.open("a") as out:
+            out.write("suggestion models loaded\n")
+
+    writer = threading.Thread(target=last_worker_loads)
+    writer.start()
+    assert settled(log, timeout=30) >= 0.3  # the earlier start's lines do not count
+    writer.join()
+    log.write_text("Listening at: http://127.0.0.1:3 (3)\nworker warmed up\n")
+    with pytest.raises(RuntimeError, match="did not finish their warm-up"):
+        settled(log, timeout=0.2)
