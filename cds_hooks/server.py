@@ -167,9 +167,10 @@ def settle_collector() -> None:
     # about once a call, walking the call's live objects (0.38 ms a call in process). The count that triggers
     # one is allocations less deallocations, so a collection in the middle of calls also moves their live
     # objects on and their deallocation no longer counts: at 10,000 one still ran every ~45 calls, ~0.26 ms
-    # a call with the gen-1 collections it brings. A call leaves well under 30 containers behind (caches;
-    # a queued audit record holds identifiers and figures only, see ``audit.call_facts``), so at 50,000 it is about one collection per 3,000 calls, each walking at most
-    # 50,000 objects (~25 ms): ~0.01 ms a call. Cyclic garbage waits that much longer (a few MB at most).
+    # a call with the gen-1 collections it brings. A call leaves well under 30 containers behind (caches; a
+    # queued audit record holds identifiers and figures only, see ``audit.call_facts``), so at 50,000 it is
+    # about one collection per 3,000 calls, each walking at most 50,000 objects (~25 ms): ~0.01 ms a call.
+    # Cyclic garbage waits that much longer (a few MB at most).
     gc.freeze()
     gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
 
