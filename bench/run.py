@@ -430,6 +430,9 @@ def fallback_details(fallback: FallbackResult) -> list[str]:
         f"{_ms(fallback.added)}, {_ms(fallback.server_share)} is sekmet's (batch alone - slowest query: it "
         f"answers a batch's queries one after the other) and {_ms(fallback.service_share)} the service's "
         "(fetched - prefetched - batch alone).")
+    if not math.isnan(fallback.split):
+        batch += (f" Its slowest query sent alone beside a batch of the others, both at once: {_ms(fallback.split)} "
+                  "(sekmet answers the two requests one after the other, each with its own cost).")
     out = ["## FHIR fallback details", "",
            f"Medians of {fallback.calls} calls each. With prefetch: {_ms(fallback.prefetched)} "
            f"({fallback.cards_prefetched} cards); without prefetch, a worker's call session over its pool: "
