@@ -1,9 +1,11 @@
-"""Metrics and logs of ``needlecheck serve`` (gunicorn, 2 workers, ``log_format = "json"``), as an operator
-sees them: ``/metrics`` adds up every worker's counts, even those of workers that have since exited; every
-line of the output is a JSON object; the access log carries no query string and nothing from the body."""
+"""Metrics, logs and listening sockets of ``needlecheck serve`` (gunicorn, 2 workers, ``log_format = "json"``), as
+an operator sees them: ``/metrics`` adds up every worker's counts, even those of workers that have since exited;
+every line of the output is a JSON object; the access log carries no query string and nothing from the body;
+each worker listens on a socket of its own."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -13,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -184,3 +187,45 @@ def test_missing_data_sets_are_said_once_at_start_up_in_readyz_and_in_metrics(se
     gauge = {sample.labels["dataset"]: sample.value for family in text_string_to_metric_families(metrics)
              for sample in family.samples if sample.name == "needlecheck_dataset_installed"}
     assert gauge == {INSTALLED: 1.0, **{name: 0.0 for name in MISSING}}
+
+
+def listening_sockets(port: int) -> set[str]:
+    """The inodes of the TCP sockets listening on ``port`` (state 0A in /proc/net/tcp and tcp6)."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                    found.add(fields[9])
+    return found
+
+
+def sockets_of(pid: int) -> set[str]:
+    """The inodes of the sockets process ``pid`` holds open."""
+    held = set()
+    for descriptor in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(descriptor)
+            if target.startswith("socket:["):
+                held.add(target[len("socket:["):-1])
+    return held
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads the listening sockets from Linux's /proc")
+def test_each_worker_listens_on_a_socket_of_its_own(served: Served) -> None:
+    # With SO_REUSEPORT the kernel spreads new connections over the workers' sockets; on one shared socket the
+    # worker that won each accept race took the connection, often 12 of 16 (see cds_hooks/server.py).
+    port = urlsplit(served.process.base_url).port
+    assert port is not None
+    master = served.process.process.pid
+    deadline = time.monotonic() + WAIT_SECONDS
+    while True:
+        workers, listeners = workers_of(master), listening_sockets(port)
+        held = {worker: sockets_of(worker) & listeners for worker in workers}
+        if len(workers) == 2 and all(len(sockets) == 1 for sockets in held.values()):
+            break
+        assert time.monotonic() < deadline, f"workers {held}, listeners {listeners}"
+        time.sleep(0.2)
+    assert len(listeners) == 2 and set().union(*held.values()) == listeners
+    assert not sockets_of(master) & listeners  # the master accepts nothing
