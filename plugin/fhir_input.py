@@ -27,8 +27,8 @@ from needlecheck.plugin.fhir_parties import (
     procedure_performers,
 )
 from needlecheck.plugin.fhir_procedures import ProcedureIdentity, is_any_of, json_identity, procedure_identity
-from needlecheck.plugin.fhir_record import PatientRecord, as_date, codings_of
-from needlecheck.plugin.fhir_view import FhirView, is_resource
+from needlecheck.plugin.fhir_record import PatientRecord, as_date, codings_of, json_codings
+from needlecheck.plugin.fhir_view import NOT_PLAIN, FhirView, is_resource, json_date
 from needlecheck.plugin.terms import BodySite, Coding
 
 LATERALITY_EXTENSION = "http://hl7.org/fhir/us/mcode/StructureDefinition/mcode-laterality-qualifier"
@@ -417,17 +417,73 @@ def condition_facts(record: PatientRecord, patient_id: str) -> tuple[ConditionFa
     """The patient's Conditions in the record (not those refuted or entered in error)."""
     facts = []
     for condition in record.all_of("Condition"):
-        if not is_resource(condition, "Condition") or not is_about_patient(condition, patient_id):
+        if not is_resource(condition, "Condition"):
             continue
-        verification = codings_of(condition.verificationStatus)
-        if any(c.code in ("refuted", "entered-in-error") for c in verification):
-            continue
-        onset = as_date(condition.onsetDateTime) or (
-            as_date(condition.onsetPeriod.start) if condition.onsetPeriod else None)
-        status = next((c.code for c in codings_of(condition.clinicalStatus) if c.code), None)
-        facts.append(ConditionFacts(f"Condition/{condition.id}", codings_of(condition.code), onset,
-                                    as_date(condition.recordedDate), status))
+        fact = _plain_condition_facts(condition, patient_id)
+        if fact is NOT_PLAIN:
+            fact = _condition_facts(condition, patient_id)  # the views name what is invalid
+        if fact is not None:
+            facts.append(fact)
     return tuple(facts)
+
+
+def _condition_facts(condition: FhirView, patient_id: str) -> ConditionFacts | None:
+    if not is_about_patient(condition, patient_id):
+        return None
+    verification = codings_of(condition.verificationStatus)
+    if any(c.code in ("refuted", "entered-in-error") for c in verification):
+        return None
+    onset = as_date(condition.onsetDateTime) or (
+        as_date(condition.onsetPeriod.start) if condition.onsetPeriod else None)
+    status = next((c.code for c in codings_of(condition.clinicalStatus) if c.code), None)
+    return ConditionFacts(f"Condition/{condition.id}", codings_of(condition.code), onset,
+                          as_date(condition.recordedDate), status)
+
+
+def _plain_concept(json: dict[str, Any], key: str) -> Any:
+    concept = json.get(key)
+    if concept is None:
+        return ()
+    return json_codings(concept) if concept.__class__ is dict else None
+
+
+def _plain_condition_facts(condition: FhirView, patient_id: str) -> Any:
+    """``_condition_facts`` read straight from the JSON (every Condition of every call is read); ``NOT_PLAIN``
+    where the views would find an element invalid, or might."""
+    json = condition.json
+    subject = json.get("subject")
+    if subject is None:
+        reference = None
+    elif subject.__class__ is dict:
+        reference = subject.get("reference")
+        if reference is not None and reference.__class__ is not str:
+            return NOT_PLAIN
+    else:
+        return NOT_PLAIN
+    if not _names_patient(reference, patient_id):
+        return None
+    verification = _plain_concept(json, "verificationStatus")
+    if verification is None:
+        return NOT_PLAIN
+    if any(c.code in ("refuted", "entered-in-error") for c in verification):
+        return None
+    onset = json_date("datetime", json.get("onsetDateTime"))
+    if onset is NOT_PLAIN:
+        return NOT_PLAIN
+    onset = as_date(onset)
+    if onset is None and (period := json.get("onsetPeriod")) is not None:
+        if period.__class__ is not dict:
+            return NOT_PLAIN
+        onset = json_date("datetime", period.get("start"))
+        if onset is NOT_PLAIN:
+            return NOT_PLAIN
+        onset = as_date(onset)
+    status, codes = _plain_concept(json, "clinicalStatus"), _plain_concept(json, "code")
+    recorded = json_date("datetime", json.get("recordedDate"))
+    if status is None or codes is None or recorded is NOT_PLAIN or json.get("id").__class__ is not str:
+        return NOT_PLAIN
+    return ConditionFacts(f"Condition/{json['id']}", codes, onset, as_date(recorded),
+                          next((c.code for c in status if c.code), None))
 
 
 def order_sign_context(patient_id: str, draft_orders: FhirView, record: PatientRecord,

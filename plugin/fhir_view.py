@@ -88,6 +88,22 @@ def _date(kind: str, value: str) -> Any:
     raise _Problem(f"'{value}' is not a FHIR {kind}")
 
 
+NOT_PLAIN = object()  # what ``json_date`` answers for a value only a view's read can name the problem of
+
+
+def json_date(kind: str, value: Any) -> Any:
+    """What a view reads for a ``date`` or ``datetime`` element (``kind``) whose JSON value is ``value`` (None when
+    absent), or ``NOT_PLAIN`` when that read would raise InvalidFhir: for code that reads JSON straight."""
+    if value is None:
+        return None
+    if value.__class__ is not str:
+        return NOT_PLAIN
+    try:
+        return _date(kind, value)
+    except _Problem:
+        return NOT_PLAIN
+
+
 def resource_type_of(value: Any, path: str) -> str:
     """``value``'s resourceType; InvalidFhir when it is not a FHIR R4 resource type."""
     if isinstance(value, str) and value in _TYPES.resources:

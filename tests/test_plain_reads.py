@@ -1,0 +1,72 @@
+"""The engine's straight-from-JSON reads agree with reading through the views, valid or not.
+
+A plain read answers what the views would, or ``NOT_PLAIN`` (leaving the read, and the naming of an invalid
+element, to the views): it must never accept what a view rejects, nor answer differently.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from needlecheck.plugin.fhir_input import _condition_facts, _plain_condition_facts
+from needlecheck.plugin.fhir_view import NOT_PLAIN, InvalidFhir, view_of
+
+ODD_VALUES: list[Any] = [None, 7, 1.5, True, "", "x", "2024", "2024-02", "2024-02-30", "2024-03-04",
+                         "2024-03-04T10:00:00Z", "2024-03-04T10:00", [], [{}], {}, {"coding": 3}, {"coding": [7]},
+                         {"coding": [{"code": 5}]}, {"coding": [{"code": "refuted"}]}, {"start": "2023-01-02"},
+                         {"start": 4}, {"reference": 9}, {"reference": "Patient/p1"}]
+
+CONDITION: dict[str, Any] = {
+    "resourceType": "Condition", "id": "c1",
+    "subject": {"reference": "Patient/p1"},
+    "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                                   "code": "active"}]},
+    "verificationStatus": {"coding": [{"code": "confirmed"}]},
+    "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "M54.50", "display": "LBP"}],
+             "text": "Low back pain"},
+    "onsetDateTime": "2025-11-02",
+    "onsetPeriod": {"start": "2025-10-01"},
+    "recordedDate": "2025-11-03T09:00:00-05:00",
+}
+
+
+def _variants(resource: dict[str, Any], keys: list[str]) -> Iterator[dict[str, Any]]:
+    yield resource
+    for key in keys:
+        for value in ODD_VALUES:
+            changed = copy.deepcopy(resource)
+            if value is None:
+                changed.pop(key, None)
+            else:
+                changed[key] = copy.deepcopy(value)
+            yield changed
+    without_onset = {k: v for k, v in resource.items() if k != "onsetDateTime"}
+    for value in ODD_VALUES:
+        yield {**without_onset, "onsetPeriod": copy.deepcopy(value)}
+
+
+def _through_views(read: Callable[[Any], Any], resource: dict[str, Any]) -> Any:
+    try:
+        return read(view_of(resource))
+    except InvalidFhir:
+        return InvalidFhir
+
+
+@pytest.mark.parametrize("resource", list(_variants(CONDITION, [
+    "id", "subject", "clinicalStatus", "verificationStatus", "code", "onsetDateTime", "onsetPeriod",
+    "recordedDate"])))
+def test_a_plain_condition_read_agrees_with_the_views(resource: dict[str, Any]) -> None:
+    expected = _through_views(lambda view: _condition_facts(view, "p1"), resource)
+    plain = _plain_condition_facts(view_of(resource), "p1")
+    if expected is InvalidFhir:
+        assert plain is NOT_PLAIN
+    else:
+        assert plain is NOT_PLAIN or plain == expected
+
+
+def test_a_clean_condition_is_read_plainly() -> None:
+    assert _plain_condition_facts(view_of(CONDITION), "p1") == _condition_facts(view_of(CONDITION), "p1")
