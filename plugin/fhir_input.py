@@ -60,6 +60,62 @@ def _body_structure_site(structure: FhirView) -> BodySite:
 
 def body_sites_of(resource: FhirView, record: PatientRecord) -> tuple[BodySite, ...]:
     """Every body site of an order or Procedure, whichever of the four FHIR forms carries it."""
+    plain = _plain_body_sites(resource.json)
+    return plain if plain is not NOT_PLAIN else _body_sites_of(resource, record)
+
+
+def _plain_extensions(json: dict[str, Any]) -> Any:
+    """An element's extensions as JSON when each is an object with a string ``url`` (or none); else None."""
+    extensions = json.get("extension")
+    if extensions is None:
+        return ()
+    if extensions.__class__ is not list:
+        return None
+    for extension in extensions:
+        if extension.__class__ is not dict:
+            return None
+        url = extension.get("url")
+        if url is not None and url.__class__ is not str:
+            return None
+    return extensions
+
+
+def _plain_body_sites(json: dict[str, Any]) -> Any:
+    """``_body_sites_of`` read straight from the JSON, for the sites that name no BodyStructure (nearly all);
+    ``NOT_PLAIN`` for anything else, which the views read (and name what is invalid)."""
+    extensions = _plain_extensions(json)
+    if extensions is None or any(e.get("url") == TARGET_BODY_STRUCTURE_EXTENSION for e in extensions):
+        return NOT_PLAIN
+    concepts = json.get("bodySite")
+    if concepts is None:
+        return ()
+    if concepts.__class__ is not list:
+        return NOT_PLAIN
+    sites = []
+    for concept in concepts:
+        if concept.__class__ is not dict:
+            return NOT_PLAIN
+        extensions = _plain_extensions(concept)
+        codings = json_codings(concept)
+        text = concept.get("text")
+        if extensions is None or codings is None or (text is not None and text.__class__ is not str):
+            return NOT_PLAIN
+        laterality: list[str] = []
+        for extension in extensions:
+            url = extension.get("url")
+            if url == BODY_SITE_REFERENCE_EXTENSION:
+                return NOT_PLAIN
+            if url == LATERALITY_EXTENSION:
+                value = extension.get("valueCodeableConcept")
+                side = () if value is None else json_codings(value) if value.__class__ is dict else None
+                if side is None:
+                    return NOT_PLAIN
+                laterality.extend(c.code for c in side if c.code)
+        sites.append(BodySite(codings, text, tuple(laterality)))
+    return tuple(sites)
+
+
+def _body_sites_of(resource: FhirView, record: PatientRecord) -> tuple[BodySite, ...]:
     sites: list[BodySite] = []
     for concept in resource.bodySite or []:
         laterality = _laterality_codes(concept)

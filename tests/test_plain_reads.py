@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from needlecheck.plugin.fhir_input import _condition_facts, _plain_condition_facts
+from needlecheck.plugin.fhir_input import _body_sites_of, _condition_facts, _plain_body_sites, _plain_condition_facts
+from needlecheck.plugin.fhir_record import PatientRecord
 from needlecheck.plugin.fhir_view import NOT_PLAIN, InvalidFhir, view_of
 
 ODD_VALUES: list[Any] = [None, 7, 1.5, True, "", "x", "2024", "2024-02", "2024-02-30", "2024-03-04",
@@ -70,3 +71,50 @@ def test_a_plain_condition_read_agrees_with_the_views(resource: dict[str, Any]) 
 
 def test_a_clean_condition_is_read_plainly() -> None:
     assert _plain_condition_facts(view_of(CONDITION), "p1") == _condition_facts(view_of(CONDITION), "p1")
+
+
+LATERALITY = "http://hl7.org/fhir/us/mcode/StructureDefinition/mcode-laterality-qualifier"
+SITE: dict[str, Any] = {
+    "extension": [{"url": LATERALITY, "valueCodeableConcept": {"coding": [{"system": "http://snomed.info/sct",
+                                                                             "code": "7771000"}]}},
+                  {"url": "https://example.org/other", "valueString": "x"}],
+    "coding": [{"system": "http://snomed.info/sct", "code": "31764008", "display": "Trapezius"}],
+    "text": "left trapezius",
+}
+ORDER: dict[str, Any] = {"resourceType": "ServiceRequest", "id": "sr1", "bodySite": [SITE, {"text": "neck"}]}
+SITE_VALUES: list[Any] = [*ODD_VALUES, [{"url": LATERALITY}], [{"url": LATERALITY, "valueCodeableConcept": 3}],
+                          [{"url": LATERALITY, "valueCodeableConcept": {"coding": [{"code": 7}]}}], [{"url": 3}],
+                          [{"url": "http://hl7.org/fhir/StructureDefinition/bodySite",
+                            "valueReference": {"reference": "BodyStructure/b1"}}]]
+
+
+def _body_site_variants() -> Iterator[dict[str, Any]]:
+    yield ORDER
+    for key in ("extension", "coding", "text"):
+        for value in SITE_VALUES:
+            site = copy.deepcopy(SITE)
+            if value is None:
+                site.pop(key)
+            else:
+                site[key] = copy.deepcopy(value)
+            yield {**ORDER, "bodySite": [site]}
+    for value in SITE_VALUES:
+        yield {**ORDER, "bodySite": copy.deepcopy(value)}
+        yield {**ORDER, "extension": copy.deepcopy(value)}
+    yield {**ORDER, "extension": [{"url": "http://hl7.org/fhir/StructureDefinition/procedure-targetBodyStructure",
+                                   "valueReference": {"reference": "BodyStructure/b1"}}]}
+
+
+@pytest.mark.parametrize("resource", list(_body_site_variants()))
+def test_plain_body_sites_agree_with_the_views(resource: dict[str, Any]) -> None:
+    expected = _through_views(lambda view: _body_sites_of(view, PatientRecord()), resource)
+    plain = _plain_body_sites(resource)
+    if expected is InvalidFhir:
+        assert plain is NOT_PLAIN
+    else:
+        assert plain is NOT_PLAIN or plain == expected
+
+
+def test_plain_body_sites_read_the_usual_order() -> None:
+    assert _plain_body_sites(ORDER) == _body_sites_of(view_of(ORDER), PatientRecord())
+    assert len(_plain_body_sites(ORDER)) == 2
