@@ -11,6 +11,7 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from needlecheck.mappings.code_systems import canonical_system
@@ -427,9 +428,11 @@ def _names_patient(reference: object, patient_id: str) -> bool:
 def _patients_procedures(record: PatientRecord, patient_id: str) -> list[dict[str, Any]]:
     """The recorded Procedures (as JSON) of ``patient_id``, leaving out those not done or entered in error."""
     found = []
+    own = f"Patient/{patient_id}"
     for procedure in record.prior_procedures:
         subject = procedure.get("subject")
-        if not _names_patient(subject.get("reference") if isinstance(subject, dict) else None, patient_id):
+        reference = subject.get("reference") if isinstance(subject, dict) else None
+        if reference != own and not _names_patient(reference, patient_id):
             continue
         if procedure.get("status") in ("entered-in-error", "not-done", "preparation"):
             continue
@@ -440,6 +443,10 @@ def _patients_procedures(record: PatientRecord, patient_id: str) -> list[dict[st
 def _based_on(procedure: dict[str, Any]) -> set[str]:
     references = [r.get("reference") for r in procedure.get("basedOn") or [] if isinstance(r, dict)]
     return {"/".join(r.rstrip("/").split("/")[-2:]) for r in references if isinstance(r, str)}
+
+
+# ``PriorService(...)`` without the Python frame of a named tuple's ``__new__``: every earlier Procedure of every call.
+_new_prior_service = partial(tuple.__new__, PriorService)
 
 
 def prior_services(record: PatientRecord, patient_id: str, billed: Iterable[ProcedureIdentity] = (),
@@ -457,15 +464,17 @@ def prior_services(record: PatientRecord, patient_id: str, billed: Iterable[Proc
     seen_identifiers: set[tuple[str, str]] = set()
     for procedure in _patients_procedures(record, patient_id):
         identity = json_identity(procedure)
-        if identity.code is None or identity.reference is None or is_any_of(identity, excluded):
+        reference, code = identity.reference, identity.code
+        if code is None or reference is None or (excluded and is_any_of(identity, excluded)):
             continue
-        if identity.reference in seen_references or identity.identifiers & seen_identifiers:
+        if reference in seen_references or (identity.identifiers and identity.identifiers & seen_identifiers):
             continue  # the same Procedure again, under its id or another one carrying its identifier
         if signed and procedure.get("basedOn") and _based_on(procedure) & signed:
             continue
-        seen_references.add(identity.reference)
-        seen_identifiers |= identity.identifiers
-        services.append(PriorService(identity.reference, identity.code, identity.day))
+        seen_references.add(reference)
+        if identity.identifiers:
+            seen_identifiers |= identity.identifiers
+        services.append(_new_prior_service((reference, code, identity.day)))
     return tuple(services)
 
 

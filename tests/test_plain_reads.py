@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from needlecheck.plugin.fhir_input import _body_sites_of, _condition_facts, _plain_body_sites, _plain_condition_facts
+from needlecheck.plugin.fhir_parties import _plain_coverage_facts, _viewed_coverage_facts
 from needlecheck.plugin.fhir_record import PatientRecord
 from needlecheck.plugin.fhir_view import NOT_PLAIN, InvalidFhir, view_of
 
@@ -118,3 +119,58 @@ def test_plain_body_sites_agree_with_the_views(resource: dict[str, Any]) -> None
 def test_plain_body_sites_read_the_usual_order() -> None:
     assert _plain_body_sites(ORDER) == _body_sites_of(view_of(ORDER), PatientRecord())
     assert len(_plain_body_sites(ORDER)) == 2
+
+
+COVERAGE: dict[str, Any] = {
+    "resourceType": "Coverage", "id": "cov1", "status": "active",
+    "type": {"coding": [{"system": "https://nahdo.org/sopt", "code": "5"}]},
+    "beneficiary": {"reference": "Patient/p1"},
+    "payor": [{"reference": "Organization/payer", "display": "Northwind",
+               "identifier": {"system": "http://hl7.org/fhir/sid/us-npi", "value": "123"}},
+              {"display": "Second"}],
+    "class": [{"value": "GRP-1", "name": "Group one"}, {"value": "PPO"}],
+}
+COVERAGE_VALUES: list[Any] = [*ODD_VALUES, [{"identifier": 3}], [{"identifier": {"value": 5}}],
+                              [{"identifier": {"system": 5, "value": "x"}}], [{"identifier": {"system": 5}}],
+                              [{"display": 4}], [{"reference": "#org"}], [{"reference": "Organization/known"}],
+                              [{"value": 3}], [{"name": ["x"]}], [3]]
+
+
+def _coverage_variants() -> Iterator[dict[str, Any]]:
+    yield COVERAGE
+    for key in ("id", "type", "payor", "class"):
+        for value in COVERAGE_VALUES:
+            changed = copy.deepcopy(COVERAGE)
+            if value is None:
+                changed.pop(key)
+            else:
+                changed[key] = copy.deepcopy(value)
+            yield changed
+    yield {**COVERAGE, "contained": [{"resourceType": "Organization", "id": "org", "name": "Inside"}],
+           "payor": [{"reference": "#org"}]}
+
+
+def _record_with_an_organization() -> PatientRecord:
+    record = PatientRecord()
+    record.add_json({"resourceType": "Organization", "id": "known", "name": "Known payer",
+                     "identifier": [{"system": "urn:x", "value": "9"}]})
+    return record
+
+
+@pytest.mark.parametrize("resource", list(_coverage_variants()))
+def test_plain_coverage_facts_agree_with_the_views(resource: dict[str, Any]) -> None:
+    expected = _through_views(lambda view: _viewed_coverage_facts(view, _record_with_an_organization()), resource)
+    try:
+        plain = _plain_coverage_facts(view_of(resource), _record_with_an_organization())
+    except InvalidFhir:
+        plain = InvalidFhir  # resolving a payor reads the Coverage's contained resources, as the views do
+    if expected is InvalidFhir:
+        assert plain in (NOT_PLAIN, InvalidFhir)
+    else:
+        assert plain is NOT_PLAIN or plain == expected
+
+
+def test_plain_coverage_facts_read_the_usual_coverage() -> None:
+    plain = _plain_coverage_facts(view_of(COVERAGE), PatientRecord())
+    assert plain == _viewed_coverage_facts(view_of(COVERAGE), PatientRecord())
+    assert plain.payor_names == ("Northwind", "Second") and plain.plan_names == ("GRP-1", "Group one", "PPO")
