@@ -14,8 +14,7 @@ from decimal import Decimal
 from functools import partial
 from typing import Any
 
-from needlecheck.mappings.code_systems import canonical_system
-from needlecheck.mappings.cpt import CPT_SYSTEM, is_dry_needling_code
+from needlecheck.mappings.cpt import is_dry_needling_code
 from needlecheck.plugin.context import BillingContext, ConditionFacts, PriorService, ServiceLine
 from needlecheck.plugin.fhir_documentation import documented_elements
 from needlecheck.plugin.fhir_injectates import UsedDrugs, used_drugs
@@ -27,7 +26,13 @@ from needlecheck.plugin.fhir_parties import (
     order_performers,
     procedure_performers,
 )
-from needlecheck.plugin.fhir_procedures import ProcedureIdentity, is_any_of, json_identity, procedure_identity
+from needlecheck.plugin.fhir_procedures import (
+    ProcedureIdentity,
+    cpt_spellings,
+    is_any_of,
+    json_identity,
+    procedure_identity,
+)
 from needlecheck.plugin.fhir_record import PatientRecord, as_date, codings_of, json_codings
 from needlecheck.plugin.fhir_view import NOT_PLAIN, FhirView, is_resource, json_date
 from needlecheck.plugin.terms import BodySite, Coding
@@ -39,8 +44,9 @@ BODY_SITE_REFERENCE_EXTENSION = "http://hl7.org/fhir/StructureDefinition/bodySit
 
 def cpt_code_of(concept: FhirView | None) -> str | None:
     """The CPT code of a concept; codes in other systems never count, whatever their digits."""
+    spellings = cpt_spellings()
     for coding in codings_of(concept):
-        if coding.code and canonical_system(coding.system) == CPT_SYSTEM:
+        if coding.code and coding.system in spellings:
             return coding.code
     return None
 

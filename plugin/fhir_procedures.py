@@ -18,10 +18,10 @@ they read the same: that is what a duplicate record looks like, and the rules sh
 from __future__ import annotations
 
 import datetime as dt
-from functools import lru_cache, partial
+from functools import cache, lru_cache, partial
 from typing import Any, NamedTuple
 
-from needlecheck.mappings.code_systems import canonical_system
+from needlecheck.mappings.code_systems import canonical_system, spellings_of
 from needlecheck.mappings.cpt import CPT_SYSTEM
 from needlecheck.plugin.fhir_view import FhirView
 
@@ -64,14 +64,25 @@ _NO_IDENTIFIERS: frozenset[tuple[str, str]] = frozenset()
 _new_identity = partial(tuple.__new__, ProcedureIdentity)
 
 
+@cache
+def cpt_spellings() -> frozenset[str]:
+    """Every system URI that is CPT (``canonical_system`` gives ``CPT_SYSTEM``): one set lookup per coding."""
+    return frozenset(system for system in spellings_of(CPT_SYSTEM) if canonical_system(system) == CPT_SYSTEM)
+
+
 def json_cpt_code(resource: dict[str, Any]) -> str | None:
     """The CPT code of a Procedure (or ServiceRequest) given as JSON."""
     code = resource.get("code")
     codings = code.get("coding") if isinstance(code, dict) else None
-    for coding in codings if isinstance(codings, list) else []:
-        if (isinstance(coding, dict) and isinstance(coding.get("code"), str)
-                and canonical_system(str(coding.get("system"))) == CPT_SYSTEM):
-            return str(coding["code"])
+    if not isinstance(codings, list):
+        return None
+    spellings = cpt_spellings()
+    for coding in codings:
+        if isinstance(coding, dict) and isinstance(value := coding.get("code"), str):
+            system = coding.get("system")
+            # A system that is not a string is not CPT whatever it reads as (``str(5)`` is no URI).
+            if system.__class__ is str and system in spellings:
+                return value
     return None
 
 
