@@ -55,14 +55,15 @@ class PatientRecord:
         if not (isinstance(kind, str) and isinstance(resource_id, str)):
             return None
         key = f"{kind}/{resource_id}"
-        if key in self.invalid:
+        if self.invalid and key in self.invalid:
             return None
         try:
             view = self.resources[key] = view_of(resource, key)
-            self._derived.clear()
         except InvalidFhir:
             self.invalid.append(key)
             return None
+        if self._derived:
+            self._derived.clear()
         if kind == "Procedure":
             self.prior_procedures.append(resource)
         return view

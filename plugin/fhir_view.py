@@ -205,7 +205,8 @@ class _ObjectElement(_Element):
         if value is None:
             element = None
         elif value.__class__ is dict:
-            element = self.view_class(value, (view._where, self.key, None))  # type: ignore[misc]
+            element = _new_view(self.view_class)
+            element.json, element._where = value, (view._where, self.key, None)
         else:
             element = self.read(value, view._where, self.key, None)
         view.__dict__[self.name] = element
@@ -247,7 +248,9 @@ class _ListElement(_Element):
             element = []
             for index, item in enumerate(value):
                 if view_class is not None and item.__class__ is dict:
-                    element.append(view_class(item, (where, key, index)))
+                    child = _new_view(view_class)
+                    child.json, child._where = item, (where, key, index)
+                    element.append(child)
                 else:
                     element.append(read(item, where, key, index))
         view.__dict__[self.name] = element
@@ -270,6 +273,11 @@ def _path_of(parent: _Where, key: str, index: int | None) -> str:
 
 
 _VIEW_CLASSES: dict[str, type[FhirView]] = {}
+
+
+# Views the descriptors make are made without the Python frame of ``FhirView.__init__`` (dozens a call): the
+# instance, then its two slots.
+_new_view: Callable[[type[FhirView]], Any] = object.__new__
 
 
 def _view_class(type_name: str) -> type[FhirView]:
