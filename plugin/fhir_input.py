@@ -32,6 +32,7 @@ from needlecheck.plugin.fhir_procedures import (
     is_any_of,
     json_identity,
     procedure_identity,
+    same_as_any,
 )
 from needlecheck.plugin.fhir_record import PatientRecord, as_date, codings_of, json_codings
 from needlecheck.plugin.fhir_view import NOT_PLAIN, FhirView, is_resource, json_date
@@ -464,14 +465,14 @@ def prior_services(record: PatientRecord, patient_id: str, billed: Iterable[Proc
     (``orders``, ``Type/id`` named in ``basedOn``), and any that a server or client returned for
     another patient.
     """
-    excluded, signed = list(billed), set(orders)
+    excluded, signed = same_as_any(list(billed)), set(orders)
     services: list[PriorService] = []
     seen_references: set[str] = set()
     seen_identifiers: set[tuple[str, str]] = set()
     for procedure in _patients_procedures(record, patient_id):
         identity = json_identity(procedure)
         reference, code = identity.reference, identity.code
-        if code is None or reference is None or (excluded and is_any_of(identity, excluded)):
+        if code is None or reference is None or excluded(identity):
             continue
         if reference in seen_references or (identity.identifiers and identity.identifiers & seen_identifiers):
             continue  # the same Procedure again, under its id or another one carrying its identifier

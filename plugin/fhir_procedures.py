@@ -18,6 +18,7 @@ they read the same: that is what a duplicate record looks like, and the rules sh
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from functools import cache, lru_cache, partial
 from typing import Any, NamedTuple
 
@@ -141,3 +142,26 @@ def procedure_identity(procedure: FhirView, contained: bool = False) -> Procedur
 def is_any_of(identity: ProcedureIdentity, others: list[ProcedureIdentity]) -> bool:
     """Whether ``identity`` is the same Procedure as one of ``others``."""
     return any(identity.is_same_as(other) for other in others)
+
+
+def same_as_any(others: list[ProcedureIdentity]) -> Callable[[ProcedureIdentity], bool]:
+    """``is_any_of`` against ``others``, for many identities in turn: a server resource of another id, another
+    code or another date (a patient's history against what is billed now) is told apart without comparing it
+    with each of them."""
+    if not others:
+        return lambda identity: False
+    identifiers = frozenset().union(*(other.identifiers for other in others))
+    references = {other.reference for other in others if other.reference is not None}
+    by_content = {(other.code, other.day) for other in others if other.reference is None}
+
+    def is_same(identity: ProcedureIdentity) -> bool:
+        if identity.identifiers and identity.identifiers & identifiers:
+            return True
+        if identity.reference is None:
+            return is_any_of(identity, others)
+        if identity.reference in references:
+            return True
+        # Only a contained copy with its code and date can still be the same Procedure.
+        return (identity.code, identity.day) in by_content and is_any_of(identity, others)
+
+    return is_same
