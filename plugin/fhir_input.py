@@ -465,14 +465,15 @@ def prior_services(record: PatientRecord, patient_id: str, billed: Iterable[Proc
     (``orders``, ``Type/id`` named in ``basedOn``), and any that a server or client returned for
     another patient.
     """
-    excluded, signed = same_as_any(list(billed)), set(orders)
+    billed, signed = list(billed), set(orders)
+    excluded = same_as_any(billed) if billed else None
     services: list[PriorService] = []
     seen_references: set[str] = set()
     seen_identifiers: set[tuple[str, str]] = set()
     for procedure in _patients_procedures(record, patient_id):
         identity = json_identity(procedure)
         reference, code = identity.reference, identity.code
-        if code is None or reference is None or excluded(identity):
+        if code is None or reference is None or (excluded is not None and excluded(identity)):
             continue
         if reference in seen_references or (identity.identifiers and identity.identifiers & seen_identifiers):
             continue  # the same Procedure again, under its id or another one carrying its identifier
