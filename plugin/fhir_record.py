@@ -152,14 +152,22 @@ def as_date(value: object) -> dt.date | None:
 _new_coding = partial(tuple.__new__, Coding)
 
 
+# Where a view keeps its codings once read (not an element name: those never hold a space).
+_CODINGS = " codings"
+
+
 def codings_of(concept: FhirView | None) -> tuple[Coding, ...]:
-    """The codings of a CodeableConcept as engine values."""
+    """The codings of a CodeableConcept as engine values (read once per view: a code is asked for its CPT code,
+    its words, its side ...)."""
     if concept is None:
         return ()
-    found = json_codings(concept.json)
-    if found is not None:
-        return found
-    return tuple(Coding(c.system, c.code, c.display) for c in concept.coding)
+    held: tuple[Coding, ...] | None = concept.__dict__.get(_CODINGS)
+    if held is None:
+        held = json_codings(concept.json)
+        if held is None:
+            held = tuple(Coding(c.system, c.code, c.display) for c in concept.coding)
+        concept.__dict__[_CODINGS] = held
+    return held
 
 
 def json_codings(concept: Json) -> tuple[Coding, ...] | None:
