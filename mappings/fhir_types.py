@@ -54,6 +54,10 @@ class FhirTypes:
         self._read: dict[str, dict[str, ElementType]] = {}
         self.resources = frozenset(table["resources"])
 
+    def element_names(self, type_name: str) -> tuple[str, ...]:
+        """The elements of ``type_name`` by their ``fhir.resources`` names (none for an unknown type)."""
+        return tuple(self._types.get(type_name, ()))
+
     def element(self, type_name: str, attribute: str) -> ElementType:
         """How ``type_name``'s element ``attribute`` (its ``fhir.resources`` name) is read; AttributeError when
         the type has no such element."""

@@ -140,10 +140,13 @@ class BillingContext:
 
     def derived(self, key: str, compute: Callable[[BillingContext], T]) -> T:
         """A value several rules derive from the context (its payer, say), computed once per context."""
-        memo = self.__dict__.setdefault("_derived", {})
-        if key not in memo:
-            memo[key] = compute(self)
-        return memo[key]  # type: ignore[no-any-return]
+        memo = self.__dict__.get("_derived")
+        if memo is None:
+            memo = self.__dict__["_derived"] = {}
+        elif key in memo:
+            return memo[key]  # type: ignore[no-any-return]
+        value = memo[key] = compute(self)
+        return value
 
     def date_of(self, line: ServiceLine) -> dt.date:
         """The line's date of service; an order without one is taken to be for the day it is signed."""

@@ -20,7 +20,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from needlecheck.mappings.code_systems import canonical_system
-from needlecheck.mappings.documentation import AppliesTo, documentation_elements
+from needlecheck.mappings.documentation import AppliesTo, DocumentationElement, documentation_elements
 from needlecheck.plugin.fhir_record import PatientRecord, codings_of
 from needlecheck.plugin.fhir_view import FhirView, is_resource
 
@@ -72,9 +72,7 @@ def documented_elements(resource: FhirView | None, record: PatientRecord,
     is_procedure = is_resource(resource, "Procedure")
     # An order plans the service: what only a performed Procedure can show is not shown by an order, and not
     # looked for.
-    elements = documentation_elements()
-    wanted = {e for e in (*PHRASES, SYMPTOM_DURATION, TRIGGER_POINT_FINDINGS, PLAN_OF_CARE, INFORMED_CONSENT)
-              if is_procedure or (e in elements and elements[e].applies_to is AppliesTo.ORDER_AND_PROCEDURE)}
+    wanted = _wanted(documentation_elements(), is_procedure)
     lowered = " \n".join(_texts_of(resource, record)).lower()
     found.update(element for element, pattern in _PHRASE_PATTERNS.items()
                  if element in wanted and pattern.search(lowered))
@@ -87,6 +85,21 @@ def documented_elements(resource: FhirView | None, record: PatientRecord,
     if is_procedure:
         found.update(_procedure_elements(resource, record))
     return frozenset(found if is_procedure else found & wanted)
+
+
+_WANTED: dict[tuple[int, bool], tuple[dict[str, DocumentationElement], frozenset[str]]] = {}
+
+
+def _wanted(elements: dict[str, DocumentationElement], is_procedure: bool) -> frozenset[str]:
+    """The elements looked for in an order or a Procedure (the same for every one: worked out once per table)."""
+    key = (id(elements), is_procedure)
+    held = _WANTED.get(key)
+    if held is None or held[0] is not elements:
+        wanted = frozenset(
+            e for e in (*PHRASES, SYMPTOM_DURATION, TRIGGER_POINT_FINDINGS, PLAN_OF_CARE, INFORMED_CONSENT)
+            if is_procedure or (e in elements and elements[e].applies_to is AppliesTo.ORDER_AND_PROCEDURE))
+        held = _WANTED[key] = (elements, wanted)
+    return held[1]
 
 
 def _procedure_elements(procedure: FhirView, record: PatientRecord) -> set[str]:

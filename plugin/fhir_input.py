@@ -11,10 +11,10 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
-from needlecheck.mappings.code_systems import canonical_system
-from needlecheck.mappings.cpt import CPT_SYSTEM, is_dry_needling_code
+from needlecheck.mappings.cpt import is_dry_needling_code
 from needlecheck.plugin.context import BillingContext, ConditionFacts, PriorService, ServiceLine
 from needlecheck.plugin.fhir_documentation import documented_elements
 from needlecheck.plugin.fhir_injectates import UsedDrugs, used_drugs
@@ -26,9 +26,16 @@ from needlecheck.plugin.fhir_parties import (
     order_performers,
     procedure_performers,
 )
-from needlecheck.plugin.fhir_procedures import ProcedureIdentity, is_any_of, json_identity, procedure_identity
-from needlecheck.plugin.fhir_record import PatientRecord, as_date, codings_of
-from needlecheck.plugin.fhir_view import FhirView, is_resource
+from needlecheck.plugin.fhir_procedures import (
+    ProcedureIdentity,
+    cpt_spellings,
+    is_any_of,
+    json_identity,
+    procedure_identity,
+    same_as_any,
+)
+from needlecheck.plugin.fhir_record import PatientRecord, as_date, codings_of, json_codings
+from needlecheck.plugin.fhir_view import NOT_PLAIN, FhirView, is_resource, json_date
 from needlecheck.plugin.terms import BodySite, Coding
 
 LATERALITY_EXTENSION = "http://hl7.org/fhir/us/mcode/StructureDefinition/mcode-laterality-qualifier"
@@ -38,8 +45,9 @@ BODY_SITE_REFERENCE_EXTENSION = "http://hl7.org/fhir/StructureDefinition/bodySit
 
 def cpt_code_of(concept: FhirView | None) -> str | None:
     """The CPT code of a concept; codes in other systems never count, whatever their digits."""
+    spellings = cpt_spellings()
     for coding in codings_of(concept):
-        if coding.code and canonical_system(coding.system) == CPT_SYSTEM:
+        if coding.code and coding.system in spellings:
             return coding.code
     return None
 
@@ -60,6 +68,62 @@ def _body_structure_site(structure: FhirView) -> BodySite:
 
 def body_sites_of(resource: FhirView, record: PatientRecord) -> tuple[BodySite, ...]:
     """Every body site of an order or Procedure, whichever of the four FHIR forms carries it."""
+    plain = _plain_body_sites(resource.json)
+    return plain if plain is not NOT_PLAIN else _body_sites_of(resource, record)
+
+
+def _plain_extensions(json: dict[str, Any]) -> Any:
+    """An element's extensions as JSON when each is an object with a string ``url`` (or none); else None."""
+    extensions = json.get("extension")
+    if extensions is None:
+        return ()
+    if extensions.__class__ is not list:
+        return None
+    for extension in extensions:
+        if extension.__class__ is not dict:
+            return None
+        url = extension.get("url")
+        if url is not None and url.__class__ is not str:
+            return None
+    return extensions
+
+
+def _plain_body_sites(json: dict[str, Any]) -> Any:
+    """``_body_sites_of`` read straight from the JSON, for the sites that name no BodyStructure (nearly all);
+    ``NOT_PLAIN`` for anything else, which the views read (and name what is invalid)."""
+    extensions = _plain_extensions(json)
+    if extensions is None or any(e.get("url") == TARGET_BODY_STRUCTURE_EXTENSION for e in extensions):
+        return NOT_PLAIN
+    concepts = json.get("bodySite")
+    if concepts is None:
+        return ()
+    if concepts.__class__ is not list:
+        return NOT_PLAIN
+    sites = []
+    for concept in concepts:
+        if concept.__class__ is not dict:
+            return NOT_PLAIN
+        extensions = _plain_extensions(concept)
+        codings = json_codings(concept)
+        text = concept.get("text")
+        if extensions is None or codings is None or (text is not None and text.__class__ is not str):
+            return NOT_PLAIN
+        laterality: list[str] = []
+        for extension in extensions:
+            url = extension.get("url")
+            if url == BODY_SITE_REFERENCE_EXTENSION:
+                return NOT_PLAIN
+            if url == LATERALITY_EXTENSION:
+                value = extension.get("valueCodeableConcept")
+                side = () if value is None else json_codings(value) if value.__class__ is dict else None
+                if side is None:
+                    return NOT_PLAIN
+                laterality.extend(c.code for c in side if c.code)
+        sites.append(BodySite(codings, text, tuple(laterality)))
+    return tuple(sites)
+
+
+def _body_sites_of(resource: FhirView, record: PatientRecord) -> tuple[BodySite, ...]:
     sites: list[BodySite] = []
     for concept in resource.bodySite or []:
         laterality = _laterality_codes(concept)
@@ -371,9 +435,11 @@ def _names_patient(reference: object, patient_id: str) -> bool:
 def _patients_procedures(record: PatientRecord, patient_id: str) -> list[dict[str, Any]]:
     """The recorded Procedures (as JSON) of ``patient_id``, leaving out those not done or entered in error."""
     found = []
+    own = f"Patient/{patient_id}"
     for procedure in record.prior_procedures:
         subject = procedure.get("subject")
-        if not _names_patient(subject.get("reference") if isinstance(subject, dict) else None, patient_id):
+        reference = subject.get("reference") if isinstance(subject, dict) else None
+        if reference != own and not _names_patient(reference, patient_id):
             continue
         if procedure.get("status") in ("entered-in-error", "not-done", "preparation"):
             continue
@@ -386,6 +452,10 @@ def _based_on(procedure: dict[str, Any]) -> set[str]:
     return {"/".join(r.rstrip("/").split("/")[-2:]) for r in references if isinstance(r, str)}
 
 
+# ``PriorService(...)`` without the Python frame of a named tuple's ``__new__``: every earlier Procedure of every call.
+_new_prior_service = partial(tuple.__new__, PriorService)
+
+
 def prior_services(record: PatientRecord, patient_id: str, billed: Iterable[ProcedureIdentity] = (),
                    orders: Iterable[str] = ()) -> tuple[PriorService, ...]:
     """The patient's earlier Procedures with a CPT code, each once.
@@ -395,21 +465,24 @@ def prior_services(record: PatientRecord, patient_id: str, billed: Iterable[Proc
     (``orders``, ``Type/id`` named in ``basedOn``), and any that a server or client returned for
     another patient.
     """
-    excluded, signed = list(billed), set(orders)
+    billed, signed = list(billed), set(orders)
+    excluded = same_as_any(billed) if billed else None
     services: list[PriorService] = []
     seen_references: set[str] = set()
     seen_identifiers: set[tuple[str, str]] = set()
     for procedure in _patients_procedures(record, patient_id):
         identity = json_identity(procedure)
-        if identity.code is None or identity.reference is None or is_any_of(identity, excluded):
+        reference, code = identity.reference, identity.code
+        if code is None or reference is None or (excluded is not None and excluded(identity)):
             continue
-        if identity.reference in seen_references or identity.identifiers & seen_identifiers:
+        if reference in seen_references or (identity.identifiers and identity.identifiers & seen_identifiers):
             continue  # the same Procedure again, under its id or another one carrying its identifier
         if signed and procedure.get("basedOn") and _based_on(procedure) & signed:
             continue
-        seen_references.add(identity.reference)
-        seen_identifiers |= identity.identifiers
-        services.append(PriorService(identity.reference, identity.code, identity.day))
+        seen_references.add(reference)
+        if identity.identifiers:
+            seen_identifiers |= identity.identifiers
+        services.append(_new_prior_service((reference, code, identity.day)))
     return tuple(services)
 
 
@@ -417,17 +490,73 @@ def condition_facts(record: PatientRecord, patient_id: str) -> tuple[ConditionFa
     """The patient's Conditions in the record (not those refuted or entered in error)."""
     facts = []
     for condition in record.all_of("Condition"):
-        if not is_resource(condition, "Condition") or not is_about_patient(condition, patient_id):
+        if not is_resource(condition, "Condition"):
             continue
-        verification = codings_of(condition.verificationStatus)
-        if any(c.code in ("refuted", "entered-in-error") for c in verification):
-            continue
-        onset = as_date(condition.onsetDateTime) or (
-            as_date(condition.onsetPeriod.start) if condition.onsetPeriod else None)
-        status = next((c.code for c in codings_of(condition.clinicalStatus) if c.code), None)
-        facts.append(ConditionFacts(f"Condition/{condition.id}", codings_of(condition.code), onset,
-                                    as_date(condition.recordedDate), status))
+        fact = _plain_condition_facts(condition, patient_id)
+        if fact is NOT_PLAIN:
+            fact = _condition_facts(condition, patient_id)  # the views name what is invalid
+        if fact is not None:
+            facts.append(fact)
     return tuple(facts)
+
+
+def _condition_facts(condition: FhirView, patient_id: str) -> ConditionFacts | None:
+    if not is_about_patient(condition, patient_id):
+        return None
+    verification = codings_of(condition.verificationStatus)
+    if any(c.code in ("refuted", "entered-in-error") for c in verification):
+        return None
+    onset = as_date(condition.onsetDateTime) or (
+        as_date(condition.onsetPeriod.start) if condition.onsetPeriod else None)
+    status = next((c.code for c in codings_of(condition.clinicalStatus) if c.code), None)
+    return ConditionFacts(f"Condition/{condition.id}", codings_of(condition.code), onset,
+                          as_date(condition.recordedDate), status)
+
+
+def _plain_concept(json: dict[str, Any], key: str) -> Any:
+    concept = json.get(key)
+    if concept is None:
+        return ()
+    return json_codings(concept) if concept.__class__ is dict else None
+
+
+def _plain_condition_facts(condition: FhirView, patient_id: str) -> Any:
+    """``_condition_facts`` read straight from the JSON (every Condition of every call is read); ``NOT_PLAIN``
+    where the views would find an element invalid, or might."""
+    json = condition.json
+    subject = json.get("subject")
+    if subject is None:
+        reference = None
+    elif subject.__class__ is dict:
+        reference = subject.get("reference")
+        if reference is not None and reference.__class__ is not str:
+            return NOT_PLAIN
+    else:
+        return NOT_PLAIN
+    if not _names_patient(reference, patient_id):
+        return None
+    verification = _plain_concept(json, "verificationStatus")
+    if verification is None:
+        return NOT_PLAIN
+    if any(c.code in ("refuted", "entered-in-error") for c in verification):
+        return None
+    onset = json_date("datetime", json.get("onsetDateTime"))
+    if onset is NOT_PLAIN:
+        return NOT_PLAIN
+    onset = as_date(onset)
+    if onset is None and (period := json.get("onsetPeriod")) is not None:
+        if period.__class__ is not dict:
+            return NOT_PLAIN
+        onset = json_date("datetime", period.get("start"))
+        if onset is NOT_PLAIN:
+            return NOT_PLAIN
+        onset = as_date(onset)
+    status, codes = _plain_concept(json, "clinicalStatus"), _plain_concept(json, "code")
+    recorded = json_date("datetime", json.get("recordedDate"))
+    if status is None or codes is None or recorded is NOT_PLAIN or json.get("id").__class__ is not str:
+        return NOT_PLAIN
+    return ConditionFacts(f"Condition/{json['id']}", codes, onset, as_date(recorded),
+                          next((c.code for c in status if c.code), None))
 
 
 def order_sign_context(patient_id: str, draft_orders: FhirView, record: PatientRecord,

@@ -11,8 +11,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from needlecheck.plugin.context import CoverageFacts, Performer
-from needlecheck.plugin.fhir_record import PatientRecord, codings_of, reference_target
-from needlecheck.plugin.fhir_view import FhirView, is_resource
+from needlecheck.plugin.fhir_record import PatientRecord, codings_of, json_codings, reference_target
+from needlecheck.plugin.fhir_view import NOT_PLAIN, FhirView, is_resource
 from needlecheck.plugin.terms import Coding
 
 
@@ -22,6 +22,71 @@ def _names_patient(reference: FhirView | None, patient_id: str) -> bool:
 
 
 def _coverage_facts(coverage: FhirView, record: PatientRecord) -> CoverageFacts:
+    plain = _plain_coverage_facts(coverage, record)
+    return plain if plain is not NOT_PLAIN else _viewed_coverage_facts(coverage, record)
+
+
+def _plain_string(json: dict[str, Any], key: str) -> Any:
+    value = json.get(key)
+    return value if value is None or value.__class__ is str else NOT_PLAIN
+
+
+def _plain_coverage_facts(coverage: FhirView, record: PatientRecord) -> Any:
+    """``_viewed_coverage_facts`` read straight from the JSON (every call reads the coverage) when its payors name
+    no Organization of the record and every element read is plain; else ``NOT_PLAIN``, for the views."""
+    json = coverage.json
+    identifiers: list[tuple[str | None, str]] = []
+    names: list[str] = []
+    payors = json.get("payor")
+    if payors is None:
+        payors = []
+    elif payors.__class__ is not list:
+        return NOT_PLAIN
+    for payor in payors:
+        if payor.__class__ is not dict:
+            return NOT_PLAIN
+        identifier = payor.get("identifier")
+        if identifier is not None:
+            if identifier.__class__ is not dict:
+                return NOT_PLAIN
+            system, value = _plain_string(identifier, "system"), _plain_string(identifier, "value")
+            if system is NOT_PLAIN or value is NOT_PLAIN:
+                return NOT_PLAIN
+            if value:
+                identifiers.append((system, value))
+        display, reference = _plain_string(payor, "display"), _plain_string(payor, "reference")
+        if display is NOT_PLAIN or reference is NOT_PLAIN:
+            return NOT_PLAIN
+        if display:
+            names.append(display)
+        if is_resource(record.resolve(reference, coverage), "Organization"):
+            return NOT_PLAIN
+    resource_id, types = _plain_string(json, "id"), json.get("type")
+    type_codes = () if types is None else json_codings(types) if types.__class__ is dict else None
+    classes = json.get("class")
+    if classes is None:
+        classes = []
+    if resource_id is NOT_PLAIN or type_codes is None or classes.__class__ is not list:
+        return NOT_PLAIN
+    plans: list[str] = []
+    for cls in classes:
+        if cls.__class__ is not dict:
+            return NOT_PLAIN
+        for text in (_plain_string(cls, "value"), _plain_string(cls, "name")):
+            if text is NOT_PLAIN:
+                return NOT_PLAIN
+            if text:
+                plans.append(text)
+    return CoverageFacts(
+        reference=f"Coverage/{resource_id}" if resource_id else "Coverage",
+        type_codes=type_codes,
+        payor_identifiers=tuple(dict.fromkeys(identifiers)),
+        payor_names=tuple(dict.fromkeys(names)),
+        plan_names=tuple(dict.fromkeys(plans)),
+    )
+
+
+def _viewed_coverage_facts(coverage: FhirView, record: PatientRecord) -> CoverageFacts:
     identifiers: list[tuple[str | None, str]] = []
     names: list[str] = []
     for payor in coverage.payor or []:

@@ -18,10 +18,11 @@ they read the same: that is what a duplicate record looks like, and the rules sh
 from __future__ import annotations
 
 import datetime as dt
-from functools import lru_cache, partial
+from collections.abc import Callable
+from functools import cache, lru_cache, partial
 from typing import Any, NamedTuple
 
-from needlecheck.mappings.code_systems import canonical_system
+from needlecheck.mappings.code_systems import canonical_system, spellings_of
 from needlecheck.mappings.cpt import CPT_SYSTEM
 from needlecheck.plugin.fhir_view import FhirView
 
@@ -64,14 +65,25 @@ _NO_IDENTIFIERS: frozenset[tuple[str, str]] = frozenset()
 _new_identity = partial(tuple.__new__, ProcedureIdentity)
 
 
+@cache
+def cpt_spellings() -> frozenset[str]:
+    """Every system URI that is CPT (``canonical_system`` gives ``CPT_SYSTEM``): one set lookup per coding."""
+    return frozenset(system for system in spellings_of(CPT_SYSTEM) if canonical_system(system) == CPT_SYSTEM)
+
+
 def json_cpt_code(resource: dict[str, Any]) -> str | None:
     """The CPT code of a Procedure (or ServiceRequest) given as JSON."""
     code = resource.get("code")
     codings = code.get("coding") if isinstance(code, dict) else None
-    for coding in codings if isinstance(codings, list) else []:
-        if (isinstance(coding, dict) and isinstance(coding.get("code"), str)
-                and canonical_system(str(coding.get("system"))) == CPT_SYSTEM):
-            return str(coding["code"])
+    if not isinstance(codings, list):
+        return None
+    spellings = cpt_spellings()
+    for coding in codings:
+        if isinstance(coding, dict) and isinstance(value := coding.get("code"), str):
+            system = coding.get("system")
+            # A system that is not a string is not CPT whatever it reads as (``str(5)`` is no URI).
+            if system.__class__ is str and system in spellings:
+                return value
     return None
 
 
@@ -130,3 +142,26 @@ def procedure_identity(procedure: FhirView, contained: bool = False) -> Procedur
 def is_any_of(identity: ProcedureIdentity, others: list[ProcedureIdentity]) -> bool:
     """Whether ``identity`` is the same Procedure as one of ``others``."""
     return any(identity.is_same_as(other) for other in others)
+
+
+def same_as_any(others: list[ProcedureIdentity]) -> Callable[[ProcedureIdentity], bool]:
+    """``is_any_of`` against ``others``, for many identities in turn: a server resource of another id, another
+    code or another date (a patient's history against what is billed now) is told apart without comparing it
+    with each of them."""
+    if not others:
+        return lambda identity: False
+    identifiers = frozenset().union(*(other.identifiers for other in others))
+    references = {other.reference for other in others if other.reference is not None}
+    by_content = {(other.code, other.day) for other in others if other.reference is None}
+
+    def is_same(identity: ProcedureIdentity) -> bool:
+        if identity.identifiers and identity.identifiers & identifiers:
+            return True
+        if identity.reference is None:
+            return is_any_of(identity, others)
+        if identity.reference in references:
+            return True
+        # Only a contained copy with its code and date can still be the same Procedure.
+        return (identity.code, identity.day) in by_content and is_any_of(identity, others)
+
+    return is_same

@@ -55,14 +55,15 @@ class PatientRecord:
         if not (isinstance(kind, str) and isinstance(resource_id, str)):
             return None
         key = f"{kind}/{resource_id}"
-        if key in self.invalid:
+        if self.invalid and key in self.invalid:
             return None
         try:
             view = self.resources[key] = view_of(resource, key)
-            self._derived.clear()
         except InvalidFhir:
             self.invalid.append(key)
             return None
+        if self._derived:
+            self._derived.clear()
         if kind == "Procedure":
             self.prior_procedures.append(resource)
         return view
@@ -151,26 +152,43 @@ def as_date(value: object) -> dt.date | None:
 _new_coding = partial(tuple.__new__, Coding)
 
 
+# Where a view keeps its codings once read (not an element name: those never hold a space).
+_CODINGS = " codings"
+
+
 def codings_of(concept: FhirView | None) -> tuple[Coding, ...]:
-    """The codings of a CodeableConcept as engine values."""
+    """The codings of a CodeableConcept as engine values (read once per view: a code is asked for its CPT code,
+    its words, its side ...)."""
     if concept is None:
         return ()
-    codings = concept.json.get("coding")
+    held: tuple[Coding, ...] | None = concept.__dict__.get(_CODINGS)
+    if held is None:
+        held = json_codings(concept.json)
+        if held is None:
+            held = tuple(Coding(c.system, c.code, c.display) for c in concept.coding)
+        concept.__dict__[_CODINGS] = held
+    return held
+
+
+def json_codings(concept: Json) -> tuple[Coding, ...] | None:
+    """``codings_of`` read straight from a CodeableConcept's JSON object; None when a coding is not plain (not an
+    object, or a system, code or display that is not a string), which only the views can name.
+
+    Every coding's system, code and display are strings in nearly every record: this is the engine's most
+    frequent read.
+    """
+    codings = concept.get("coding")
     if not codings:
         return ()
-    # Read straight from the JSON when every coding's system, code and display are strings (as nearly all
-    # are): this is the engine's most frequent read. Anything else is read through the views, which name the
-    # invalid element.
+    if codings.__class__ is not list:
+        return None
     found = []
-    if isinstance(codings, list):
-        for coding in codings:
-            if not isinstance(coding, dict):
-                break
-            system, code, display = coding.get("system"), coding.get("code"), coding.get("display")
-            if not ((system is None or system.__class__ is str) and (code is None or code.__class__ is str)
-                    and (display is None or display.__class__ is str)):
-                break
-            found.append(_new_coding((system, code, display)))
-        else:
-            return tuple(found)
-    return tuple(Coding(c.system, c.code, c.display) for c in concept.coding)
+    for coding in codings:
+        if coding.__class__ is not dict:
+            return None
+        system, code, display = coding.get("system"), coding.get("code"), coding.get("display")
+        if not ((system is None or system.__class__ is str) and (code is None or code.__class__ is str)
+                and (display is None or display.__class__ is str)):
+            return None
+        found.append(_new_coding((system, code, display)))
+    return tuple(found)

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from functools import lru_cache, partial
 from typing import Any, TypeAlias
 
-from needlecheck.mappings.fhir_types import ANY_RESOURCE, fhir_types
+from needlecheck.mappings.fhir_types import ANY_RESOURCE, ElementType, fhir_types
 
 Json = dict[str, Any]
 
@@ -88,6 +88,22 @@ def _date(kind: str, value: str) -> Any:
     raise _Problem(f"'{value}' is not a FHIR {kind}")
 
 
+NOT_PLAIN = object()  # what ``json_date`` answers for a value only a view's read can name the problem of
+
+
+def json_date(kind: str, value: Any) -> Any:
+    """What a view reads for a ``date`` or ``datetime`` element (``kind``) whose JSON value is ``value`` (None when
+    absent), or ``NOT_PLAIN`` when that read would raise InvalidFhir: for code that reads JSON straight."""
+    if value is None:
+        return None
+    if value.__class__ is not str:
+        return NOT_PLAIN
+    try:
+        return _date(kind, value)
+    except _Problem:
+        return NOT_PLAIN
+
+
 def resource_type_of(value: Any, path: str) -> str:
     """``value``'s resourceType; InvalidFhir when it is not a FHIR R4 resource type."""
     if isinstance(value, str) and value in _TYPES.resources:
@@ -124,15 +140,6 @@ class FhirView:
         """The resourceType, as ``fhir.resources`` models spell it."""
         return self.resource_type
 
-    def __getattr__(self, name: str) -> Any:
-        # Reached only the first time any view of this type reads ``name``: the element's descriptor is then
-        # put on the view class, and every later read finds it there (or, once read, in the instance).
-        if name.startswith("_"):
-            raise AttributeError(name)
-        element = _Element(type(self), name)
-        setattr(type(self), name, element)
-        return element.__get__(self, type(self))
-
     def __repr__(self) -> str:
         return f"FhirView({self.resource_type} at {self.path})"
 
@@ -150,19 +157,20 @@ _PLAIN: dict[str, tuple[type, int | None]] = {
 
 
 class _Element:
-    """How one element of one FHIR type is read: a descriptor on the type's view class.
+    """How one element of one FHIR type is read: a descriptor on the type's view class (all of a type's
+    elements are put there when its view class is made).
 
     It is a non-data descriptor, so a view's instance dictionary, where the first read leaves the element,
-    answers every later read. A class attribute, not ``__getattr__``: Python reaches ``__getattr__`` only after
-    raising and catching an AttributeError, which cost more than the read itself on the engine's most frequent
-    call. Strings and objects, nearly every read, are checked here without a further call.
+    answers every later read. Class attributes, not ``__getattr__``: Python reaches ``__getattr__`` only after
+    raising and catching an AttributeError, and a class with ``__getattr__`` makes every attribute read take a
+    slower path. One descriptor class per kind of element (an object, a list, a plain primitive, any other), so
+    the engine's most frequent call checks nothing it need not.
     """
 
-    __slots__ = ("key", "many", "minimum", "name", "plain", "read", "view_class")
+    __slots__ = ("key", "minimum", "name", "plain", "read", "view_class")
 
-    def __init__(self, owner: type[FhirView], name: str) -> None:
-        element = _TYPES.element(owner.resource_type, name)  # AttributeError when the type has no such element
-        self.name, self.key, self.many = name, element.key, element.many
+    def __init__(self, name: str, element: ElementType) -> None:
+        self.name, self.key = name, element.key
         # A primitive whose JSON value of this Python class (not below ``minimum``) is valid as it is.
         self.plain, self.minimum = _PLAIN.get(element.primitive or "", (None, None))
         self.view_class: type[FhirView] | None = None
@@ -180,30 +188,83 @@ class _Element:
         if view is None:
             return self
         value = view.json.get(self.key)
+        element = None if value is None else self.read(value, view._where, self.key, None)
+        view.__dict__[self.name] = element
+        return element
+
+
+class _ObjectElement(_Element):
+    """A single element of a complex type (``Procedure.code``): a view of its JSON object."""
+
+    __slots__ = ()
+
+    def __get__(self, view: FhirView | None, owner: type[FhirView]) -> Any:
+        if view is None:
+            return self
+        value = view.json.get(self.key)
         if value is None:
-            element = [] if self.many else None
-        elif self.many:
-            element = self._list(view._where, value)
-        elif self.view_class is not None and value.__class__ is dict:
-            element = self.view_class(value, (view._where, self.key, None))
-        elif value.__class__ is self.plain and (self.minimum is None or value >= self.minimum):
+            element = None
+        elif value.__class__ is dict:
+            element = _new_view(self.view_class)
+            element.json, element._where = value, (view._where, self.key, None)
+        else:
+            element = self.read(value, view._where, self.key, None)
+        view.__dict__[self.name] = element
+        return element
+
+
+class _PlainElement(_Element):
+    """A single string, boolean or integer element: its JSON value as it is when its Python class fits."""
+
+    __slots__ = ()
+
+    def __get__(self, view: FhirView | None, owner: type[FhirView]) -> Any:
+        if view is None:
+            return self
+        value = view.json.get(self.key)
+        if value is None or (value.__class__ is self.plain and (self.minimum is None or value >= self.minimum)):
             element = value
         else:
             element = self.read(value, view._where, self.key, None)
         view.__dict__[self.name] = element
         return element
 
-    def _list(self, where: _Where, value: Any) -> list[Any]:
-        if not isinstance(value, list):
-            raise InvalidFhir(_path_of(where, self.key, None), "must be a list")
-        key, view_class, read = self.key, self.view_class, self.read
-        elements = []
-        for index, item in enumerate(value):
-            if view_class is not None and item.__class__ is dict:
-                elements.append(view_class(item, (where, key, index)))
-            else:
-                elements.append(read(item, where, key, index))
-        return elements
+
+class _ListElement(_Element):
+    """An element that repeats (``Claim.item``): a list (empty when absent)."""
+
+    __slots__ = ()
+
+    def __get__(self, view: FhirView | None, owner: type[FhirView]) -> Any:
+        if view is None:
+            return self
+        value = view.json.get(self.key)
+        if value is None:
+            element: list[Any] = []
+        elif value.__class__ is not list:
+            raise InvalidFhir(_path_of(view._where, self.key, None), "must be a list")
+        else:
+            where, key, view_class, read = view._where, self.key, self.view_class, self.read
+            element = []
+            for index, item in enumerate(value):
+                if view_class is not None and item.__class__ is dict:
+                    child = _new_view(view_class)
+                    child.json, child._where = item, (where, key, index)
+                    element.append(child)
+                else:
+                    element.append(read(item, where, key, index))
+        view.__dict__[self.name] = element
+        return element
+
+
+def _element(name: str, element: ElementType) -> _Element:
+    if element.many:
+        return _ListElement(name, element)
+    if element.primitive is None:
+        return _ObjectElement(name, element) if element.type != ANY_RESOURCE else _Element(name, element)
+    if element.primitive in _PLAIN:
+        return _PlainElement(name, element)
+    return _Element(name, element)
 
 
 def _path_of(parent: _Where, key: str, index: int | None) -> str:
@@ -214,13 +275,36 @@ def _path_of(parent: _Where, key: str, index: int | None) -> str:
 _VIEW_CLASSES: dict[str, type[FhirView]] = {}
 
 
+# Views the descriptors make are made without the Python frame of ``FhirView.__init__`` (dozens a call): the
+# instance, then its two slots.
+_new_view: Callable[[type[FhirView]], Any] = object.__new__
+
+
 def _view_class(type_name: str) -> type[FhirView]:
-    """The view class of one FHIR type (made on first use): its element descriptors are shared by its views."""
+    """The view class of one FHIR type (made on first use), with a descriptor for each of its elements: they
+    are shared by its views. An element's own type gets its class when the element is first read."""
     view_class = _VIEW_CLASSES.get(type_name)
     if view_class is None:
         view_class = _VIEW_CLASSES[type_name] = type(
             f"{type_name}View", (FhirView,), {"__slots__": (), "resource_type": type_name})
+        for name in _TYPES.element_names(type_name):
+            setattr(view_class, name, _LazyElement(name))
     return view_class
+
+
+class _LazyElement:
+    """Stands for an element until it is first read, when it puts the element's descriptor in its place: a
+    type's view class is made before its elements' own types need classes (types nest, and some recursively)."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, view: FhirView | None, owner: type[FhirView]) -> Any:
+        element = _element(self.name, _TYPES.element(owner.resource_type, self.name))
+        setattr(owner, self.name, element)
+        return element.__get__(view, owner)
 
 
 def _read_string(value: Any, parent: _Where, key: str, index: int | None) -> Any:

@@ -149,6 +149,18 @@ def count_muscles(sites: Iterable[BodySite], catalog: MuscleCatalog | None = Non
     A site without a side adds its muscle only when no sided site names the same muscle: "trapezius"
     next to "left trapezius" proves one muscle, not two.
     """
+    if catalog is None:
+        return _count_by_shipped_catalog(tuple(sites))
+    return _count(sites, catalog)
+
+
+# A patient's visits name the same sites again and again; a count is a value (frozen, of frozen parts).
+@lru_cache(maxsize=4096)
+def _count_by_shipped_catalog(sites: tuple[BodySite, ...]) -> MuscleCount:
+    return _count(sites, None)
+
+
+def _count(sites: Iterable[BodySite], catalog: MuscleCatalog | None) -> MuscleCount:
     sides_by_muscle: dict[str, set[Side]] = {}
     unsided_sites: dict[str, list[TreatedSite]] = {}
     uncountable: list[TreatedSite] = []

@@ -44,11 +44,21 @@ class SameDayService:
 def services_on(context: BillingContext, day: dt.date, codes: Collection[str] | None = None,
                 besides: ServiceLine | None = None) -> tuple[SameDayService, ...]:
     """The lines (other than ``besides``) and earlier Procedures on ``day``, limited to ``codes`` if given."""
-    found = [SameDayService(line.code, line=line) for line in context.lines
-             if line is not besides and context.date_of(line) == day and (codes is None or line.code in codes)]
-    found += [SameDayService(prior.code, prior=prior) for prior in context.history
-              if prior.date_of_service == day and (codes is None or prior.code in codes)]
+    lines, history = context.derived("services by day", _services_by_day).get(day, ((), ()))
+    found = [SameDayService(line.code, line=line) for line in lines
+             if line is not besides and (codes is None or line.code in codes)]
+    found += [SameDayService(prior.code, prior=prior) for prior in history if codes is None or prior.code in codes]
     return tuple(found)
+
+
+def _services_by_day(context: BillingContext) -> dict[dt.date | None, tuple[list[ServiceLine], list[PriorService]]]:
+    """The lines and earlier Procedures of each date, in their order (every code-pair rule asks, per line)."""
+    by_day: dict[dt.date | None, tuple[list[ServiceLine], list[PriorService]]] = {}
+    for line in context.lines:
+        by_day.setdefault(context.date_of(line), ([], []))[0].append(line)
+    for prior in context.history:
+        by_day.setdefault(prior.date_of_service, ([], []))[1].append(prior)
+    return by_day
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,7 @@ and record the rest in the Procedure (`note`, `usedCode`, `complication`, `follo
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -108,15 +109,34 @@ ALWAYS_LISTED = frozenset({Requirement.REQUIRED, Requirement.PROFESSIONALLY_REQU
 def missing_elements(line: ServiceLine, payer: Payer, context: BillingContext) -> list[ElementRequirement]:
     """The elements this line should show and does not: payer-required ones first, then professionally
     required, then good practice, each group in table order."""
-    day = context.date_of(line)
     shown = documented_on(line)
-    missing = [
-        requirement_for(element, payer.payer_class.value, payer.pack, day)
-        for element in documentation_elements().values()
-        if not element.covered_by and element.period.covers(day)
-        and element.applies_to_line(line.is_procedure_record) and element.element_id not in shown
-    ]
-    return sorted(missing, key=lambda item: _ORDER[item.requirement])
+    asked = _asked_of(payer.payer_class.value, payer.pack, context.date_of(line), line.is_procedure_record)
+    return [requirement for element_id, requirement in asked if element_id not in shown]
+
+
+# What ``_asked_of`` worked out, for the tables it was worked out from (a test may load others).
+_ASKED: dict[tuple[str, str | None, dt.date, bool], tuple[tuple[str, ElementRequirement], ...]] = {}
+_ASKED_OF_TABLES: list[object] = []
+
+
+def _asked_of(payer_class: str, pack: str | None, day: dt.date,
+              is_procedure_record: bool) -> tuple[tuple[str, ElementRequirement], ...]:
+    """Every element a line of this kind is asked for on ``day`` by this payer, with its requirement, in the order
+    ``missing_elements`` lists them: the same for every line of a payer and day, so worked out once per process."""
+    tables = [documentation_elements(), documentation_requirements()]
+    if [id(table) for table in tables] != [id(table) for table in _ASKED_OF_TABLES] or len(_ASKED) > 4096:
+        _ASKED.clear()  # a year of days for a few payers is far less
+        _ASKED_OF_TABLES[:] = tables
+    key = (payer_class, pack, day, is_procedure_record)
+    asked = _ASKED.get(key)
+    if asked is None:
+        requirements = [
+            (element.element_id, requirement_for(element, payer_class, pack, day))
+            for element in documentation_elements().values()
+            if not element.covered_by and element.period.covers(day) and element.applies_to_line(is_procedure_record)
+        ]
+        asked = _ASKED[key] = tuple(sorted(requirements, key=lambda item: _ORDER[item[1].requirement]))
+    return asked
 
 
 def _summary(missing: list[ElementRequirement]) -> str:

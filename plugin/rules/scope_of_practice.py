@@ -90,21 +90,29 @@ _DECIDING = (ScopeStatus.NOT_PERMITTED, ScopeStatus.ENDORSEMENT_REQUIRED)
 def _unknown_parts(line: ServiceLine, day: dt.date) -> str | None:
     """What is missing to check the line, when what is missing could decide it (a row of the table that
     restricts a profession in a state), else None."""
-    types = {kind.value for kind in provider_types(line)}
     unread = [performer.reference for performer in line.performers if not performer.codes]
     profession_unknown = not line.performers or bool(unread)
-    deciding = [row for row in scope_of_practice() if row.status in _DECIDING and row.period.covers(day)]
-    who = (f"the profession of {join_words([f'`{ref}`' for ref in unread])}" if unread
-           else "who will perform it")
     if line.service_state is None:
+        deciding = _deciding_rows(day)
         if profession_unknown and deciding:
-            return f"neither {who} nor the state where it is furnished could be read from the record"
+            return f"neither {_who(unread)} nor the state where it is furnished could be read from the record"
+        types = {kind.value for kind in provider_types(line)}
         if any(row.provider_type in types for row in deciding):
             return "the state where it is furnished could not be read from the record (Location or Organization)"
         return None
-    if profession_unknown and any(row.state == line.service_state for row in deciding):
-        return f"{who} could not be read from the record, and {line.service_state} restricts some professions"
+    # The table is read only when the profession is unknown: a known one was checked against its own row.
+    if profession_unknown and any(row.state == line.service_state for row in _deciding_rows(day)):
+        return f"{_who(unread)} could not be read from the record, and {line.service_state} restricts some professions"
     return None
+
+
+def _deciding_rows(day: dt.date) -> list[ScopeRule]:
+    """The rows in force on ``day`` that restrict a profession in a state."""
+    return [row for row in scope_of_practice() if row.status in _DECIDING and row.period.covers(day)]
+
+
+def _who(unread: list[str]) -> str:
+    return f"the profession of {join_words([f'`{ref}`' for ref in unread])}" if unread else "who will perform it"
 
 
 def check_scope_of_practice(context: BillingContext) -> list[Finding]:
