@@ -212,7 +212,6 @@ def sockets_of(pid: int) -> set[str]:
     return held
 
 
-@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads the listening sockets from Linux's /proc")
 def test_each_worker_listens_on_a_socket_of_its_own(served: Served) -> None:
     # With SO_REUSEPORT the kernel spreads new connections over the workers' sockets; on one shared socket the
     # worker that won each accept race took the connection, often 12 of 16 (see cds_hooks/server.py).
