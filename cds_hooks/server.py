@@ -194,5 +194,9 @@ def _log_start(settings: Settings) -> None:
                     "NOT loopback (--insecure); anyone who can reach it can call it", settings.host)
     if settings.allow_http:
         log.warning("allow_http is on: http:// FHIR servers and key URLs are accepted (for tests only)")
+    # gunicorn's own "Listening at:" line names no address when each worker opens its own socket (reuse_port).
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    log.info("listening on http://%s:%d, each of the %d workers on a socket of its own", host, settings.port,
+             settings.workers)
     log.info("feedback and the audit log are stored in %s", describe_storage(settings))
     log_missing_data_sets(settings.datasets_dir)

@@ -160,6 +160,9 @@ def test_every_output_line_is_json_and_the_access_log_holds_no_client_data(serve
     lines = [json.loads(line) for line in output.splitlines() if line.strip()]  # each line parses, or this fails
     assert all(isinstance(line, dict) and {"time", "level", "logger", "message"} <= set(line) for line in lines)
     assert any(line["logger"] == "gunicorn.error" and "Listening at" in line["message"] for line in lines)
+    # gunicorn's line names no address when each worker opens its own socket: the service's start-up line does.
+    assert any(line["message"] == f"listening on {base_url}, each of the 2 workers on a socket of its own"
+               for line in lines if line["logger"] == "needlecheck")
     access = [line for line in lines if line["logger"] == "needlecheck.access"]
     routes = {(line["method"], line["route"], line["status"]) for line in access}
     assert {("POST", "/cds-services/<service_id>", 200), ("GET", "/readyz", 200),
