@@ -14,12 +14,14 @@ from functools import cached_property
 from typing import NamedTuple, TypeVar
 
 from needlecheck.mappings.cpt import is_dry_needling_code
+from needlecheck.plugin.frozen import built_at_once
 from needlecheck.plugin.muscles import MuscleCount, count_muscles
 from needlecheck.plugin.terms import BodySite, Coding
 
 T = TypeVar("T")
 
 
+@built_at_once
 @dataclass(frozen=True)
 class Performer:
     """Who furnishes (or will furnish) a service: a Practitioner or PractitionerRole, as far as it resolved.
@@ -32,6 +34,7 @@ class Performer:
     codes: tuple[Coding, ...] = ()
 
 
+@built_at_once
 @dataclass(frozen=True)
 class ConditionFacts:
     """A Condition of the patient: its codes, when it began and whether it is current."""
@@ -43,6 +46,7 @@ class ConditionFacts:
     clinical_status: str | None = None
 
 
+@built_at_once
 @dataclass(frozen=True)
 class CoverageFacts:
     """The patient's coverage as the record gives it; ``plugin.payer`` decides which payer it is.
@@ -60,6 +64,7 @@ class CoverageFacts:
     plan_names: tuple[str, ...] = ()
 
 
+@built_at_once
 @dataclass(frozen=True)
 class ServiceLine:
     """One ordered or billed service: a draft ServiceRequest, or one line of a draft Claim.
@@ -124,6 +129,7 @@ class RuleOptions:
     good_practice_elements: bool = False
 
 
+@built_at_once
 @dataclass(frozen=True)
 class BillingContext:
     """Everything the rules may look at for one hook call."""

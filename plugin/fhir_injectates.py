@@ -30,6 +30,7 @@ from typing import Any
 
 from needlecheck.plugin.fhir_record import PatientRecord, codings_of
 from needlecheck.plugin.fhir_view import FhirView, is_resource
+from needlecheck.plugin.frozen import built_at_once
 
 # Code systems whose codes are always drugs or substances; SNOMED CT mixes substances with devices.
 DRUG_SYSTEMS = frozenset({
@@ -49,6 +50,7 @@ _SURFACE = re.compile(r"\b(topical\w*|cutaneous|transdermal|skin prep\w*|antisep
 _NOT_GIVEN = ("not-done", "entered-in-error")
 
 
+@built_at_once
 @dataclass(frozen=True)
 class UsedDrugs:
     """Names of the drugs a Procedure shows as injected, and of those whose route it does not show."""

@@ -36,6 +36,7 @@ from needlecheck.plugin.fhir_procedures import (
 )
 from needlecheck.plugin.fhir_record import PatientRecord, as_date, codings_of, json_codings
 from needlecheck.plugin.fhir_view import NOT_PLAIN, FhirView, is_resource, json_date
+from needlecheck.plugin.frozen import built_at_once
 from needlecheck.plugin.terms import BodySite, Coding
 
 LATERALITY_EXTENSION = "http://hl7.org/fhir/us/mcode/StructureDefinition/mcode-laterality-qualifier"
@@ -264,6 +265,7 @@ def _one_day_of(claim: FhirView, item: FhirView) -> dt.date | None:
     return start if end is None or end == start else None
 
 
+@built_at_once
 @dataclass(frozen=True)
 class _Billed:
     """A Procedure a claim line bills, with what identifies it."""

@@ -74,26 +74,23 @@ def cpt_spellings() -> frozenset[str]:
 def json_cpt_code(resource: dict[str, Any]) -> str | None:
     """The CPT code of a Procedure (or ServiceRequest) given as JSON."""
     code = resource.get("code")
-    codings = code.get("coding") if isinstance(code, dict) else None
+    if not isinstance(code, dict):
+        return None
+    codings = code.get("coding")
     if not isinstance(codings, list):
         return None
     spellings = cpt_spellings()
     for coding in codings:
-        if isinstance(coding, dict) and isinstance(value := coding.get("code"), str):
-            system = coding.get("system")
+        if isinstance(coding, dict):
+            value, system = coding.get("code"), coding.get("system")
             # A system that is not a string is not CPT whatever it reads as (``str(5)`` is no URI).
-            if system.__class__ is str and system in spellings:
+            if value.__class__ is str and system.__class__ is str and system in spellings:
                 return value
+            if isinstance(value, str) and isinstance(system, str) and system in spellings:
+                return value  # a string of a subclass: never from a JSON parser
     return None
 
 
-def _performed_value(resource: dict[str, Any]) -> Any:
-    period = resource.get("performedPeriod")
-    return resource.get("performedDateTime") or (period.get("start") if isinstance(period, dict) else None)
-
-
-# A patient's earlier Procedures come back in every call of their visit: each time is parsed once per process.
-@lru_cache(maxsize=8192)
 def _day_of(value: str) -> dt.date | None:
     if len(value) < 10:
         return None
@@ -103,7 +100,6 @@ def _day_of(value: str) -> dt.date | None:
         return None
 
 
-@lru_cache(maxsize=8192)
 def _moment_of(value: str) -> dt.datetime | None:
     if "T" not in value:
         return None
@@ -114,23 +110,35 @@ def _moment_of(value: str) -> dt.datetime | None:
     return moment if moment.tzinfo is not None else None
 
 
+# A patient's earlier Procedures come back in every call of their visit: each time is parsed once per process.
+@lru_cache(maxsize=8192)
+def _day_and_moment(value: str) -> tuple[dt.date | None, dt.datetime | None]:
+    """The calendar day a performed[x] value names, and its instant when it gives a time with an offset."""
+    return _day_of(value), _moment_of(value)
+
+
 def json_identity(resource: dict[str, Any], contained: bool = False) -> ProcedureIdentity:
     """The identity of a Procedure given as JSON; ``contained`` when it was found in a ``contained`` list."""
-    resource_id = resource.get("id") if isinstance(resource.get("id"), str) else None
+    resource_id = resource.get("id")
+    if resource_id.__class__ is not str and not isinstance(resource_id, str):
+        resource_id = None
     listed = resource.get("identifier")
     identifiers = frozenset(
         (str(i.get("system") or ""), str(i["value"])) for i in listed
         if isinstance(i, dict) and isinstance(i.get("value"), str)) if listed else _NO_IDENTIFIERS
-    performed = _performed_value(resource)
-    is_text = isinstance(performed, str)
+    performed = resource.get("performedDateTime")
+    if not performed:
+        period = resource.get("performedPeriod")
+        performed = period.get("start") if isinstance(period, dict) else None
+    day, moment = _day_and_moment(performed) if isinstance(performed, str) else (None, None)
     return _new_identity((
         None if contained or resource_id is None else f"Procedure/{resource_id}",
         resource_id if contained else None,
         identifiers,
         json_cpt_code(resource),
-        _day_of(performed) if is_text else None,
+        day,
         resource.get("bodySite") or [],
-        _moment_of(performed) if is_text else None,
+        moment,
     ))
 
 

@@ -7,6 +7,7 @@ references within it; nothing here fetches.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from functools import partial
@@ -182,13 +183,24 @@ def json_codings(concept: Json) -> tuple[Coding, ...] | None:
         return ()
     if codings.__class__ is not list:
         return None
+    if len(codings) == 1:  # nearly every concept
+        [coding] = codings
+        if coding.__class__ is not dict:
+            return None
+        system, code, display = coding.get("system"), coding.get("code"), coding.get("display")
+        if (system.__class__, code.__class__, display.__class__) not in _PLAIN_CODING:
+            return None
+        return (_new_coding((system, code, display)),)
     found = []
     for coding in codings:
         if coding.__class__ is not dict:
             return None
         system, code, display = coding.get("system"), coding.get("code"), coding.get("display")
-        if not ((system is None or system.__class__ is str) and (code is None or code.__class__ is str)
-                and (display is None or display.__class__ is str)):
+        if (system.__class__, code.__class__, display.__class__) not in _PLAIN_CODING:
             return None
         found.append(_new_coding((system, code, display)))
     return tuple(found)
+
+
+# The Python classes of a plain coding's system, code and display: each a string or absent.
+_PLAIN_CODING = frozenset(itertools.product((str, type(None)), repeat=3))

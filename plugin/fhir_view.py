@@ -335,9 +335,26 @@ def _read_resource(value: Any, parent: _Where, key: str, index: int | None) -> A
     return _view_class(kind)(value, (parent, key, index))
 
 
+# The view classes of the resource types ``view_of`` has met: a resource of one of them is viewed without a check.
+_RESOURCE_VIEWS: dict[str, type[FhirView]] = {}
+
+
 def view_of(resource: Any, path: str | None = None) -> FhirView:
     """A view of a JSON resource; ``path`` says where it is (default: its ``Type/id``). InvalidFhir when it
     is not an object with a known resourceType."""
+    if resource.__class__ is dict and path is not None:
+        # Every resource of every call comes here: one of a type seen before, without the Python frame of
+        # ``FhirView.__init__``.
+        kind = resource.get("resourceType")
+        view_class = _RESOURCE_VIEWS.get(kind) if kind.__class__ is str else None
+        if view_class is not None:
+            view = _new_view(view_class)
+            view.json, view._where = resource, path
+            return view  # type: ignore[no-any-return]
+    return _checked_view_of(resource, path)
+
+
+def _checked_view_of(resource: Any, path: str | None) -> FhirView:
     if not isinstance(resource, dict):
         raise InvalidFhir(path or "resource", "must be a FHIR resource (a JSON object)")
     if path is None:
@@ -345,7 +362,8 @@ def view_of(resource: Any, path: str | None = None) -> FhirView:
     kind = resource.get("resourceType")
     if not (kind.__class__ is str and kind in _TYPES.resources):
         kind = resource_type_of(kind, path)  # raises InvalidFhir
-    return (_VIEW_CLASSES.get(kind) or _view_class(kind))(resource, path)
+    view_class = _RESOURCE_VIEWS[kind] = _VIEW_CLASSES.get(kind) or _view_class(kind)
+    return view_class(resource, path)
 
 
 def is_resource(value: Any, *resource_types: str) -> bool:

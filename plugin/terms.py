@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from needlecheck.mappings.code_systems import canonical_system
+from needlecheck.plugin.frozen import built_at_once
 
 SNOMED_SYSTEM = "http://snomed.info/sct"
 ICD10CM_SYSTEM = "http://hl7.org/fhir/sid/icd-10-cm"
@@ -31,6 +32,7 @@ class Coding(NamedTuple):
         return bool(self.code) and canonical_system(self.system) == system
 
 
+@built_at_once
 @dataclass(frozen=True)
 class BodySite:
     """A body site as the record gives it, before it is reduced to a muscle.
