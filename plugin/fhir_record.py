@@ -39,12 +39,33 @@ class PatientRecord:
     # What ``all_of`` and ``derived`` worked out, until the record changes: the parties and documentation ask
     # again and again, once per line.
     _derived: dict[Any, Any] = field(default_factory=dict, repr=False)
+    # The resources by type, in the order of ``resources``, kept as they are added (None: to be worked out again,
+    # after a resource was replaced or dropped).
+    _by_type: dict[str, list[FhirView]] | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.resources:
+            self._by_type = {}
+
+    def _index(self, key: str, resource: FhirView) -> None:
+        """Keep ``resource`` under ``key`` (its ``Type/id``)."""
+        resources = self.resources
+        if key in resources:
+            self._by_type = None  # a replaced resource keeps its place in ``resources``
+        elif (by_type := self._by_type) is not None:
+            found = by_type.get(resource.resource_type)
+            if found is None:
+                by_type[resource.resource_type] = [resource]
+            else:
+                found.append(resource)
+        resources[key] = resource
+        if self._derived:
+            self._derived.clear()
 
     def add(self, resource: FhirView) -> None:
         """Make ``resource`` (a view of a request's resource) resolvable by its ``Type/id``."""
         if resource.id:
-            self.resources[f"{resource.resource_type}/{resource.id}"] = resource
-            self._derived.clear()
+            self._index(f"{resource.resource_type}/{resource.id}", resource)
 
     def add_json(self, resource: Json) -> FhirView | None:
         """Keep a resource from prefetch or the server (earlier Procedures also become history) and return
@@ -59,10 +80,20 @@ class PatientRecord:
         if self.invalid and key in self.invalid:
             return None
         try:
-            view = self.resources[key] = view_of(resource, key)
+            view = view_of(resource, key)
         except InvalidFhir:
             self.invalid.append(key)
             return None
+        # What ``_index`` does, without its frame: every resource of every call is added here.
+        resources = self.resources
+        if key in resources:
+            self._by_type = None
+        elif (by_type := self._by_type) is not None:
+            if (found := by_type.get(kind)) is None:
+                by_type[kind] = [view]
+            else:
+                found.append(view)
+        resources[key] = view
         if self._derived:
             self._derived.clear()
         if kind == "Procedure":
@@ -78,20 +109,20 @@ class PatientRecord:
             return False
         del self.resources[key]
         self._derived.clear()
+        self._by_type = None
         self.invalid.append(key)
         self.prior_procedures = [p for p in self.prior_procedures if p is not found.json]
         return True
 
     def all_of(self, kind: str) -> tuple[FhirView, ...]:
         """Every resource of type ``kind`` in the record."""
-        by_type = self._derived.get(PatientRecord.all_of)
+        by_type = self._by_type
         if by_type is None:
-            # One pass for every type: a call asks for half a dozen.
-            grouped: dict[str, list[FhirView]] = {}
+            by_type = self._by_type = {}
             for resource in self.resources.values():
-                grouped.setdefault(resource.resource_type, []).append(resource)
-            by_type = self._derived[PatientRecord.all_of] = {name: tuple(found) for name, found in grouped.items()}
-        return by_type.get(kind, ())  # type: ignore[no-any-return]
+                by_type.setdefault(resource.resource_type, []).append(resource)
+        found = by_type.get(kind)
+        return tuple(found) if found else ()
 
     def derived(self, compute: Callable[..., T], *args: Hashable) -> T:
         """``compute(self, *args)``, worked out once until the record changes (a fact of the record that every
