@@ -474,17 +474,17 @@ def prior_services(record: PatientRecord, patient_id: str, billed: Iterable[Proc
     seen_identifiers: set[tuple[str, str]] = set()
     for procedure in _patients_procedures(record, patient_id):
         identity = json_identity(procedure)
-        reference, code = identity.reference, identity.code
+        reference, _, identifiers, code, day, _, _ = identity
         if code is None or reference is None or (excluded is not None and excluded(identity)):
             continue
-        if reference in seen_references or (identity.identifiers and identity.identifiers & seen_identifiers):
+        if reference in seen_references or (identifiers and identifiers & seen_identifiers):
             continue  # the same Procedure again, under its id or another one carrying its identifier
         if signed and procedure.get("basedOn") and _based_on(procedure) & signed:
             continue
         seen_references.add(reference)
-        if identity.identifiers:
-            seen_identifiers |= identity.identifiers
-        services.append(_new_prior_service((reference, code, identity.day)))
+        if identifiers:
+            seen_identifiers |= identifiers
+        services.append(_new_prior_service((reference, code, day)))
     return tuple(services)
 
 

@@ -71,26 +71,6 @@ def cpt_spellings() -> frozenset[str]:
     return frozenset(system for system in spellings_of(CPT_SYSTEM) if canonical_system(system) == CPT_SYSTEM)
 
 
-def json_cpt_code(resource: dict[str, Any]) -> str | None:
-    """The CPT code of a Procedure (or ServiceRequest) given as JSON."""
-    code = resource.get("code")
-    if not isinstance(code, dict):
-        return None
-    codings = code.get("coding")
-    if not isinstance(codings, list):
-        return None
-    spellings = cpt_spellings()
-    for coding in codings:
-        if isinstance(coding, dict):
-            value, system = coding.get("code"), coding.get("system")
-            # A system that is not a string is not CPT whatever it reads as (``str(5)`` is no URI).
-            if value.__class__ is str and system.__class__ is str and system in spellings:
-                return value
-            if isinstance(value, str) and isinstance(system, str) and system in spellings:
-                return value  # a string of a subclass: never from a JSON parser
-    return None
-
-
 def _day_of(value: str) -> dt.date | None:
     if len(value) < 10:
         return None
@@ -118,9 +98,12 @@ def _day_and_moment(value: str) -> tuple[dt.date | None, dt.datetime | None]:
 
 
 def json_identity(resource: dict[str, Any], contained: bool = False) -> ProcedureIdentity:
-    """The identity of a Procedure given as JSON; ``contained`` when it was found in a ``contained`` list."""
+    """The identity of a Procedure given as JSON; ``contained`` when it was found in a ``contained`` list.
+
+    Its ``code`` is the Procedure's CPT code (a coding in another system never counts, whatever its digits).
+    """
     resource_id = resource.get("id")
-    if resource_id.__class__ is not str and not isinstance(resource_id, str):
+    if not isinstance(resource_id, str):
         resource_id = None
     listed = resource.get("identifier")
     identifiers = frozenset(
@@ -131,11 +114,23 @@ def json_identity(resource: dict[str, Any], contained: bool = False) -> Procedur
         period = resource.get("performedPeriod")
         performed = period.get("start") if isinstance(period, dict) else None
     day, moment = _day_and_moment(performed) if isinstance(performed, str) else (None, None)
+    cpt_code = None
+    concept = resource.get("code")
+    codings = concept.get("coding") if isinstance(concept, dict) else None
+    if isinstance(codings, list):
+        spellings = cpt_spellings()
+        for coding in codings:
+            if isinstance(coding, dict):
+                value, system = coding.get("code"), coding.get("system")
+                # A system that is not a string is not CPT whatever it reads as (``str(5)`` is no URI).
+                if isinstance(value, str) and system.__class__ is str and system in spellings:
+                    cpt_code = value
+                    break
     return _new_identity((
         None if contained or resource_id is None else f"Procedure/{resource_id}",
         resource_id if contained else None,
         identifiers,
-        json_cpt_code(resource),
+        cpt_code,
         day,
         resource.get("bodySite") or [],
         moment,
