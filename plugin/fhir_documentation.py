@@ -22,7 +22,7 @@ from typing import Any
 from needlecheck.mappings.code_systems import canonical_system
 from needlecheck.mappings.documentation import AppliesTo, DocumentationElement, documentation_elements
 from needlecheck.plugin.fhir_record import PatientRecord, codings_of
-from needlecheck.plugin.fhir_view import FhirView, is_resource
+from needlecheck.plugin.fhir_view import NOT_PLAIN, FhirView, is_resource, json_date
 
 SYMPTOM_DURATION = "symptom-duration"
 TRIGGER_POINT_FINDINGS = "trigger-point-findings"
@@ -271,9 +271,37 @@ def _conditions_of_line(resource: FhirView | None, record: PatientRecord,
 
 
 def _has_onset(condition: FhirView) -> bool:
+    plain = _plain_has_onset(condition.json)
+    return plain if plain is not NOT_PLAIN else _viewed_has_onset(condition)  # type: ignore[no-any-return]
+
+
+def _viewed_has_onset(condition: FhirView) -> bool:
     onset = (condition.onsetDateTime, condition.onsetAge, condition.onsetPeriod, condition.onsetRange,
              condition.onsetString)
     return any(value is not None for value in onset)
+
+
+def _plain_has_onset(json: dict[str, Any]) -> Any:
+    """``_has_onset`` read straight from the JSON (each line asks of every Condition); ``NOT_PLAIN`` when a view
+    would find an onset[x] value invalid, which only the views name."""
+    found = False
+    value = json.get("onsetDateTime")
+    if value is not None:
+        if json_date("datetime", value) is NOT_PLAIN:
+            return NOT_PLAIN
+        found = True
+    for key in ("onsetAge", "onsetPeriod", "onsetRange"):  # read as views of their objects, unchecked inside
+        value = json.get(key)
+        if value is not None:
+            if value.__class__ is not dict:
+                return NOT_PLAIN
+            found = True
+    value = json.get("onsetString")
+    if value is not None:
+        if value.__class__ is not str:
+            return NOT_PLAIN
+        found = True
+    return found
 
 
 def _same_patient(condition: FhirView, subject: str | None) -> bool:

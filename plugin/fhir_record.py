@@ -136,7 +136,8 @@ class PatientRecord:
     def resolve(self, reference: FhirView | str | None, container: Any = None) -> FhirView | None:
         """The resource a reference (a Reference or its ``reference`` string) points to: contained in
         ``container`` or the claim, or in the record."""
-        target = reference_target(reference)
+        # ``reference_target``, without its frame: every reference the engine follows comes here.
+        target = reference if isinstance(reference, str) or reference is None else reference.reference
         if not target:
             return None
         found = self.resources.get(target)  # the usual relative ``Type/id``

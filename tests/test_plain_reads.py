@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from needlecheck.plugin.fhir_documentation import _plain_has_onset, _viewed_has_onset
 from needlecheck.plugin.fhir_input import _body_sites_of, _condition_facts, _plain_body_sites, _plain_condition_facts
 from needlecheck.plugin.fhir_parties import _plain_coverage_facts, _viewed_coverage_facts
 from needlecheck.plugin.fhir_record import PatientRecord
@@ -174,3 +175,32 @@ def test_plain_coverage_facts_read_the_usual_coverage() -> None:
     plain = _plain_coverage_facts(view_of(COVERAGE), PatientRecord())
     assert plain == _viewed_coverage_facts(view_of(COVERAGE), PatientRecord())
     assert plain.payor_names == ("Northwind", "Second") and plain.plan_names == ("GRP-1", "Group one", "PPO")
+
+
+ONSETS = ("onsetDateTime", "onsetAge", "onsetPeriod", "onsetRange", "onsetString")
+
+
+def _onset_variants() -> Iterator[dict[str, Any]]:
+    bare = {k: v for k, v in CONDITION.items() if k not in ONSETS}
+    yield CONDITION
+    yield bare
+    for key in ONSETS:
+        for value in [*ODD_VALUES, {"value": 3, "unit": "a"}, {"low": {"value": 1}}]:
+            changed = copy.deepcopy(bare if key != "onsetAge" else CONDITION)
+            changed[key] = copy.deepcopy(value)
+            yield changed
+
+
+@pytest.mark.parametrize("resource", list(_onset_variants()))
+def test_a_plain_onset_read_agrees_with_the_views(resource: dict[str, Any]) -> None:
+    expected = _through_views(_viewed_has_onset, resource)
+    plain = _plain_has_onset(resource)
+    if expected is InvalidFhir:
+        assert plain is NOT_PLAIN
+    else:
+        assert plain is NOT_PLAIN or plain == expected
+
+
+def test_the_usual_onsets_are_read_plainly() -> None:
+    assert _plain_has_onset(CONDITION) is True
+    assert _plain_has_onset({"resourceType": "Condition", "id": "c"}) is False
