@@ -47,6 +47,7 @@ from needlecheck.plugin.families import Family
 from needlecheck.plugin.findings import Finding, Severity, Topic
 from needlecheck.plugin.payer import payer_of
 from needlecheck.plugin.rule import Precedence, Rule
+from needlecheck.plugin.same_day import history_on
 from needlecheck.plugin.wording import join_words
 
 _MAI_MEANING = {
@@ -116,7 +117,7 @@ def check_ncci_mue(context: BillingContext) -> list[Finding]:
     for (day, code), lines in sorted(per_date.items()):
         mue = mue_on(tables, code, day)
         assert mue is not None
-        earlier = [prior.reference for prior in context.history if (prior.date_of_service, prior.code) == (day, code)]
+        earlier = [prior.reference for prior in history_on(context, day) if prior.code == code]
         units = sum((line.units for line in lines), Decimal(0)) + len(earlier)
         if units > mue.max_units:
             counted = [line.label for line in lines] + [f"{ref} (already recorded, 1 unit)" for ref in earlier]
