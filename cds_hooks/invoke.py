@@ -68,7 +68,7 @@ def decided_findings(context: BillingContext, options: RuleOptions, rule_setting
                      configuration: CallConfiguration) -> list[Finding]:
     """The rules' findings under the site's settings, one per root cause (precedence resolved last, so a
     switched-off rule or family cannot hide a finding it would have outranked)."""
-    if context.options != options:
+    if context.options is not options and context.options != options:
         context = replace(context, options=options)
     findings = apply_rule_settings(run_rules(context), rule_settings)
     return resolve(without_families_off(findings, configuration))
@@ -271,6 +271,10 @@ def _billed_parties_then(request: HookRequest, record: PatientRecord, reads: Cal
         reads.ask(reference, partial(start, reference))
 
 
+_DEFAULT_OPTIONS = RuleOptions()
+_NO_GOVERNANCE = Governance()  # every rule as it is, no repeat suppression (both frozen: shared by every call)
+
+
 def run_hook(service: ServiceDefinition, body: Any, limits: FhirLimits, pool: ThreadPoolExecutor,
              session: requests.Session | None = None, today: dt.date | None = None,
              options: RuleOptions | None = None, governance: Governance | None = None) -> HookResult:
@@ -287,8 +291,8 @@ def run_hook(service: ServiceDefinition, body: Any, limits: FhirLimits, pool: Th
         client = FhirClient(request.fhir_server, request.access_token, limits, session,
                             deadline=time.monotonic() + limits.time_budget_seconds)
     try:
-        return _decide(service, request, body, client, pool, today or dt.date.today(), options or RuleOptions(),
-                       governance or Governance(), configuration)
+        return _decide(service, request, body, client, pool, today or dt.date.today(), options or _DEFAULT_OPTIONS,
+                       governance or _NO_GOVERNANCE, configuration)
     except InvalidFhir as error:
         raise invalid_fhir_error(error) from error
     finally:

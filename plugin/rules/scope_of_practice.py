@@ -93,13 +93,13 @@ def _unknown_parts(line: ServiceLine, day: dt.date) -> str | None:
     unread = [performer.reference for performer in line.performers if not performer.codes]
     profession_unknown = not line.performers or bool(unread)
     if line.service_state is None:
-        deciding = _deciding_rows(day)
-        if not deciding:
-            return None
         if profession_unknown:
+            if not _deciding_rows(day):
+                return None
             return f"neither {_who(unread)} nor the state where it is furnished could be read from the record"
         types = {kind.value for kind in provider_types(line)}
-        if any(row.provider_type in types for row in deciding):
+        # Most professions no row restricts: the dates are looked at only for those some row does.
+        if any(row.provider_type in types and row.period.covers(day) for row in _restricting_rows()):
             return "the state where it is furnished could not be read from the record (Location or Organization)"
         return None
     # The table is read only when the profession is unknown: a known one was checked against its own row.
