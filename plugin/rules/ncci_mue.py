@@ -40,13 +40,21 @@ from dataclasses import replace
 from decimal import Decimal
 
 from needlecheck.mappings.datasets import loaded_dataset
-from needlecheck.mappings.ncci_mue import DATASET_NAME, NOT_GIVEN, MueTables, MueValue, mue_on
+from needlecheck.mappings.ncci_mue import (
+    DATASET_NAME,
+    NOT_GIVEN,
+    MueDefault,
+    MueTables,
+    MueValue,
+    mue_defaults,
+    mue_on,
+)
 from needlecheck.mappings.sources import policy_source
 from needlecheck.plugin.context import BillingContext, ServiceLine
 from needlecheck.plugin.families import Family
 from needlecheck.plugin.findings import Finding, Severity, Topic
 from needlecheck.plugin.payer import payer_of
-from needlecheck.plugin.rule import Precedence, Rule
+from needlecheck.plugin.rule import Precedence, Rule, from_table
 from needlecheck.plugin.same_day import history_on
 from needlecheck.plugin.wording import join_words
 
@@ -95,6 +103,10 @@ def _undecided(context: BillingContext, decided: set[str]) -> list[ServiceLine]:
     return [line for line in _lines_over_one_unit(context) if line.key not in decided]
 
 
+def _default_codes(defaults: tuple[MueDefault, ...]) -> frozenset[str]:
+    return frozenset(row.value.code for row in defaults)
+
+
 def check_ncci_mue(context: BillingContext) -> list[Finding]:
     """Findings for units above the MUE, per line (MAI 1) or per code and date (MAI 2 and 3)."""
     if not context.dry_needling_lines:
@@ -103,7 +115,10 @@ def check_ncci_mue(context: BillingContext) -> list[Finding]:
     findings: list[Finding] = []
     decided: set[str] = set()  # lines a shipped value (no table installed) settled
     per_date: dict[tuple[dt.date, str], list[ServiceLine]] = defaultdict(list)
+    defaulted = from_table(mue_defaults(), _default_codes)
     for line in context.lines:
+        if tables is None and line.code not in defaulted:
+            continue  # no MUE for this code: without a table only the shipped defaults give one
         day = context.date_of(line)
         mue = mue_on(tables, line.code, day)
         if mue is None:

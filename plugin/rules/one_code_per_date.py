@@ -40,6 +40,8 @@ def check_one_code_per_date(context: BillingContext) -> list[Finding]:
     findings: list[Finding] = []
     for day, lines in sorted(lines_by_date.items()):
         earlier = history_on(context, day)
+        if len(lines) + len(earlier) < 2:
+            continue  # one service alone carries one code
         codes = {line.code for line in lines} | {prior.code for prior in earlier if prior.code in ("20560", "20561")}
         if len(codes) < 2:
             continue
