@@ -78,6 +78,8 @@ def cards_of(findings: list[Finding], context: BillingContext, hook_instance: st
              drafts: dict[str, dict[str, Any]], check_drafts: bool = True) -> Decision:
     """The cards of ``findings``; checks that could not run share one info card (a card per missing data set
     would bury the problems). ``check_drafts``: see ``cards.finding_card``."""
+    if not findings and not context.missing_data:
+        return Decision(findings, [])  # a clean call: no card, nothing unchecked
     cards = cards_for([f for f in findings if not f.unchecked], hook_instance, drafts, check_drafts)
     unchecked = (*context.missing_data, *dict.fromkeys(f.detail for f in findings if f.unchecked))
     if not (unchecked and context.dry_needling_lines):

@@ -97,7 +97,7 @@ def _unknown_parts(line: ServiceLine, day: dt.date) -> str | None:
             if not _deciding_rows(day):
                 return None
             return f"neither {_who(unread)} nor the state where it is furnished could be read from the record"
-        types = {kind.value for kind in provider_types(line)}
+        types = provider_types(line)  # ProviderType is a StrEnum: its members hash and compare as the table's names
         # Most professions no row restricts: the dates are looked at only for those some row does.
         if any(row.provider_type in types and row.period.covers(day) for row in _restricting_rows()):
             return "the state where it is furnished could not be read from the record (Location or Organization)"
