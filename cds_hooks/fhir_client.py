@@ -162,13 +162,21 @@ def _entry_answer(entry: Any) -> dict[str, Any] | FhirUnavailable:
 
 def matches(bundle: dict[str, Any]) -> list[dict[str, Any]]:
     """The resources of a Bundle, without the OperationOutcomes a server adds as search outcomes."""
+    found: list[dict[str, Any]] = []
     entries = bundle.get("entry")
     if not isinstance(entries, list):  # a client's Bundle may hold anything there
-        return []
-    return [resource for entry in entries
-            if isinstance(entry, dict) and isinstance(resource := entry.get("resource"), dict)
-            and resource.get("resourceType") != "OperationOutcome"
-            and not ((search := entry.get("search")) and isinstance(search, dict) and search.get("mode") == "outcome")]
+        return found
+    for entry in entries:
+        if not isinstance(entry, dict):
+            continue
+        resource = entry.get("resource")
+        if not isinstance(resource, dict) or resource.get("resourceType") == "OperationOutcome":
+            continue
+        search = entry.get("search")
+        if search and isinstance(search, dict) and search.get("mode") == "outcome":
+            continue
+        found.append(resource)
+    return found
 
 
 def next_link(bundle: dict[str, Any]) -> str | None:
