@@ -313,6 +313,7 @@ def _decide(service: ServiceDefinition, request: HookRequest, body: dict[str, An
             _start_early_reads(request, outcomes, reads, started)
         reads.run()
     record = _record_from(outcomes, request)
+    drafts: dict[str, dict[str, Any]] | None = None
     if (claim := request.claim) is not None:
         _fetch_claim_procedures(request, record, reads, started)
         billed = [record.resolve(ref, claim) for ref in claim_procedure_references(claim)]
@@ -328,11 +329,12 @@ def _decide(service: ServiceDefinition, request: HookRequest, body: dict[str, An
         _fetch_parties(orders, record, reads, signer)
         context = without_invalid_resources(
             record, lambda: order_sign_context(request.patient_id, draft_orders, record, evaluated_on, signer))
-        drafts = _draft_orders_by_reference(body["context"]["draftOrders"])
     findings = decided_findings(context, options, governance.rule_settings, configuration)
     suppressed: list[Finding] = []
     if governance.suppression is not None:
         findings, suppressed, keys = governance.suppression.split(findings, context, dt.datetime.now(dt.UTC))
+    if drafts is None:  # the orders by reference, which only a card's suggestion reads
+        drafts = _draft_orders_by_reference(body["context"]["draftOrders"]) if findings else {}
     decision = cards_of(findings, context, request.hook_instance, drafts)
     cards = capped(decision.cards, configuration.max_cards)
     issued = () if governance.suppression is None else governance.suppression.issued_cards(

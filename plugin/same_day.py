@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Collection
 from dataclasses import dataclass
+from operator import attrgetter
 
 from needlecheck.mappings.code_pairs import CodePair, code_pair_on, code_pairs
 from needlecheck.mappings.cpt import DRY_NEEDLING, codes_in_family, dry_needling_code_for
@@ -17,6 +18,9 @@ from needlecheck.plugin.findings import CodeChange, Finding, Severity
 from needlecheck.plugin.muscles import MuscleCount, count_muscles
 from needlecheck.plugin.rule import Rule
 from needlecheck.plugin.wording import join_words, muscle_list, upper_first
+
+_CODE = attrgetter("code")
+_DATE_OF_SERVICE = attrgetter("date_of_service")
 
 
 @dataclass(frozen=True)
@@ -52,8 +56,15 @@ def services_on(context: BillingContext, day: dt.date, codes: Collection[str] | 
 
 
 def history_on(context: BillingContext, day: dt.date) -> list[PriorService]:
-    """The earlier Procedures dated ``day``, in the record's order (several rules ask, per line)."""
-    return context.derived("services by day", _services_by_day).get(day, ((), []))[1]
+    """The earlier Procedures dated ``day``, in the record's order (several rules ask, per line; most days have
+    none, which the set of the history's dates tells at once)."""
+    if day not in context.derived("history dates", _history_dates):
+        return []
+    return [prior for prior in context.history if prior.date_of_service == day]
+
+
+def _history_dates(context: BillingContext) -> frozenset[dt.date | None]:
+    return frozenset(map(_DATE_OF_SERVICE, context.history))
 
 
 def _services_by_day(context: BillingContext) -> dict[dt.date | None, tuple[list[ServiceLine], list[PriorService]]]:
@@ -82,7 +93,7 @@ def codes_present(context: BillingContext) -> frozenset[str]:
 
 
 def _codes_present(context: BillingContext) -> frozenset[str]:
-    return frozenset([line.code for line in context.lines] + [prior.code for prior in context.history])
+    return frozenset(map(_CODE, context.lines)).union(map(_CODE, context.history))
 
 
 def could_meet(context: BillingContext, pair: CodePair) -> bool:
