@@ -115,6 +115,7 @@ def check_ncci_mue(context: BillingContext) -> list[Finding]:
     findings: list[Finding] = []
     decided: set[str] = set()  # lines a shipped value (no table installed) settled
     per_date: dict[tuple[dt.date, str], list[ServiceLine]] = defaultdict(list)
+    mue_of: dict[tuple[dt.date, str], MueValue] = {}  # the MUE of each (date, code) of ``per_date``
     defaulted = from_table(mue_defaults(), _default_codes)
     for line in context.lines:
         if tables is None and line.code not in defaulted:
@@ -127,11 +128,11 @@ def check_ncci_mue(context: BillingContext) -> list[Finding]:
             decided.add(line.key)
         if mue.per_date:
             per_date[(day, line.code)].append(line)
+            mue_of[(day, line.code)] = mue
         elif line.units > mue.max_units:
             findings.append(_finding(line, day, line.units, mue, [line.label]))
     for (day, code), lines in sorted(per_date.items()):
-        mue = mue_on(tables, code, day)
-        assert mue is not None
+        mue = mue_of[(day, code)]
         earlier = [prior.reference for prior in history_on(context, day) if prior.code == code]
         units = sum((line.units for line in lines), Decimal(0)) + len(earlier)
         if units > mue.max_units:
