@@ -1,8 +1,9 @@
 """The rules' shortcuts answer what the long way would, on many generated contexts and on odd input.
 
 Each shortcut is a cheap precondition or an index (``plugin.same_day.could_meet``, ``history_on``, the rows
-DN-SCOPE-001 and DN-CODE-005 pick once per table, DN-DOC-010's elements without good practice) or a leaner read
-of a client's Bundle (``fhir_client.matches``); here each is held to the long way it replaced.
+DN-SCOPE-001 and DN-CODE-005 pick once per table, the codes DN-NCCI-002 finds a shipped MUE for, DN-DOC-010's
+elements without good practice) or a leaner read of a client's Bundle (``fhir_client.matches``); here each is
+held to the long way it replaced.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from needlecheck.cds_hooks.services import PrefetchKey
 from needlecheck.mappings.code_pairs import code_pairs
 from needlecheck.mappings.cpt import cpt_codes
 from needlecheck.mappings.dry_needling_substitutes import substitute_for, substitutes
+from needlecheck.mappings.ncci_mue import mue_defaults, mue_on
 from needlecheck.mappings.scope_of_practice import ScopeStatus, scope_of_practice
 from needlecheck.plugin.context import (
     BillingContext,
@@ -43,6 +45,7 @@ from needlecheck.plugin.rules.documentation_complete import (
     requirements_payer,
 )
 from needlecheck.plugin.rules.dry_needling_billed_under_other_code import _substitute_codes
+from needlecheck.plugin.rules.ncci_mue import _default_codes
 from needlecheck.plugin.rules.scope_of_practice import _unknown_parts
 from needlecheck.plugin.same_day import _pair_matches, could_meet, history_on, pair_matches
 from needlecheck.plugin.terms import BodySite, Coding
@@ -187,6 +190,15 @@ def test_a_code_no_substitute_row_names_is_never_a_substitute() -> None:
             if code not in codes:
                 assert substitute_for(code, day) is None
     assert any(substitute_for(code, DAYS[0]) for code in codes)
+
+
+def test_a_code_no_shipped_mue_names_has_no_mue_without_a_table() -> None:
+    codes = _default_codes(mue_defaults())
+    for code in [*cpt_codes(), "12345", ""]:
+        for day in DAYS:
+            if code not in codes:
+                assert mue_on(None, code, day) is None
+    assert any(mue_on(None, code, DAYS[0]) for code in codes)
 
 
 def test_what_is_derived_from_a_table_is_derived_again_for_another_table() -> None:
