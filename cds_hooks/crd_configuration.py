@@ -50,11 +50,14 @@ def configuration_options() -> list[dict[str, Any]]:
     return options
 
 
+_ALL_ON = CallConfiguration()  # what a request without the extension asks for (most do)
+
+
 def parse_configuration(body: Any) -> CallConfiguration:
     """The request's ``extension["davinci-crd.configuration"]``, if any; unknown options are ignored."""
     extension = body.get("extension") if isinstance(body, dict) else None
     if not isinstance(extension, dict) or CONFIGURATION_EXTENSION not in extension:
-        return CallConfiguration()
+        return _ALL_ON
     where = f"extension.{CONFIGURATION_EXTENSION}"
     value = extension[CONFIGURATION_EXTENSION]
     if not isinstance(value, dict):

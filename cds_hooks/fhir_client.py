@@ -162,14 +162,18 @@ def _entry_answer(entry: Any) -> dict[str, Any] | FhirUnavailable:
 
 def matches(bundle: dict[str, Any]) -> list[dict[str, Any]]:
     """The resources of a Bundle, without the OperationOutcomes a server adds as search outcomes."""
-    found = []
+    found: list[dict[str, Any]] = []
     entries = bundle.get("entry")
-    for entry in entries if isinstance(entries, list) else []:  # a client's Bundle may hold anything there
-        resource = entry.get("resource") if isinstance(entry, dict) else None
-        if not isinstance(resource, dict):
+    if not isinstance(entries, list):  # a client's Bundle may hold anything there
+        return found
+    for entry in entries:
+        if not isinstance(entry, dict):
             continue
-        mode = (entry.get("search") or {}).get("mode") if isinstance(entry.get("search"), dict) else None
-        if mode == "outcome" or resource.get("resourceType") == "OperationOutcome":
+        resource = entry.get("resource")
+        if not isinstance(resource, dict) or resource.get("resourceType") == "OperationOutcome":
+            continue
+        search = entry.get("search")
+        if search and isinstance(search, dict) and search.get("mode") == "outcome":
             continue
         found.append(resource)
     return found

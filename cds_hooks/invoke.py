@@ -68,7 +68,7 @@ def decided_findings(context: BillingContext, options: RuleOptions, rule_setting
                      configuration: CallConfiguration) -> list[Finding]:
     """The rules' findings under the site's settings, one per root cause (precedence resolved last, so a
     switched-off rule or family cannot hide a finding it would have outranked)."""
-    if context.options != options:
+    if context.options is not options and context.options != options:
         context = replace(context, options=options)
     findings = apply_rule_settings(run_rules(context), rule_settings)
     return resolve(without_families_off(findings, configuration))
@@ -78,6 +78,8 @@ def cards_of(findings: list[Finding], context: BillingContext, hook_instance: st
              drafts: dict[str, dict[str, Any]], check_drafts: bool = True) -> Decision:
     """The cards of ``findings``; checks that could not run share one info card (a card per missing data set
     would bury the problems). ``check_drafts``: see ``cards.finding_card``."""
+    if not findings and not context.missing_data:
+        return Decision(findings, [])  # a clean call: no card, nothing unchecked
     cards = cards_for([f for f in findings if not f.unchecked], hook_instance, drafts, check_drafts)
     unchecked = (*context.missing_data, *dict.fromkeys(f.detail for f in findings if f.unchecked))
     if not (unchecked and context.dry_needling_lines):
@@ -271,6 +273,10 @@ def _billed_parties_then(request: HookRequest, record: PatientRecord, reads: Cal
         reads.ask(reference, partial(start, reference))
 
 
+_DEFAULT_OPTIONS = RuleOptions()
+_NO_GOVERNANCE = Governance()  # every rule as it is, no repeat suppression (both frozen: shared by every call)
+
+
 def run_hook(service: ServiceDefinition, body: Any, limits: FhirLimits, pool: ThreadPoolExecutor,
              session: requests.Session | None = None, today: dt.date | None = None,
              options: RuleOptions | None = None, governance: Governance | None = None) -> HookResult:
@@ -287,8 +293,8 @@ def run_hook(service: ServiceDefinition, body: Any, limits: FhirLimits, pool: Th
         client = FhirClient(request.fhir_server, request.access_token, limits, session,
                             deadline=time.monotonic() + limits.time_budget_seconds)
     try:
-        return _decide(service, request, body, client, pool, today or dt.date.today(), options or RuleOptions(),
-                       governance or Governance(), configuration)
+        return _decide(service, request, body, client, pool, today or dt.date.today(), options or _DEFAULT_OPTIONS,
+                       governance or _NO_GOVERNANCE, configuration)
     except InvalidFhir as error:
         raise invalid_fhir_error(error) from error
     finally:
@@ -307,6 +313,7 @@ def _decide(service: ServiceDefinition, request: HookRequest, body: dict[str, An
             _start_early_reads(request, outcomes, reads, started)
         reads.run()
     record = _record_from(outcomes, request)
+    drafts: dict[str, dict[str, Any]] | None = None
     if (claim := request.claim) is not None:
         _fetch_claim_procedures(request, record, reads, started)
         billed = [record.resolve(ref, claim) for ref in claim_procedure_references(claim)]
@@ -322,11 +329,12 @@ def _decide(service: ServiceDefinition, request: HookRequest, body: dict[str, An
         _fetch_parties(orders, record, reads, signer)
         context = without_invalid_resources(
             record, lambda: order_sign_context(request.patient_id, draft_orders, record, evaluated_on, signer))
-        drafts = _draft_orders_by_reference(body["context"]["draftOrders"])
     findings = decided_findings(context, options, governance.rule_settings, configuration)
     suppressed: list[Finding] = []
     if governance.suppression is not None:
         findings, suppressed, keys = governance.suppression.split(findings, context, dt.datetime.now(dt.UTC))
+    if drafts is None:  # the orders by reference, which only a card's suggestion reads
+        drafts = _draft_orders_by_reference(body["context"]["draftOrders"]) if findings else {}
     decision = cards_of(findings, context, request.hook_instance, drafts)
     cards = capped(decision.cards, configuration.max_cards)
     issued = () if governance.suppression is None else governance.suppression.issued_cards(

@@ -67,17 +67,14 @@ def _tokens_of(template: str) -> tuple[str, ...]:
     return tuple(_TOKEN.findall(template))
 
 
-def _is_outcome(value: Any) -> bool:
-    return isinstance(value, dict) and value.get("resourceType") == "OperationOutcome"
-
-
 def _provided(key: PrefetchKey, value: Any, client: FhirClient | None) -> KeyOutcome | None:
     """The outcome of a value the client sent, or None when it must be fetched instead."""
     if value is None:
         return KeyOutcome(key, KeyStatus.NULL)
-    if not isinstance(value, dict) or not isinstance(value.get("resourceType"), str) or _is_outcome(value):
+    kind = value.get("resourceType") if isinstance(value, dict) else None
+    if not isinstance(kind, str) or kind == "OperationOutcome":
         return None
-    if value["resourceType"] != "Bundle":
+    if kind != "Bundle":
         return KeyOutcome(key, KeyStatus.PROVIDED, [value])
     resources = matches(value)
     following = next_link(value)

@@ -27,6 +27,8 @@ def run_rules(context: BillingContext) -> list[Finding]:
 
 def resolve(findings: list[Finding]) -> list[Finding]:
     """One finding per root cause per line, ordered by precedence (the card a person reads first decides)."""
+    if not findings:
+        return []  # a clean call
     deciding: dict[str, Finding] = {}
     for finding in findings:
         if finding.decisive and not finding.unchecked:

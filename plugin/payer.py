@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cached_property
 
 from needlecheck.mappings.payers import (
     CLAIM_FILING_INDICATOR_SYSTEMS,
@@ -49,7 +50,7 @@ class Payer:
     pack: str | None
     name: str | None
 
-    @property
+    @cached_property  # most rules ask, several times a call
     def is_medicare(self) -> bool:
         """Whether NCD 30.3.3 governs coverage (traditional Medicare or Medicare Advantage)."""
         return self.payer_class in (PayerClass.MEDICARE_FFS, PayerClass.MEDICARE_ADVANTAGE)
@@ -65,8 +66,8 @@ _PACK_OF_CLASS = {
 
 def sopt_class(coverage: CoverageFacts) -> PayerClass:
     """The payer class the Coverage.type SOPT codes give; the most specific (longest) code decides."""
-    codes = sorted((coding.code for coding in coverage.type_codes if coding.code and coding.system in SOPT_SYSTEMS),
-                   key=len, reverse=True)
+    codes = [coding.code for coding in coverage.type_codes if coding.code and coding.system in SOPT_SYSTEMS]
+    codes.sort(key=len, reverse=True)
     for code in codes:
         row = payer_class_of_sopt(code.strip())
         if row is not None:

@@ -25,10 +25,13 @@ class ProviderType(StrEnum):
     ACUPUNCTURIST = "acupuncturist"
 
 
+_MEMBERS = {kind.value: kind for kind in ProviderType}  # a lookup, not an Enum call per coding (several rules ask)
+
+
 def provider_types(line: ServiceLine) -> frozenset[ProviderType]:
     """Every provider type any performer of ``line`` is coded as; empty when none is recognised."""
     return frozenset(
-        ProviderType(kind)
+        _MEMBERS.get(kind) or ProviderType(kind)
         for performer in line.performers
         for coding in performer.codes
         for kind in provider_types_of_code(coding.system, coding.code)

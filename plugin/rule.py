@@ -5,12 +5,29 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import IntEnum
+from typing import Any, TypeVar
 
 from needlecheck.mappings.datasets import dataset_specs
 from needlecheck.mappings.sources import PolicySource, policy_source
 from needlecheck.plugin.context import BillingContext, ServiceLine
 from needlecheck.plugin.families import Family
 from needlecheck.plugin.findings import CodeChange, Finding, Severity, Topic
+
+T = TypeVar("T")
+U = TypeVar("U")
+
+# What ``from_table`` derived, by deriving function: the table it was derived from, and the result.
+_FROM_TABLE: dict[Callable[[Any], Any], tuple[object, Any]] = {}
+
+
+def from_table(table: T, derive: Callable[[T], U]) -> U:
+    """``derive(table)``, worked out once per table: a shipped table is loaded once per process, so what a rule
+    derives from it alone (the codes it lists, the rows of one kind) need not be derived again on every call.
+    Another table (a test may load one) is derived afresh."""
+    held = _FROM_TABLE.get(derive)
+    if held is None or held[0] is not table:
+        held = _FROM_TABLE[derive] = (table, derive(table))
+    return held[1]  # type: ignore[no-any-return]
 
 
 class Precedence(IntEnum):

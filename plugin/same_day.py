@@ -9,14 +9,18 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Collection
 from dataclasses import dataclass
+from operator import attrgetter
 
-from needlecheck.mappings.code_pairs import CodePair, code_pair_on
+from needlecheck.mappings.code_pairs import CodePair, code_pair_on, code_pairs
 from needlecheck.mappings.cpt import DRY_NEEDLING, codes_in_family, dry_needling_code_for
 from needlecheck.plugin.context import BillingContext, PriorService, ServiceLine
 from needlecheck.plugin.findings import CodeChange, Finding, Severity
 from needlecheck.plugin.muscles import MuscleCount, count_muscles
 from needlecheck.plugin.rule import Rule
 from needlecheck.plugin.wording import join_words, muscle_list, upper_first
+
+_CODE = attrgetter("code")
+_DATE_OF_SERVICE = attrgetter("date_of_service")
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,18 @@ def services_on(context: BillingContext, day: dt.date, codes: Collection[str] | 
     return tuple(found)
 
 
+def history_on(context: BillingContext, day: dt.date) -> list[PriorService]:
+    """The earlier Procedures dated ``day``, in the record's order (several rules ask, per line; most days have
+    none, which the set of the history's dates tells at once)."""
+    if day not in context.derived("history dates", _history_dates):
+        return []
+    return [prior for prior in context.history if prior.date_of_service == day]
+
+
+def _history_dates(context: BillingContext) -> frozenset[dt.date | None]:
+    return frozenset(map(_DATE_OF_SERVICE, context.history))
+
+
 def _services_by_day(context: BillingContext) -> dict[dt.date | None, tuple[list[ServiceLine], list[PriorService]]]:
     """The lines and earlier Procedures of each date, in their order (every code-pair rule asks, per line)."""
     by_day: dict[dt.date | None, tuple[list[ServiceLine], list[PriorService]]] = {}
@@ -71,12 +87,34 @@ class PairMatch:
     others: tuple[SameDayService, ...]
 
 
+def codes_present(context: BillingContext) -> frozenset[str]:
+    """The codes of the context's lines and earlier Procedures, whatever their dates (worked out once per context)."""
+    return context.derived("codes present", _codes_present)
+
+
+def _codes_present(context: BillingContext) -> frozenset[str]:
+    return frozenset(map(_CODE, context.lines)).union(map(_CODE, context.history))
+
+
+def could_meet(context: BillingContext, pair: CodePair) -> bool:
+    """Whether both sets of ``pair`` have a code in the context: a match needs one of each, so without them
+    ``pair_matches`` finds nothing (most calls carry no code of a pair's second set)."""
+    present = codes_present(context)
+    return not (pair.first.isdisjoint(present) or pair.second.isdisjoint(present))
+
+
 def pair_matches(context: BillingContext, pair_id: str, with_history: bool = True) -> list[PairMatch]:
     """Each line of the first set that meets the second set on its date, with the row in force that day.
 
     When only the second set is in the request (say a trigger-point injection billed after a dry-needling
     Procedure the same day) the finding attaches to that line instead.
     """
+    if not could_meet(context, code_pairs()[pair_id]):
+        return []
+    return _pair_matches(context, pair_id, with_history)
+
+
+def _pair_matches(context: BillingContext, pair_id: str, with_history: bool) -> list[PairMatch]:
     matches: list[PairMatch] = []
     for line in context.lines:
         day = context.date_of(line)

@@ -89,9 +89,11 @@ def check_diagnosis_code_valid_on_date(context: BillingContext) -> list[Finding]
     for line in context.dry_needling_lines:
         day = context.date_of(line)
         bad: list[tuple[CodeStatus, str]] = []
+        looked_up: set[str] = set()  # a code sent twice (the order's reason and its Condition) has one status
         for coding in line.indications:
-            if not coding.is_in(ICD10CM_SYSTEM) or coding.code is None:
+            if coding.code is None or coding.code in looked_up or not coding.is_in(ICD10CM_SYSTEM):
                 continue
+            looked_up.add(coding.code)
             status = status_on(coding.code, day)
             if not status.billable and status.code not in {seen.code for seen, _ in bad}:
                 bad.append((status, coding.code.strip()))

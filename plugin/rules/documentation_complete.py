@@ -88,11 +88,6 @@ PAYER_CLASS_NAMES = {
 }
 
 
-def documented_on(line: ServiceLine) -> frozenset[str]:
-    """The element ids the line shows: its FHIR documentation plus what the line itself carries."""
-    return line.documented | {element for element, shown in SHOWN_BY_THE_LINE.items() if shown(line)}
-
-
 def requirements_payer(payer: Payer, line: ServiceLine, context: BillingContext) -> Payer:
     """The payer whose requirements apply to the line: Medicare's NCD 30.3.3 elements (symptom duration,
     the practitioner's eligibility) only where the NCD could cover it; a physical therapist's line billed
@@ -106,36 +101,43 @@ _ORDER = {Requirement.REQUIRED: 0, Requirement.PROFESSIONALLY_REQUIRED: 1, Requi
 ALWAYS_LISTED = frozenset({Requirement.REQUIRED, Requirement.PROFESSIONALLY_REQUIRED})
 
 
-def missing_elements(line: ServiceLine, payer: Payer, context: BillingContext) -> list[ElementRequirement]:
-    """The elements this line should show and does not: payer-required ones first, then professionally
-    required, then good practice, each group in table order."""
-    shown = documented_on(line)
-    asked = _asked_of(payer.payer_class.value, payer.pack, context.date_of(line), line.is_procedure_record)
-    return [requirement for element_id, requirement in asked if element_id not in shown]
+def missing_elements(line: ServiceLine, payer: Payer, context: BillingContext,
+                     good_practice: bool = True) -> list[ElementRequirement]:
+    """The elements this line should show and does not (its FHIR documentation, or what the line itself carries):
+    payer-required ones first, then professionally required, then good practice (unless ``good_practice`` is
+    False), each group in table order."""
+    asked = _asked_of(payer.payer_class.value, payer.pack, context.date_of(line), line.is_procedure_record,
+                      good_practice)
+    documented = line.documented
+    return [requirement for element_id, requirement in asked if element_id not in documented
+            and ((shown := SHOWN_BY_THE_LINE.get(element_id)) is None or not shown(line))]
 
 
 # What ``_asked_of`` worked out, for the tables it was worked out from (a test may load others).
-_ASKED: dict[tuple[str, str | None, dt.date, bool], tuple[tuple[str, ElementRequirement], ...]] = {}
+_ASKED: dict[tuple[str, str | None, dt.date, bool, bool], tuple[tuple[str, ElementRequirement], ...]] = {}
 _ASKED_OF_TABLES: list[object] = []
 
 
-def _asked_of(payer_class: str, pack: str | None, day: dt.date,
-              is_procedure_record: bool) -> tuple[tuple[str, ElementRequirement], ...]:
+def _asked_of(payer_class: str, pack: str | None, day: dt.date, is_procedure_record: bool,
+              good_practice: bool = True) -> tuple[tuple[str, ElementRequirement], ...]:
     """Every element a line of this kind is asked for on ``day`` by this payer, with its requirement, in the order
-    ``missing_elements`` lists them: the same for every line of a payer and day, so worked out once per process."""
-    tables = [documentation_elements(), documentation_requirements()]
-    if [id(table) for table in tables] != [id(table) for table in _ASKED_OF_TABLES] or len(_ASKED) > 4096:
+    ``missing_elements`` lists them (without the good-practice ones unless ``good_practice``): the same for every
+    line of a payer and day, so worked out once per process."""
+    elements, requirements_table = documentation_elements(), documentation_requirements()
+    if len(_ASKED_OF_TABLES) != 2 or _ASKED_OF_TABLES[0] is not elements \
+            or _ASKED_OF_TABLES[1] is not requirements_table or len(_ASKED) > 4096:
         _ASKED.clear()  # a year of days for a few payers is far less
-        _ASKED_OF_TABLES[:] = tables
-    key = (payer_class, pack, day, is_procedure_record)
+        _ASKED_OF_TABLES[:] = [elements, requirements_table]
+    key = (payer_class, pack, day, is_procedure_record, good_practice)
     asked = _ASKED.get(key)
     if asked is None:
         requirements = [
             (element.element_id, requirement_for(element, payer_class, pack, day))
-            for element in documentation_elements().values()
+            for element in elements.values()
             if not element.covered_by and element.period.covers(day) and element.applies_to_line(is_procedure_record)
         ]
-        asked = _ASKED[key] = tuple(sorted(requirements, key=lambda item: _ORDER[item[1].requirement]))
+        ordered = sorted(requirements, key=lambda item: _ORDER[item[1].requirement])
+        asked = _ASKED[key] = tuple(item for item in ordered if good_practice or item[1].requirement in ALWAYS_LISTED)
     return asked
 
 
@@ -202,9 +204,7 @@ def check_documentation_complete(context: BillingContext) -> list[Finding]:
     findings: list[Finding] = []
     for line in lines:
         payer = requirements_payer(payer_of(context), line, context)
-        missing = missing_elements(line, payer, context)
-        if not context.options.good_practice_elements:
-            missing = [item for item in missing if item.requirement in ALWAYS_LISTED]
+        missing = missing_elements(line, payer, context, context.options.good_practice_elements)
         if not missing:
             continue
         required = any(item.requirement is Requirement.REQUIRED for item in missing)

@@ -27,11 +27,11 @@ from __future__ import annotations
 import re
 
 from needlecheck.mappings.cpt import cpt_codes, dry_needling_code_for
-from needlecheck.mappings.dry_needling_substitutes import substitute_for
+from needlecheck.mappings.dry_needling_substitutes import Substitute, substitute_for, substitutes
 from needlecheck.plugin.context import BillingContext, ServiceLine
 from needlecheck.plugin.families import Family
 from needlecheck.plugin.findings import CodeChange, Finding, Severity, Topic
-from needlecheck.plugin.rule import Precedence, Rule
+from needlecheck.plugin.rule import Precedence, Rule, from_table
 from needlecheck.plugin.wording import upper_first
 
 # Words of the descriptor and the names under which dry needling is taught and regulated.
@@ -55,12 +55,19 @@ def says_dry_needling(line: ServiceLine) -> bool:
     return any(f" {word} " in _plain(text) for text in line.described_as for word in DRY_NEEDLING_WORDS)
 
 
+def _substitute_codes(rows: tuple[Substitute, ...]) -> frozenset[str]:
+    """Every code some row names, whatever its dates: a code outside it is never a substitute."""
+    return frozenset(code for row in rows for code in row.codes)
+
+
 def check_dry_needling_billed_under_other_code(context: BillingContext) -> list[Finding]:
     """A finding for each line that describes dry needling under a substitute code on or after 2020-01-01."""
     findings: list[Finding] = []
+    substitutable = from_table(substitutes(), _substitute_codes)
     for line in context.lines:
         day = context.date_of(line)
-        if line.injected_substances or substitute_for(line.code, day) is None or not says_dry_needling(line):
+        if line.code not in substitutable or line.injected_substances or substitute_for(line.code, day) is None \
+                or not says_dry_needling(line):
             continue
         muscles = line.muscles
         right_code = dry_needling_code_for(muscles.count, day) if muscles.confirmed and muscles.count else None

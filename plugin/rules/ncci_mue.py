@@ -40,13 +40,22 @@ from dataclasses import replace
 from decimal import Decimal
 
 from needlecheck.mappings.datasets import loaded_dataset
-from needlecheck.mappings.ncci_mue import DATASET_NAME, NOT_GIVEN, MueTables, MueValue, mue_on
+from needlecheck.mappings.ncci_mue import (
+    DATASET_NAME,
+    NOT_GIVEN,
+    MueDefault,
+    MueTables,
+    MueValue,
+    mue_defaults,
+    mue_on,
+)
 from needlecheck.mappings.sources import policy_source
 from needlecheck.plugin.context import BillingContext, ServiceLine
 from needlecheck.plugin.families import Family
 from needlecheck.plugin.findings import Finding, Severity, Topic
 from needlecheck.plugin.payer import payer_of
-from needlecheck.plugin.rule import Precedence, Rule
+from needlecheck.plugin.rule import Precedence, Rule, from_table
+from needlecheck.plugin.same_day import history_on
 from needlecheck.plugin.wording import join_words
 
 _MAI_MEANING = {
@@ -94,6 +103,10 @@ def _undecided(context: BillingContext, decided: set[str]) -> list[ServiceLine]:
     return [line for line in _lines_over_one_unit(context) if line.key not in decided]
 
 
+def _default_codes(defaults: tuple[MueDefault, ...]) -> frozenset[str]:
+    return frozenset(row.value.code for row in defaults)
+
+
 def check_ncci_mue(context: BillingContext) -> list[Finding]:
     """Findings for units above the MUE, per line (MAI 1) or per code and date (MAI 2 and 3)."""
     if not context.dry_needling_lines:
@@ -102,7 +115,11 @@ def check_ncci_mue(context: BillingContext) -> list[Finding]:
     findings: list[Finding] = []
     decided: set[str] = set()  # lines a shipped value (no table installed) settled
     per_date: dict[tuple[dt.date, str], list[ServiceLine]] = defaultdict(list)
+    mue_of: dict[tuple[dt.date, str], MueValue] = {}  # the MUE of each (date, code) of ``per_date``
+    defaulted = from_table(mue_defaults(), _default_codes)
     for line in context.lines:
+        if tables is None and line.code not in defaulted:
+            continue  # no MUE for this code: without a table only the shipped defaults give one
         day = context.date_of(line)
         mue = mue_on(tables, line.code, day)
         if mue is None:
@@ -111,12 +128,12 @@ def check_ncci_mue(context: BillingContext) -> list[Finding]:
             decided.add(line.key)
         if mue.per_date:
             per_date[(day, line.code)].append(line)
+            mue_of[(day, line.code)] = mue
         elif line.units > mue.max_units:
             findings.append(_finding(line, day, line.units, mue, [line.label]))
     for (day, code), lines in sorted(per_date.items()):
-        mue = mue_on(tables, code, day)
-        assert mue is not None
-        earlier = [prior.reference for prior in context.history if (prior.date_of_service, prior.code) == (day, code)]
+        mue = mue_of[(day, code)]
+        earlier = [prior.reference for prior in history_on(context, day) if prior.code == code]
         units = sum((line.units for line in lines), Decimal(0)) + len(earlier)
         if units > mue.max_units:
             counted = [line.label for line in lines] + [f"{ref} (already recorded, 1 unit)" for ref in earlier]

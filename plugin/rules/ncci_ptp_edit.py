@@ -68,12 +68,13 @@ def check_ncci_ptp_edit(context: BillingContext) -> list[Finding]:
         return []
     edits: PtpEdits | None = loaded_dataset(DATASET_NAME)
     if edits is None:
+        # The files are Medicare's edits: for another payer they would not decide the line either.
+        if not payer_of(context).is_medicare:
+            return []
         # Only a line with another service on its date meets an edit: the missing file decides nothing else.
         paired = [line for line in context.dry_needling_lines
                   if services_on(context, context.date_of(line), besides=line)]
-        # The files are Medicare's edits: for another payer they would not decide the line either.
-        decides = bool(paired) and payer_of(context).is_medicare
-        return [RULE.could_not_check(paired[0], DATASET_NAME)] if decides else []
+        return [RULE.could_not_check(paired[0], DATASET_NAME)] if paired else []
     findings: list[Finding] = []
     for line in context.dry_needling_lines:
         day = context.date_of(line)

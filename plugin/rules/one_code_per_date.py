@@ -28,7 +28,7 @@ from needlecheck.plugin.context import BillingContext, ServiceLine
 from needlecheck.plugin.families import Family
 from needlecheck.plugin.findings import Finding, Severity, Topic
 from needlecheck.plugin.rule import Precedence, Rule
-from needlecheck.plugin.same_day import dry_needling_session
+from needlecheck.plugin.same_day import dry_needling_session, history_on
 from needlecheck.plugin.wording import join_words
 
 
@@ -39,7 +39,9 @@ def check_one_code_per_date(context: BillingContext) -> list[Finding]:
         lines_by_date[context.date_of(line)].append(line)
     findings: list[Finding] = []
     for day, lines in sorted(lines_by_date.items()):
-        earlier = [prior for prior in context.history if prior.date_of_service == day]
+        earlier = history_on(context, day)
+        if len(lines) + len(earlier) < 2:
+            continue  # one service alone carries one code
         codes = {line.code for line in lines} | {prior.code for prior in earlier if prior.code in ("20560", "20561")}
         if len(codes) < 2:
             continue

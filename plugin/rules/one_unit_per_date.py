@@ -41,7 +41,7 @@ from needlecheck.plugin.context import BillingContext, ServiceLine
 from needlecheck.plugin.families import Family
 from needlecheck.plugin.findings import Finding, Severity, Topic
 from needlecheck.plugin.rule import Precedence, Rule
-from needlecheck.plugin.same_day import dry_needling_session
+from needlecheck.plugin.same_day import dry_needling_session, history_on
 from needlecheck.plugin.wording import join_words, upper_first
 
 
@@ -77,7 +77,7 @@ def check_one_unit_per_date(context: BillingContext) -> list[Finding]:
     for line in context.dry_needling_lines:
         repeats[(context.date_of(line), line.code)].append(line)
     for (day, code), lines in sorted(repeats.items()):
-        earlier = [prior.reference for prior in context.history if (prior.date_of_service, prior.code) == (day, code)]
+        earlier = [prior.reference for prior in history_on(context, day) if prior.code == code]
         if len(lines) + len(earlier) < 2:
             continue
         where = [line.label for line in lines] + [f"{ref} (already recorded)" for ref in earlier]

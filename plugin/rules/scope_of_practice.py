@@ -41,7 +41,7 @@ from needlecheck.plugin.context import BillingContext, ServiceLine
 from needlecheck.plugin.families import Family
 from needlecheck.plugin.findings import Finding, Severity, Topic
 from needlecheck.plugin.performer import provider_types
-from needlecheck.plugin.rule import Precedence, Rule
+from needlecheck.plugin.rule import Precedence, Rule, from_table
 from needlecheck.plugin.wording import iso, join_words, upper_first
 
 
@@ -93,11 +93,13 @@ def _unknown_parts(line: ServiceLine, day: dt.date) -> str | None:
     unread = [performer.reference for performer in line.performers if not performer.codes]
     profession_unknown = not line.performers or bool(unread)
     if line.service_state is None:
-        deciding = _deciding_rows(day)
-        if profession_unknown and deciding:
+        if profession_unknown:
+            if not _deciding_rows(day):
+                return None
             return f"neither {_who(unread)} nor the state where it is furnished could be read from the record"
-        types = {kind.value for kind in provider_types(line)}
-        if any(row.provider_type in types for row in deciding):
+        types = provider_types(line)  # ProviderType is a StrEnum: its members hash and compare as the table's names
+        # Most professions no row restricts: the dates are looked at only for those some row does.
+        if any(row.provider_type in types and row.period.covers(day) for row in _restricting_rows()):
             return "the state where it is furnished could not be read from the record (Location or Organization)"
         return None
     # The table is read only when the profession is unknown: a known one was checked against its own row.
@@ -108,7 +110,16 @@ def _unknown_parts(line: ServiceLine, day: dt.date) -> str | None:
 
 def _deciding_rows(day: dt.date) -> list[ScopeRule]:
     """The rows in force on ``day`` that restrict a profession in a state."""
-    return [row for row in scope_of_practice() if row.status in _DECIDING and row.period.covers(day)]
+    return [row for row in _restricting_rows() if row.period.covers(day)]
+
+
+def _restricting_rows() -> tuple[ScopeRule, ...]:
+    """The rows that restrict a profession in a state, whatever their dates (picked once per table)."""
+    return from_table(scope_of_practice(), _restricting)
+
+
+def _restricting(table: tuple[ScopeRule, ...]) -> tuple[ScopeRule, ...]:
+    return tuple(row for row in table if row.status in _DECIDING)
 
 
 def _who(unread: list[str]) -> str:
