@@ -8,10 +8,17 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import orjson
-from flask import Blueprint, Flask, Response, current_app, request
+from flask import Blueprint, Flask, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
-from needlecheck.cds_hooks.audit import record_invocations, trace_invocation
+from needlecheck.cds_hooks.audit import (
+    call_facts,
+    card_rule_ids,
+    elapsed_ms,
+    record_invocation,
+    time_requests,
+    trace_invocation,
+)
 from needlecheck.cds_hooks.client_auth import authenticated_client, install_client_auth
 from needlecheck.cds_hooks.cors import allow_origins
 from needlecheck.cds_hooks.errors import ApiError, operation_outcome, outcome_for
@@ -21,8 +28,8 @@ from needlecheck.cds_hooks.fhir_server_policy import check_fhir_server
 from needlecheck.cds_hooks.governance import Governance
 from needlecheck.cds_hooks.health import health_routes
 from needlecheck.cds_hooks.invoke import run_hook
-from needlecheck.cds_hooks.logging_setup import install_access_log
-from needlecheck.cds_hooks.metrics import count_feedback, install_metrics
+from needlecheck.cds_hooks.logging_setup import log_access
+from needlecheck.cds_hooks.metrics import count_feedback, install_metrics, observe_hook_call
 from needlecheck.cds_hooks.openapi import openapi_routes
 from needlecheck.cds_hooks.request_limits import check_hook_request_size, parse_json_body
 from needlecheck.cds_hooks.services import SERVICES, ServiceDefinition, discovery_document
@@ -34,6 +41,7 @@ from needlecheck.mappings.local_policy import configure_policy_dir
 
 log = logging.getLogger("needlecheck")
 routes = Blueprint("cds_hooks", __name__)
+HOOK_ENDPOINT = "cds_hooks.invoke"
 
 
 def _json(body: dict[str, Any], status: int = 200) -> Response:
@@ -97,6 +105,32 @@ def health() -> Response:
     return _json({"status": "ok"})
 
 
+def _observe_request(response: Response) -> Response:
+    """After every request: the access line, and for a CDS service call its audit record and metrics.
+
+    One hook reading the request's facts once, rather than one hook each: Flask's call of a hook and every
+    lookup through its context-local proxies (``request``, ``g``) cost a busy worker on every call, and the
+    access line and the audit record both name the rules whose cards the call shows.
+    """
+    environ = request.environ
+    total_ms = elapsed_ms(environ)
+    method = request.method
+    rule = request.url_rule
+    trace = g.get("needlecheck_invocation")
+    result = trace.result if trace is not None else None
+    rule_ids = card_rule_ids(result.body) if result is not None else ()
+    service_id = (request.view_args or {}).get("service_id")
+    if method == "POST" and rule is not None and rule.endpoint == HOOK_ENDPOINT:
+        record_invocation(current_app.extensions["needlecheck.store"],
+                          call_facts(response, service_id, total_ms, authenticated_client(), trace, rule_ids))
+        observe_hook_call(service_id, response.status_code, total_ms, trace)
+    if result is None:
+        log_access(method, rule, response.status_code, total_ms)
+    else:
+        log_access(method, rule, response.status_code, total_ms, service_id, rule_ids, len(result.body["cards"]))
+    return response
+
+
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the service with ``settings`` (embedded defaults when None)."""
     settings = settings or Settings()
@@ -121,9 +155,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(health_routes)
     install_client_auth(app, settings)
     allow_origins(app, settings.cors_origins)
-    record_invocations(app, "needlecheck.store", endpoint="cds_hooks.invoke")
-    install_metrics(app, hook_endpoint="cds_hooks.invoke")
-    install_access_log(app)
+    time_requests(app)
+    install_metrics(app)
+    app.after_request(_observe_request)
 
     @app.errorhandler(ApiError)
     def api_error(error: ApiError) -> Response:

@@ -18,11 +18,11 @@ from functools import partial
 from typing import Any
 
 import requests
-from flask import Flask, Response, g, request
+from flask import Flask, Response, g
 from requests.adapters import HTTPAdapter
 
 from needlecheck.cds_hooks.cards import RULE_EXTENSION
-from needlecheck.cds_hooks.client_auth import authenticated_client
+from needlecheck.cds_hooks.client_auth import AuthenticatedClient
 from needlecheck.cds_hooks.fhir_pool import worker_adapter
 from needlecheck.cds_hooks.invoke import HookResult
 from needlecheck.cds_hooks.prefetch import KeyStatus
@@ -230,20 +230,16 @@ def elapsed_ms(environ: dict[str, Any]) -> float | None:
     return round((time.perf_counter() - started) * 1000, 3) if isinstance(started, float) else None
 
 
-def _client_id() -> str:
+def caller_id(caller: AuthenticatedClient | None) -> str:
     """The ``iss`` of the client whose JWT was verified; ``anonymous`` in open mode or when it was refused."""
-    caller = authenticated_client()
     return caller.client.iss if caller is not None else ANONYMOUS_CLIENT
 
 
-def audit_record(response: Response) -> AuditRecord:
-    """The record of the invocation that ``response`` answers (called after the response is built)."""
-    return call_facts(response)()
-
-
-def call_facts(response: Response) -> Callable[[], AuditRecord]:
-    """What the record of the invocation ``response`` answers is made from, read now from the request, ``g`` and
-    the response (which belong to the request's thread); calling the result makes the record, in any thread.
+def call_facts(response: Response, service_id: Any, total_ms: float | None, caller: AuthenticatedClient | None,
+               trace: InvocationTrace | None, rule_ids: tuple[str, ...]) -> Callable[[], AuditRecord]:
+    """What the record of the invocation ``response`` answers is made from (the facts of the request the
+    after-request hook read once for the audit log, the metrics and the access line, and ``rule_ids``, the
+    ``card_rule_ids`` of its answer); calling the result makes the record, in any thread.
 
     Only identifiers and figures are kept, never the call's ``HookResult``: queued for the audit writer, that
     would keep the whole call (its billing context, the request's resources) alive until the writer's batch,
@@ -252,8 +248,8 @@ def call_facts(response: Response) -> Callable[[], AuditRecord]:
     problem = None
     if response.status_code >= 400:
         problem = problem_of(response.get_json(silent=True)) or f"http-{response.status_code}"
-    return partial(make_audit_record, time.time(), (request.view_args or {}).get("service_id"), response.status_code,
-                   problem, _client_id(), elapsed_ms(request.environ), traced_call(g.get("needlecheck_invocation")))
+    return partial(make_audit_record, time.time(), service_id, response.status_code, problem, caller_id(caller),
+                   total_ms, traced_call(trace, rule_ids))
 
 
 @dataclass(frozen=True)
@@ -275,8 +271,9 @@ class TracedCall:
 _UNTRACED = TracedCall(None, None, None)
 
 
-def traced_call(trace: InvocationTrace | None) -> TracedCall | None:
-    """The facts of ``trace`` the audit record keeps (None without a trace: the request was not a JSON object)."""
+def traced_call(trace: InvocationTrace | None, rule_ids: tuple[str, ...]) -> TracedCall | None:
+    """The facts of ``trace`` the audit record keeps (None without a trace: the request was not a JSON object);
+    ``rule_ids``: the ``card_rule_ids`` of the call's answer."""
     if trace is None:
         return None
     waited_ms, requests_sent = round(trace.fhir_waited_ms, 3), trace.fhir_requests
@@ -284,7 +281,7 @@ def traced_call(trace: InvocationTrace | None) -> TracedCall | None:
     if result is None:
         return TracedCall(trace.hook_instance, waited_ms, requests_sent)
     card_uuids, suggestion_uuids = cards_identifiers(result.body)
-    return TracedCall(trace.hook_instance, waited_ms, requests_sent, card_rule_ids(result.body), card_uuids,
+    return TracedCall(trace.hook_instance, waited_ms, requests_sent, rule_ids, card_uuids,
                       suggestion_uuids, result.suppressed, result.issued, *prefetch_completeness(result))
 
 
@@ -312,33 +309,29 @@ def prefetch_completeness(result: HookResult) -> tuple[int | None, int | None]:
     return len(provided), len(usable)
 
 
-def record_invocations(app: Flask, store_key: str, endpoint: str) -> None:
-    """Write an audit record for every POST to ``endpoint``, whatever its status, to the store ``store_key``.
-
-    A record that cannot be stored is logged (its kind only) and the call is still answered: decision support
-    stays available while the database is down, and the log shows which records are missing.
-    """
+def time_requests(app: Flask) -> None:
+    """Start each request's clock outside Flask (``elapsed_ms``), so the duration includes whatever runs before
+    the view (authentication, limits)."""
     inner = app.wsgi_app
 
     def timed(environ: dict[str, Any], start_response: Any) -> Any:
-        # Outside Flask, so the duration includes whatever runs before the view (authentication, limits).
         environ[_STARTED] = time.perf_counter()
         return inner(environ, start_response)
 
     app.wsgi_app = timed  # type: ignore[method-assign]
 
-    @app.after_request
-    def record(response: Response) -> Response:
-        if request.endpoint != endpoint or request.method != "POST":
-            return response
-        try:
-            store = app.extensions[store_key]
-            facts = call_facts(response)
-            later = getattr(store, "record_invocation_soon", None)  # the audit writer's queue makes it in its thread
-            if later is not None:
-                later(facts)
-            else:
-                store.record_invocation(facts())
-        except Exception as error:
-            log.error("audit record of a %s call not stored: %s", request.endpoint, type(error).__name__)
-        return response
+
+def record_invocation(store: Any, facts: Callable[[], AuditRecord]) -> None:
+    """Have ``store`` write the audit record ``facts`` makes (queued, where the store has the audit writer's queue).
+
+    A record that cannot be stored is logged (its kind only) and the call is still answered: decision support
+    stays available while the database is down, and the log shows which records are missing.
+    """
+    try:
+        later = getattr(store, "record_invocation_soon", None)  # the audit writer's queue makes it in its thread
+        if later is not None:
+            later(facts)
+        else:
+            store.record_invocation(facts())
+    except Exception as error:
+        log.error("audit record of a cds_hooks.invoke call not stored: %s", type(error).__name__)

@@ -29,10 +29,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, Response, g, request
 from gunicorn.glogging import Logger as GunicornLogger
-
-from needlecheck.cds_hooks.audit import card_rule_ids, elapsed_ms
+from werkzeug.routing import Rule
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # Standard record attributes each JSON line carries, renamed to what log collectors usually expect.
@@ -310,30 +308,24 @@ def gunicorn_logger_class(log_format: str) -> type[GunicornLogger]:
     return JsonGunicornLogger if log_format == "json" else GunicornLogger
 
 
-def route_template() -> str:
+def route_template(rule: Rule | None) -> str:
     """The matched route's template (``/cds-services/<service_id>``), or ``-`` when none matched."""
-    return request.url_rule.rule if request.url_rule is not None else UNMATCHED_ROUTE
+    return rule.rule if rule is not None else UNMATCHED_ROUTE
 
 
-def install_access_log(app: Flask) -> None:
-    """Log one line per request: method, route template, status and milliseconds (``needlecheck.access``)."""
-
-    @app.after_request
-    def log_access(response: Response) -> Response:
-        ms = elapsed_ms(request.environ)
-        method = request.method if request.method in HTTP_METHODS else "OTHER"  # any token is a method
-        fields: dict[str, Any] = {"method": method, "route": route_template(), "status": response.status_code,
-                                  "ms": ms}
-        shown = "-" if ms is None else f"{ms:.1f}"
-        trace = g.get("needlecheck_invocation")
-        result = trace.result if trace is not None else None
-        if result is None:
-            log_soon(access_log, logging.INFO, "%s %s %d %s ms", method, fields["route"], response.status_code, shown,
-                     extra=fields)
-            return response
-        # An answered hook call: the service id matched one of ours; rule ids and a count, no PHI, no tokens.
-        fields.update(service=request.view_args["service_id"] if request.view_args else "-",
-                      rules=",".join(card_rule_ids(result.body)) or "-", cards=len(result.body["cards"]))
-        log_soon(access_log, logging.INFO, "%s %s %d %s ms service=%s rules=%s cards=%d", method, fields["route"],
-                 response.status_code, shown, fields["service"], fields["rules"], fields["cards"], extra=fields)
-        return response
+def log_access(method: str, rule: Rule | None, status: int, ms: float | None, service_id: Any = None,
+               rule_ids: tuple[str, ...] = (), cards: int | None = None) -> None:
+    """Log the line of one request (``needlecheck.access``): method, route template (``rule``), status and
+    milliseconds; for an answered hook call (``cards`` given) also the service, the rules whose cards it shows and
+    the number of cards. The app's after-request hook calls it for every request."""
+    method = method if method in HTTP_METHODS else "OTHER"  # any token is a method
+    fields: dict[str, Any] = {"method": method, "route": route_template(rule), "status": status, "ms": ms}
+    shown = "-" if ms is None else f"{ms:.1f}"
+    if cards is None:
+        log_soon(access_log, logging.INFO, "%s %s %d %s ms", method, fields["route"], status, shown, extra=fields)
+        return
+    # An answered hook call: the service id matched one of ours; rule ids and a count, no PHI, no tokens.
+    fields.update(service=service_id if service_id is not None else "-", rules=",".join(rule_ids) or "-",
+                  cards=cards)
+    log_soon(access_log, logging.INFO, "%s %s %d %s ms service=%s rules=%s cards=%d", method, fields["route"],
+             status, shown, fields["service"], fields["rules"], cards, extra=fields)
