@@ -19,7 +19,7 @@ from needlecheck.cds_hooks.audit import (
     time_requests,
     trace_invocation,
 )
-from needlecheck.cds_hooks.client_auth import authenticated_client, install_client_auth
+from needlecheck.cds_hooks.client_auth import AuthenticatedClient, authenticated_client, install_client_auth
 from needlecheck.cds_hooks.cors import allow_origins
 from needlecheck.cds_hooks.errors import ApiError, operation_outcome, outcome_for
 from needlecheck.cds_hooks.feedback import parse_feedback
@@ -56,9 +56,21 @@ def _service(service_id: str) -> ServiceDefinition:
     return service
 
 
-def _body() -> Any:
-    settings: Settings = current_app.config["NEEDLECHECK_SETTINGS"]
+def _body(settings: Settings | None = None) -> Any:
+    settings = settings or current_app.config["NEEDLECHECK_SETTINGS"]
     return parse_json_body(request.get_data(cache=False), settings.request_limits)
+
+
+def _governance(extensions: dict[str, Any], settings: Settings, caller: AuthenticatedClient | None) -> Governance:
+    """The site's decisions for a call of ``caller``, made once per client and settings (they depend on nothing
+    else; a test may swap the app's settings)."""
+    iss = caller.client.iss if caller else None
+    made: dict[str | None, tuple[Settings, Governance]] = extensions["needlecheck.governance"]
+    entry = made.get(iss)
+    if entry is None or entry[0] is not settings:
+        entry = made[iss] = (settings, Governance(settings.rule_settings_for(iss),
+                                                  extensions["needlecheck.suppression"]))
+    return entry[1]
 
 
 @routes.get("/cds-services")
@@ -72,16 +84,15 @@ def invoke(service_id: str) -> Response:
     """Call one CDS service."""
     service = _service(service_id)
     settings: Settings = current_app.config["NEEDLECHECK_SETTINGS"]
-    body = _body()
+    body = _body(settings)
     trace = trace_invocation(body)  # the audit record is written from it, whatever the outcome
     check_hook_request_size(body, settings.request_limits)
     caller = authenticated_client()
     check_fhir_server(body, caller.client.fhir_hosts if caller else None, settings.allow_http)
-    governance = Governance(settings.rule_settings_for(caller.client.iss if caller else None),
-                            current_app.extensions["needlecheck.suppression"])
+    extensions = current_app.extensions
     with trace.fhir_session or contextlib.nullcontext():
-        result = run_hook(service, body, settings.fhir, current_app.extensions["needlecheck.pool"],
-                          trace.fhir_session, options=settings.rule_options, governance=governance)
+        result = run_hook(service, body, settings.fhir, extensions["needlecheck.pool"], trace.fhir_session,
+                          options=settings.rule_options, governance=_governance(extensions, settings, caller))
     trace.result = result  # the access line names the service, the rules that fired and the cards
     return _json(result.body)
 
@@ -149,6 +160,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["needlecheck.suppression"] = Suppression(
         app.extensions["needlecheck.store"], load_or_create_secret(settings.suppression_secret, settings.data_dir),
         settings.suppress_overridden_days)
+    app.extensions["needlecheck.governance"] = {}  # by client iss (None: open mode): see _governance
     app.extensions["needlecheck.pool"] = ThreadPoolExecutor(max_workers=FHIR_THREADS, thread_name_prefix="fhir")
     app.register_blueprint(routes)
     app.register_blueprint(openapi_routes)
