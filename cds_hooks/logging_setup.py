@@ -26,7 +26,7 @@ import queue
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from gunicorn.glogging import Logger as GunicornLogger
@@ -54,12 +54,15 @@ class _TimeOncePerSecond(logging.Formatter):
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         if datefmt is not None:
             return super().formatTime(record, datefmt)
+        return self.time_of(record.created, record.msecs)
+
+    def time_of(self, created: float, msecs: float) -> str:
+        """``asctime`` of a record ``created`` at that time (``msecs``: its milliseconds, as LogRecord has them)."""
         second, text = self._second
-        if second != int(record.created):
-            second, text = int(record.created), time.strftime(self.default_time_format,
-                                                                self.converter(record.created))
+        if second != int(created):
+            second, text = int(created), time.strftime(self.default_time_format, self.converter(created))
             self._second = (second, text)  # one assignment: threads see the old pair or the new one
-        return self.default_msec_format % (text, record.msecs) if self.default_msec_format else text
+        return self.default_msec_format % (text, msecs) if self.default_msec_format else text
 
 
 def log_formatter(log_format: str) -> logging.Formatter:
@@ -158,6 +161,10 @@ class _BackgroundOutput(logging.Handler):
                 if item is None:
                     stopping = True  # what came after the mark is still written (see _write_late_records)
                     continue
+                line = self._plain_line(item) if isinstance(item, tuple) else None
+                if line is not None:
+                    lines.append(line)
+                    continue
                 for record in self._made_from(item) if isinstance(item, tuple) else (item,):
                     try:
                         lines.append(self.output.format(record) + "\n")
@@ -165,6 +172,38 @@ class _BackgroundOutput(logging.Handler):
                         self.output.handleError(record)
             if lines:
                 self._write_text("".join(lines))
+
+    def _plain_line(self, deferred: Deferred) -> str | None:
+        """The text line of a deferred call, made without a LogRecord when nothing but this handler would see one
+        (no filter, no other handler, the text format): the line ``_made_from`` and the formatter would make, at
+        a fraction of the cost (making a record is most of what a line cost the writer). None otherwise."""
+        created, logger, level, msg, args, _extra = deferred
+        formatter = self.output.formatter
+        if type(formatter) is not _TimeOncePerSecond or formatter._fmt != TEXT_FORMAT or self.filters \
+                or level < self.level or not self._only_handler_of(logger):
+            return None
+        if args and len(args) == 1 and isinstance(args[0], Mapping) and args[0]:
+            args = args[0]  # as LogRecord takes a lone mapping: "%(key)s" formats
+        try:
+            message = str(msg) % args if args else str(msg)
+        except Exception:
+            return None  # the record path reports it (handleError)
+        msecs = int((created - int(created)) * 1000) + 0.0
+        return f"{formatter.time_of(created, msecs)} {logging.getLevelName(level)} {logger.name}: {message}\n"
+
+    def _only_handler_of(self, logger: logging.Logger) -> bool:
+        """Whether a record of ``logger`` would reach this handler only, unfiltered (``Logger.handle`` and
+        ``callHandlers`` would pass it through every logger up to the root, whose one handler this is)."""
+        current: logging.Logger | None = logger
+        while current is not None:
+            if current.disabled or current.filters:
+                return False
+            if current.parent is None:
+                return current.handlers == [self]
+            if current.handlers or not current.propagate:
+                return False
+            current = current.parent
+        return False
 
     def _made_from(self, deferred: Deferred) -> list[logging.LogRecord]:
         """The records of a deferred call this handler is to write (the logger's other handlers have theirs)."""
