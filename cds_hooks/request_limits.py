@@ -109,6 +109,6 @@ def check_hook_request_size(body: Any, limits: RequestLimits) -> None:
     prefetch = body.get("prefetch")
     if isinstance(prefetch, dict):
         for key, value in prefetch.items():
-            if isinstance(value, dict):
-                _count_limit(value.get("entry"), f"prefetch.{key}.entry", limits.max_bundle_entries,
-                             "max_bundle_entries")
+            entries = value.get("entry") if isinstance(value, dict) else None
+            if isinstance(entries, list) and len(entries) > limits.max_bundle_entries:  # the path only then
+                _count_limit(entries, f"prefetch.{key}.entry", limits.max_bundle_entries, "max_bundle_entries")
