@@ -240,7 +240,7 @@ def trace_invocation(body: Any) -> InvocationTrace:
 
 
 def elapsed_ms(environ: dict[str, Any]) -> float | None:
-    """Milliseconds since the request of ``environ`` reached the app (None outside ``record_invocations``)."""
+    """Milliseconds since the request of ``environ`` reached the app (None outside ``time_requests``)."""
     started = environ.get(_STARTED)
     return round((time.perf_counter() - started) * 1000, 3) if isinstance(started, float) else None
 
