@@ -13,16 +13,16 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 import requests
-from flask import Flask, Response, g, request
+from flask import Flask, Response, g
 from requests.adapters import HTTPAdapter
 
 from needlecheck.cds_hooks.cards import RULE_EXTENSION
-from needlecheck.cds_hooks.client_auth import authenticated_client
+from needlecheck.cds_hooks.client_auth import AuthenticatedClient
 from needlecheck.cds_hooks.fhir_pool import worker_adapter
 from needlecheck.cds_hooks.invoke import HookResult
 from needlecheck.cds_hooks.prefetch import KeyStatus
@@ -64,6 +64,18 @@ class AuditRecord:
     # The cards shown, with hashed patient and finding keys: stored in ``card_issued``, in the same transaction.
     issued_cards: tuple[IssuedCard, ...] = field(default=(), repr=False, compare=False)
 
+    @classmethod
+    def of(cls, **values: Any) -> AuditRecord:
+        """``AuditRecord(**values)`` when ``values`` names every field (else that call itself), made without the
+        frozen dataclass's ``__init__``: it sets each field through ``object.__setattr__``, ~28k instructions a
+        record, for every call the service answers; this is a fraction of that. Equal, hashed and immutable
+        like any other record (tests/test_audit_rule_ids.py holds the two to the same record)."""
+        if values.keys() != _AUDIT_RECORD_FIELDS:
+            return cls(**values)
+        record = object.__new__(cls)
+        record.__dict__.update(values)
+        return record
+
     def as_json(self) -> dict[str, Any]:
         """The record as a JSON object (``needlecheck audit`` prints these)."""
         return {
@@ -77,6 +89,9 @@ class AuditRecord:
             "suppressedRuleIds": list(self.suppressed_rule_ids), "prefetchProvided": self.prefetch_provided,
             "prefetchKeys": self.prefetch_keys,
         }
+
+
+_AUDIT_RECORD_FIELDS = frozenset(item.name for item in fields(AuditRecord))
 
 
 def safe_identifier(value: Any) -> str | None:
@@ -225,25 +240,21 @@ def trace_invocation(body: Any) -> InvocationTrace:
 
 
 def elapsed_ms(environ: dict[str, Any]) -> float | None:
-    """Milliseconds since the request of ``environ`` reached the app (None outside ``record_invocations``)."""
+    """Milliseconds since the request of ``environ`` reached the app (None outside ``time_requests``)."""
     started = environ.get(_STARTED)
     return round((time.perf_counter() - started) * 1000, 3) if isinstance(started, float) else None
 
 
-def _client_id() -> str:
+def caller_id(caller: AuthenticatedClient | None) -> str:
     """The ``iss`` of the client whose JWT was verified; ``anonymous`` in open mode or when it was refused."""
-    caller = authenticated_client()
     return caller.client.iss if caller is not None else ANONYMOUS_CLIENT
 
 
-def audit_record(response: Response) -> AuditRecord:
-    """The record of the invocation that ``response`` answers (called after the response is built)."""
-    return call_facts(response)()
-
-
-def call_facts(response: Response) -> Callable[[], AuditRecord]:
-    """What the record of the invocation ``response`` answers is made from, read now from the request, ``g`` and
-    the response (which belong to the request's thread); calling the result makes the record, in any thread.
+def call_facts(response: Response, service_id: Any, total_ms: float | None, caller: AuthenticatedClient | None,
+               trace: InvocationTrace | None, rule_ids: tuple[str, ...]) -> Callable[[], AuditRecord]:
+    """What the record of the invocation ``response`` answers is made from (the facts of the request the
+    after-request hook read once for the audit log, the metrics and the access line, and ``rule_ids``, the
+    ``card_rule_ids`` of its answer); calling the result makes the record, in any thread.
 
     Only identifiers and figures are kept, never the call's ``HookResult``: queued for the audit writer, that
     would keep the whole call (its billing context, the request's resources) alive until the writer's batch,
@@ -252,13 +263,16 @@ def call_facts(response: Response) -> Callable[[], AuditRecord]:
     problem = None
     if response.status_code >= 400:
         problem = problem_of(response.get_json(silent=True)) or f"http-{response.status_code}"
-    return partial(make_audit_record, time.time(), (request.view_args or {}).get("service_id"), response.status_code,
-                   problem, _client_id(), elapsed_ms(request.environ), traced_call(g.get("needlecheck_invocation")))
+    return partial(make_audit_record, time.time(), service_id, response.status_code, problem, caller_id(caller),
+                   total_ms, traced_call(trace, rule_ids))
 
 
-@dataclass(frozen=True)
-class TracedCall:
-    """The audit record's facts from an invocation's trace: identifiers and figures only."""
+class TracedCall(NamedTuple):
+    """The audit record's facts from an invocation's trace: identifiers and figures only.
+
+    A named tuple, made in the request's thread: as immutable as a frozen dataclass, at a fraction of the cost
+    (a frozen dataclass sets each field through ``object.__setattr__``, ~1.5k instructions a field).
+    """
 
     hook_instance: str | None
     fhir_ms: float | None
@@ -275,8 +289,9 @@ class TracedCall:
 _UNTRACED = TracedCall(None, None, None)
 
 
-def traced_call(trace: InvocationTrace | None) -> TracedCall | None:
-    """The facts of ``trace`` the audit record keeps (None without a trace: the request was not a JSON object)."""
+def traced_call(trace: InvocationTrace | None, rule_ids: tuple[str, ...]) -> TracedCall | None:
+    """The facts of ``trace`` the audit record keeps (None without a trace: the request was not a JSON object);
+    ``rule_ids``: the ``card_rule_ids`` of the call's answer."""
     if trace is None:
         return None
     waited_ms, requests_sent = round(trace.fhir_waited_ms, 3), trace.fhir_requests
@@ -284,7 +299,7 @@ def traced_call(trace: InvocationTrace | None) -> TracedCall | None:
     if result is None:
         return TracedCall(trace.hook_instance, waited_ms, requests_sent)
     card_uuids, suggestion_uuids = cards_identifiers(result.body)
-    return TracedCall(trace.hook_instance, waited_ms, requests_sent, card_rule_ids(result.body), card_uuids,
+    return TracedCall(trace.hook_instance, waited_ms, requests_sent, rule_ids, card_uuids,
                       suggestion_uuids, result.suppressed, result.issued, *prefetch_completeness(result))
 
 
@@ -294,7 +309,7 @@ def make_audit_record(recorded_at: float, service_id: Any, http_status: int, pro
     service_id = safe_identifier(service_id) or "?"
     service = SERVICES.get(service_id)
     call = call or _UNTRACED
-    return AuditRecord(
+    return AuditRecord.of(
         recorded_at=dt.datetime.fromtimestamp(recorded_at, dt.UTC), service_id=service_id,
         hook=service.hook if service else None, hook_instance=call.hook_instance, client_id=client_id,
         http_status=http_status, problem=problem, rule_ids=call.rule_ids, card_uuids=call.card_uuids,
@@ -312,33 +327,29 @@ def prefetch_completeness(result: HookResult) -> tuple[int | None, int | None]:
     return len(provided), len(usable)
 
 
-def record_invocations(app: Flask, store_key: str, endpoint: str) -> None:
-    """Write an audit record for every POST to ``endpoint``, whatever its status, to the store ``store_key``.
-
-    A record that cannot be stored is logged (its kind only) and the call is still answered: decision support
-    stays available while the database is down, and the log shows which records are missing.
-    """
+def time_requests(app: Flask) -> None:
+    """Start each request's clock outside Flask (``elapsed_ms``), so the duration includes whatever runs before
+    the view (authentication, limits)."""
     inner = app.wsgi_app
 
     def timed(environ: dict[str, Any], start_response: Any) -> Any:
-        # Outside Flask, so the duration includes whatever runs before the view (authentication, limits).
         environ[_STARTED] = time.perf_counter()
         return inner(environ, start_response)
 
     app.wsgi_app = timed  # type: ignore[method-assign]
 
-    @app.after_request
-    def record(response: Response) -> Response:
-        if request.endpoint != endpoint or request.method != "POST":
-            return response
-        try:
-            store = app.extensions[store_key]
-            facts = call_facts(response)
-            later = getattr(store, "record_invocation_soon", None)  # the audit writer's queue makes it in its thread
-            if later is not None:
-                later(facts)
-            else:
-                store.record_invocation(facts())
-        except Exception as error:
-            log.error("audit record of a %s call not stored: %s", request.endpoint, type(error).__name__)
-        return response
+
+def record_invocation(store: Any, facts: Callable[[], AuditRecord]) -> None:
+    """Have ``store`` write the audit record ``facts`` makes (queued, where the store has the audit writer's queue).
+
+    A record that cannot be stored is logged (its kind only) and the call is still answered: decision support
+    stays available while the database is down, and the log shows which records are missing.
+    """
+    try:
+        later = getattr(store, "record_invocation_soon", None)  # the audit writer's queue makes it in its thread
+        if later is not None:
+            later(facts)
+        else:
+            store.record_invocation(facts())
+    except Exception as error:
+        log.error("audit record of a cds_hooks.invoke call not stored: %s", type(error).__name__)

@@ -26,13 +26,11 @@ import queue
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from flask import Flask, Response, g, request
 from gunicorn.glogging import Logger as GunicornLogger
-
-from needlecheck.cds_hooks.audit import card_rule_ids, elapsed_ms
+from werkzeug.routing import Rule
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # Standard record attributes each JSON line carries, renamed to what log collectors usually expect.
@@ -56,12 +54,15 @@ class _TimeOncePerSecond(logging.Formatter):
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         if datefmt is not None:
             return super().formatTime(record, datefmt)
+        return self.time_of(record.created, record.msecs)
+
+    def time_of(self, created: float, msecs: float) -> str:
+        """``asctime`` of a record ``created`` at that time (``msecs``: its milliseconds, as LogRecord has them)."""
         second, text = self._second
-        if second != int(record.created):
-            second, text = int(record.created), time.strftime(self.default_time_format,
-                                                                self.converter(record.created))
+        if second != int(created):
+            second, text = int(created), time.strftime(self.default_time_format, self.converter(created))
             self._second = (second, text)  # one assignment: threads see the old pair or the new one
-        return self.default_msec_format % (text, record.msecs) if self.default_msec_format else text
+        return self.default_msec_format % (text, msecs) if self.default_msec_format else text
 
 
 def log_formatter(log_format: str) -> logging.Formatter:
@@ -160,6 +161,10 @@ class _BackgroundOutput(logging.Handler):
                 if item is None:
                     stopping = True  # what came after the mark is still written (see _write_late_records)
                     continue
+                line = self._plain_line(item) if isinstance(item, tuple) else None
+                if line is not None:
+                    lines.append(line)
+                    continue
                 for record in self._made_from(item) if isinstance(item, tuple) else (item,):
                     try:
                         lines.append(self.output.format(record) + "\n")
@@ -167,6 +172,38 @@ class _BackgroundOutput(logging.Handler):
                         self.output.handleError(record)
             if lines:
                 self._write_text("".join(lines))
+
+    def _plain_line(self, deferred: Deferred) -> str | None:
+        """The text line of a deferred call, made without a LogRecord when nothing but this handler would see one
+        (no filter, no other handler, the text format): the line ``_made_from`` and the formatter would make, at
+        a fraction of the cost (making a record is most of what a line cost the writer). None otherwise."""
+        created, logger, level, msg, args, _extra = deferred
+        formatter = self.output.formatter
+        if type(formatter) is not _TimeOncePerSecond or formatter._fmt != TEXT_FORMAT or self.filters \
+                or level < self.level or not self._only_handler_of(logger):
+            return None
+        if args and len(args) == 1 and isinstance(args[0], Mapping) and args[0]:
+            args = args[0]  # as LogRecord takes a lone mapping: "%(key)s" formats
+        try:
+            message = str(msg) % args if args else str(msg)
+        except Exception:
+            return None  # the record path reports it (handleError)
+        msecs = int((created - int(created)) * 1000) + 0.0
+        return f"{formatter.time_of(created, msecs)} {logging.getLevelName(level)} {logger.name}: {message}\n"
+
+    def _only_handler_of(self, logger: logging.Logger) -> bool:
+        """Whether a record of ``logger`` would reach this handler only, unfiltered (``Logger.handle`` and
+        ``callHandlers`` would pass it through every logger up to the root, whose one handler this is)."""
+        current: logging.Logger | None = logger
+        while current is not None:
+            if current.disabled or current.filters:
+                return False
+            if current.parent is None:
+                return current.handlers == [self]
+            if current.handlers or not current.propagate:
+                return False
+            current = current.parent
+        return False
 
     def _made_from(self, deferred: Deferred) -> list[logging.LogRecord]:
         """The records of a deferred call this handler is to write (the logger's other handlers have theirs)."""
@@ -310,30 +347,24 @@ def gunicorn_logger_class(log_format: str) -> type[GunicornLogger]:
     return JsonGunicornLogger if log_format == "json" else GunicornLogger
 
 
-def route_template() -> str:
+def route_template(rule: Rule | None) -> str:
     """The matched route's template (``/cds-services/<service_id>``), or ``-`` when none matched."""
-    return request.url_rule.rule if request.url_rule is not None else UNMATCHED_ROUTE
+    return rule.rule if rule is not None else UNMATCHED_ROUTE
 
 
-def install_access_log(app: Flask) -> None:
-    """Log one line per request: method, route template, status and milliseconds (``needlecheck.access``)."""
-
-    @app.after_request
-    def log_access(response: Response) -> Response:
-        ms = elapsed_ms(request.environ)
-        method = request.method if request.method in HTTP_METHODS else "OTHER"  # any token is a method
-        fields: dict[str, Any] = {"method": method, "route": route_template(), "status": response.status_code,
-                                  "ms": ms}
-        shown = "-" if ms is None else f"{ms:.1f}"
-        trace = g.get("needlecheck_invocation")
-        result = trace.result if trace is not None else None
-        if result is None:
-            log_soon(access_log, logging.INFO, "%s %s %d %s ms", method, fields["route"], response.status_code, shown,
-                     extra=fields)
-            return response
-        # An answered hook call: the service id matched one of ours; rule ids and a count, no PHI, no tokens.
-        fields.update(service=request.view_args["service_id"] if request.view_args else "-",
-                      rules=",".join(card_rule_ids(result.body)) or "-", cards=len(result.body["cards"]))
-        log_soon(access_log, logging.INFO, "%s %s %d %s ms service=%s rules=%s cards=%d", method, fields["route"],
-                 response.status_code, shown, fields["service"], fields["rules"], fields["cards"], extra=fields)
-        return response
+def log_access(method: str, rule: Rule | None, status: int, ms: float | None, service_id: Any = None,
+               rule_ids: tuple[str, ...] = (), cards: int | None = None) -> None:
+    """Log the line of one request (``needlecheck.access``): method, route template (``rule``), status and
+    milliseconds; for an answered hook call (``cards`` given) also the service, the rules whose cards it shows and
+    the number of cards. The app's after-request hook calls it for every request."""
+    method = method if method in HTTP_METHODS else "OTHER"  # any token is a method
+    fields: dict[str, Any] = {"method": method, "route": route_template(rule), "status": status, "ms": ms}
+    shown = "-" if ms is None else f"{ms:.1f}"
+    if cards is None:
+        log_soon(access_log, logging.INFO, "%s %s %d %s ms", method, fields["route"], status, shown, extra=fields)
+        return
+    # An answered hook call: the service id matched one of ours; rule ids and a count, no PHI, no tokens.
+    fields.update(service=service_id if service_id is not None else "-", rules=",".join(rule_ids) or "-",
+                  cards=cards)
+    log_soon(access_log, logging.INFO, "%s %s %d %s ms service=%s rules=%s cards=%d", method, fields["route"],
+             status, shown, fields["service"], fields["rules"], cards, extra=fields)

@@ -24,9 +24,8 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from flask import Blueprint, Flask, Response, g, request
+from flask import Blueprint, Flask, Response
 
-from needlecheck.cds_hooks.audit import elapsed_ms
 from needlecheck.cds_hooks.cards import RULE_EXTENSION
 from needlecheck.cds_hooks.services import SERVICES
 from needlecheck.mappings.datasets import dataset_specs, load_all_datasets
@@ -36,6 +35,7 @@ if TYPE_CHECKING:
     from prometheus_client import Counter, Histogram
     from prometheus_client.core import Metric
 
+    from needlecheck.cds_hooks.audit import InvocationTrace
     from needlecheck.cds_hooks.feedback import FeedbackItem
 
 log = logging.getLogger("needlecheck")
@@ -112,15 +112,21 @@ def series(family: Any, *labels: str) -> Any:
     return family.labels(*labels)
 
 
-def observe_hook_call(response: Response) -> None:
-    """Count one CDS service call and what it answered; reads the invocation trace the audit log keeps."""
+def observe_hook_call(service_id: Any, status: int, total_ms: float | None, trace: InvocationTrace | None) -> None:
+    """Count one CDS service call (``service_id`` as the route matched it) and what it answered; reads the
+    invocation trace the audit log keeps. Errors are logged, never raised: metrics must never cost a clinician an
+    answer."""
+    try:
+        _observe(service_label(service_id), str(status), total_ms, trace)
+    except Exception as error:
+        log.error("metrics of a hook call not recorded: %s", type(error).__name__, exc_info=error)
+
+
+def _observe(service: str, status: str, total_ms: float | None, trace: InvocationTrace | None) -> None:
     metrics = service_metrics()
-    service = service_label((request.view_args or {}).get("service_id"))
-    series(metrics.hook_calls, service, str(response.status_code)).inc()
-    total_ms = elapsed_ms(request.environ)
+    series(metrics.hook_calls, service, status).inc()
     if total_ms is not None:
         series(metrics.hook_seconds, service).observe(total_ms / 1000)
-    trace = g.get("needlecheck_invocation")
     if trace is None:
         return
     if trace.fhir_requests:
@@ -141,22 +147,11 @@ def count_feedback(service_id: str, items: Iterable[FeedbackItem]) -> None:
         series(counter, service_label(service_id), item.outcome).inc()
 
 
-def install_metrics(app: Flask, hook_endpoint: str) -> None:
-    """Serve ``/metrics`` and observe every POST to ``hook_endpoint`` (a CDS service call).
-
-    The call's duration is the audit log's (``record_invocations`` starts the clock outside Flask).
-    """
+def install_metrics(app: Flask) -> None:
+    """Serve ``/metrics``; the app's after-request hook calls ``observe_hook_call`` for every CDS service call,
+    with the duration the audit log records (``audit.time_requests`` starts the clock outside Flask)."""
     service_metrics()  # created now, so /metrics lists every family from the first scrape
     app.register_blueprint(metrics_routes)
-
-    @app.after_request
-    def observe(response: Response) -> Response:
-        if request.endpoint == hook_endpoint and request.method == "POST":
-            try:
-                observe_hook_call(response)
-            except Exception as error:  # metrics must never cost a clinician an answer
-                log.error("metrics of a hook call not recorded: %s", type(error).__name__, exc_info=error)
-        return response
 
 
 class DataSetCollector:

@@ -188,9 +188,9 @@ class SqliteStore:
         """Append audit records and the cards they show in one transaction, on this thread's audit connection
         (``synchronous=NORMAL``: see ``_audit_connection``)."""
         rows = [(_timestamp(record.recorded_at), record.service_id, record.hook, record.hook_instance,
-                 record.client_id, record.http_status, record.problem, json.dumps(list(record.rule_ids)),
-                 json.dumps(list(record.card_uuids)), json.dumps(list(record.suggestion_uuids)), record.total_ms,
-                 record.fhir_ms, record.fhir_requests, json.dumps(list(record.suppressed_rule_ids)),
+                 record.client_id, record.http_status, record.problem, _json_list(record.rule_ids),
+                 _json_list(record.card_uuids), _json_list(record.suggestion_uuids), record.total_ms,
+                 record.fhir_ms, record.fhir_requests, _json_list(record.suppressed_rule_ids),
                  record.prefetch_provided, record.prefetch_keys) for record in records]
         with self._transaction(self._audit_connection()) as connection:
             connection.executemany(f"INSERT INTO audit ({_AUDIT_COLUMNS}) VALUES ({', '.join('?' * 16)})", rows)
@@ -274,6 +274,11 @@ def _audit_record(row: tuple[Any, ...]) -> AuditRecord:
 def _feedback_instant(moment: dt.datetime) -> str:
     # As feedback.py normalizes outcomeTimestamp, so text order is time order.
     return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def _json_list(values: tuple[str, ...]) -> str:
+    # Most records name no rule, card or suggestion: "[]" without json.dumps (about 13k instructions each).
+    return json.dumps(list(values)) if values else "[]"
 
 
 def _timestamp(moment: dt.datetime) -> str:

@@ -3,6 +3,8 @@ per-rule query counts what clinicians were shown, not the checks that could not 
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,8 +14,9 @@ import pytest
 from flask import Flask
 
 from needlecheck.cds_hooks.app import create_app
-from needlecheck.cds_hooks.audit import card_rule_ids
+from needlecheck.cds_hooks.audit import AuditRecord, TracedCall, card_rule_ids, make_audit_record
 from needlecheck.cds_hooks.settings import Settings
+from needlecheck.cds_hooks.suppression import IssuedCard
 
 REQUESTS = Path(__file__).resolve().parent.parent / "fixtures" / "requests"
 ORDER_SIGN = "/cds-services/dry-needling-order-sign"
@@ -78,3 +81,29 @@ def test_card_rule_ids_reads_each_cards_rule_once_and_ignores_cards_without_one(
     ]}
     assert card_rule_ids(body) == ("DN-CODE-001", "DN-DOC-002", "DN-FREQ-001", "DN-MCR-001")
     assert card_rule_ids(None) == ()
+
+
+def test_a_record_made_for_the_audit_writer_is_the_record_the_dataclass_makes() -> None:
+    # make_audit_record skips the frozen dataclass's __init__ (AuditRecord.of): the same record either way.
+    issued = (IssuedCard("card-1", "DN-CODE-001", "patient-key", "finding-key"),)
+    call = TracedCall("hook-1", 1.5, 2, ("DN-CODE-001",), ("card-1",), ("suggestion-1",), ("DN-NCCI-001",), issued,
+                      3, 7)
+    made = make_audit_record(1_700_000_000.25, "dry-needling-order-sign", 200, None, "anonymous", 4.5, call)
+    expected = AuditRecord(
+        recorded_at=dt.datetime.fromtimestamp(1_700_000_000.25, dt.UTC), service_id="dry-needling-order-sign",
+        hook="order-sign", hook_instance="hook-1", client_id="anonymous", http_status=200, problem=None,
+        rule_ids=("DN-CODE-001",), card_uuids=("card-1",), suggestion_uuids=("suggestion-1",), total_ms=4.5,
+        fhir_ms=1.5, fhir_requests=2, suppressed_rule_ids=("DN-NCCI-001",), prefetch_provided=3, prefetch_keys=7,
+        issued_cards=issued)
+    assert type(made) is AuditRecord
+    assert made == expected and hash(made) == hash(expected) and repr(made) == repr(expected)
+    assert dataclasses.asdict(made) == dataclasses.asdict(expected)  # issued_cards too (not compared by ==)
+    assert made.as_json() == expected.as_json()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        made.problem = "x"  # type: ignore[misc]
+    # Not every field named: the dataclass's own __init__ (its defaults, its errors).
+    partial = AuditRecord.of(recorded_at=expected.recorded_at, service_id="s", hook=None, hook_instance=None,
+                             client_id="c", http_status=200)
+    assert partial == AuditRecord(expected.recorded_at, "s", None, None, "c", 200)
+    with pytest.raises(TypeError):
+        AuditRecord.of(service_id="s")

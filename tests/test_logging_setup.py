@@ -182,3 +182,50 @@ def test_a_line_queued_behind_the_stop_mark_is_written_when_the_worker_stops(
     background._thread.join(5)
     background.close()
     assert len([line for line in capsys.readouterr().err.splitlines() if line.endswith("late line")]) == 1
+
+
+def test_the_writer_makes_a_plain_text_line_exactly_as_the_record_and_the_formatter_would() -> None:
+    # The writer's shortcut for deferred lines (no LogRecord) must write what the record path writes, and only
+    # when no filter or other handler would have seen the record.
+    root = logging.getLogger()
+    saved_handlers, saved_level = list(root.handlers), root.level
+    logger = logging.getLogger("needlecheck.test-plain")
+    output = _OutputHandler()
+    output.setFormatter(log_formatter("text"))
+    background = _BackgroundOutput(output)
+    writer = background._thread
+    items = [
+        (1_700_000_000.125, logger, logging.INFO, "%s %s %d %s ms service=%s rules=%s cards=%d",
+         ("POST", "/cds-services/<service_id>", 200, "0.4", "dry-needling-order-sign", "DN-CODE-001", 1), {}),
+        (1_700_000_000.9999, logger, logging.WARNING, "no arguments, 100% literal", (), {"status": 200}),
+        (1_600_000_000.0, logger, logging.INFO, "%s and %r", ("é ü", [1, "x"]), {"route": "-"}),
+        (1_700_000_001.5, logger, logging.ERROR, "%(a)s mapping", ({"a": "keyed"},), {}),
+    ]
+    try:
+        root.handlers = [background]
+        root.setLevel(logging.INFO)
+        background._thread = threading.current_thread()  # make records here as the writer thread does
+        for item in items:
+            expected = [output.format(record) + "\n" for record in background._made_from(item)]
+            assert [background._plain_line(item)] == expected
+        # Anything else that would see the record: the shortcut steps aside.
+        seen: list[logging.LogRecord] = []
+        other = logging.Handler()
+        other.emit = seen.append  # type: ignore[method-assign]
+        for add, remove in [(lambda: logger.addFilter(lambda r: True), lambda: logger.filters.clear()),
+                            (lambda: logger.addHandler(other), lambda: logger.removeHandler(other)),
+                            (lambda: root.addHandler(other), lambda: root.removeHandler(other)),
+                            (lambda: setattr(logger, "propagate", False), lambda: setattr(logger, "propagate", True)),
+                            (lambda: background.addFilter(lambda r: True), lambda: background.filters.clear())]:
+            add()
+            try:
+                assert background._plain_line(items[0]) is None
+            finally:
+                remove()
+        output.setFormatter(log_formatter("json"))
+        assert background._plain_line(items[0]) is None
+    finally:
+        background._thread = writer
+        root.handlers = saved_handlers
+        root.setLevel(saved_level)
+        background.close()

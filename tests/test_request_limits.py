@@ -227,3 +227,13 @@ def test_a_limit_below_one_is_refused(tmp_path: Path, setting: str) -> None:
 
     with pytest.raises(SettingsError, match=setting):
         load_settings(config)
+
+
+@pytest.mark.parametrize("value", [
+    {"a": "[[[", "b": "x"}, ["", "{", "", "}"], {"[": [[], ""], "]": "]"}, ["]]]", [[[["ab"]]]], "[["],
+])
+def test_a_bracket_in_one_string_among_plain_ones_is_text(value: Any) -> None:
+    # Strings with a bracket take the slow path; their neighbours without one must not hide them.
+    document = json.dumps(value).encode()
+    for limit in range(1, 7):
+        assert nesting_depth_exceeds(document, limit) == (depth(value) > limit)
