@@ -84,18 +84,7 @@ class PatientRecord:
         except InvalidFhir:
             self.invalid.append(key)
             return None
-        # What ``_index`` does, without its frame: every resource of every call is added here.
-        resources = self.resources
-        if key in resources:
-            self._by_type = None
-        elif (by_type := self._by_type) is not None:
-            if (found := by_type.get(kind)) is None:
-                by_type[kind] = [view]
-            else:
-                found.append(view)
-        resources[key] = view
-        if self._derived:
-            self._derived.clear()
+        self._index(key, view)
         if kind == "Procedure":
             self.prior_procedures.append(resource)
         return view
